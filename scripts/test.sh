@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs every test: the native core tests (cargo test, real SQLite through
+# rusqlite), then the end-to-end suite against the real worker under
+# `wrangler dev`. Installs what it needs first (idempotent).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+source scripts/env.sh
+
+echo "== native tests (cargo test)"
+cargo test --locked
+
+echo "== building the worker (wasm)"
+bash scripts/build.sh
+
+echo "== end-to-end tests (wrangler dev + real clients)"
+# One server at a time: each test file starts its own wrangler dev.
+node --test --test-concurrency=1 tests/e2e/

@@ -1,0 +1,29 @@
+//! The stateless Worker edge: route classification, CORS, capabilities.
+//!
+//! Everything here is pure and runs natively under `cargo test`; the platform
+//! shell feeds it request parts, secrets, clock and randomness, and performs
+//! the I/O it asks for.
+//!
+//! - [`router`]: method + path to [`router::Route`] (spec 4).
+//! - [`http`]: the [`http::Reply`] type, CORS, and [`http::EdgeError`] with its
+//!   single status mapping (spec 3).
+//! - [`auth`]: auth modes, the stored config, token checks (spec 5.1–5.3).
+//! - [`ticket`]: signed WebSocket tickets (spec 5.5).
+//! - [`admission`]: sync-socket admission and its rejection protocol (5.6–5.7).
+//! - [`capabilities`]: `/api/capabilities` and the version constants (6.3).
+//! - [`config_rules`]: claim and update-metadata input rules (6.4–6.6), with
+//!   [`repo_url`] for the repository URL.
+//! - [`pages`]: the claim, running and mobile-setup HTML pages and the setup
+//!   QR code (6.1–6.2).
+//! - [`js`]: the JavaScript built-in semantics the contract inherits.
+
+pub mod admission;
+pub mod auth;
+pub mod capabilities;
+pub mod config_rules;
+pub mod http;
+pub mod js;
+pub mod pages;
+pub mod repo_url;
+pub mod router;
+pub mod ticket;

@@ -1,0 +1,20 @@
+//! The persistence coordinator: turns document changes into durable writes.
+//!
+//! [`Coordinator`] decides, save by save, whether to append a delta to the
+//! journal, fall back to a full checkpoint, or compact (spec 10.4); [`Policy`]
+//! holds its thresholds and [`PersistenceHealth`] is what it reports in the
+//! debug JSON (spec 9.2). Everything here is synchronous and owns neither the
+//! store nor the document: the room passes both in.
+
+mod coordinator;
+mod health;
+mod outcome;
+mod policy;
+
+pub use coordinator::Coordinator;
+pub use health::{state_vector_prefix_hex, PersistenceHealth, Status};
+pub use outcome::{Compaction, EmergencyCompact, SaveOutcome, SavePath, SkipReason};
+pub use policy::{
+    CompactionReason, FallbackReason, Policy, COMPACTION_BREAKER_LIMIT, COMPACTION_MAX_BYTES,
+    COMPACTION_MAX_ENTRIES, DELTA_CHECKPOINT_BYTES, FAILURES_BEFORE_FALLBACK,
+};

@@ -1,0 +1,99 @@
+//! `SqlExec` over the Durable Object SQLite API (`ctx.storage.sql`).
+//!
+//! Statements run synchronously. Transactions go through the storage's
+//! `transactionSync`, which workers-rs 0.8 does not bind, hence the small
+//! extern below: workerd forbids `BEGIN`/`COMMIT` statements in `exec`.
+
+use crate::store::sql::{SqlError, SqlExec, SqlParam, SqlValue};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use worker::{SqlStorage, SqlStorageValue, Storage};
+
+#[wasm_bindgen]
+extern "C" {
+    /// The slice of `DurableObjectStorage` this module needs beyond workers-rs.
+    type SyncTransactionStorage;
+
+    /// Runs the closure inside one SQLite transaction; if the closure throws,
+    /// the transaction is rolled back and the exception rethrown.
+    #[wasm_bindgen(method, catch, js_name = transactionSync)]
+    fn transaction_sync(
+        this: &SyncTransactionStorage,
+        body: &mut dyn FnMut() -> Result<JsValue, JsValue>,
+    ) -> Result<JsValue, JsValue>;
+}
+
+/// The Durable Object's SQLite database.
+pub struct DoSql {
+    sql: SqlStorage,
+    storage: Storage,
+}
+
+impl DoSql {
+    pub fn new(storage: Storage) -> Self {
+        DoSql { sql: storage.sql(), storage }
+    }
+}
+
+fn bind(param: &SqlParam<'_>) -> JsValue {
+    match param {
+        SqlParam::Null => JsValue::NULL,
+        // Values here are row ids and byte counts, far inside ±2^53.
+        SqlParam::Integer(i) => JsValue::from_f64(*i as f64),
+        SqlParam::Text(s) => JsValue::from_str(s),
+        // A fresh Uint8Array that owns exactly these bytes (never a view into
+        // a larger buffer, which SQLite would store whole).
+        SqlParam::Blob(bytes) => js_sys::Uint8Array::from(*bytes).into(),
+    }
+}
+
+fn convert(value: SqlStorageValue) -> SqlValue {
+    match value {
+        SqlStorageValue::Null => SqlValue::Null,
+        SqlStorageValue::Boolean(b) => SqlValue::Integer(i64::from(b)),
+        SqlStorageValue::Integer(i) => SqlValue::Integer(i),
+        SqlStorageValue::Float(f) => SqlValue::Real(f),
+        SqlStorageValue::String(s) => SqlValue::Text(s),
+        SqlStorageValue::Blob(b) => SqlValue::Blob(b),
+    }
+}
+
+impl SqlExec for DoSql {
+    fn query(
+        &self,
+        sql: &str,
+        params: &[SqlParam<'_>],
+        on_row: &mut dyn FnMut(Vec<SqlValue>) -> Result<(), SqlError>,
+    ) -> Result<(), SqlError> {
+        let bindings: Vec<JsValue> = params.iter().map(bind).collect();
+        let cursor = self
+            .sql
+            .exec_raw(sql, bindings)
+            .map_err(|e| SqlError::Exec(e.to_string()))?;
+        for row in cursor.raw() {
+            let row = row.map_err(|e| SqlError::Exec(e.to_string()))?;
+            on_row(row.into_iter().map(convert).collect())?;
+        }
+        Ok(())
+    }
+
+    fn transaction(&self, body: &mut dyn FnMut() -> Result<(), SqlError>) -> Result<(), SqlError> {
+        let storage: &SyncTransactionStorage = self.storage.as_raw().unchecked_ref();
+        let mut failure: Option<SqlError> = None;
+        let mut run = || match body() {
+            Ok(()) => Ok(JsValue::UNDEFINED),
+            Err(e) => {
+                let message = e.to_string();
+                failure = Some(e);
+                Err(JsValue::from_str(&message))
+            }
+        };
+        match storage.transaction_sync(&mut run) {
+            Ok(_) => Ok(()),
+            Err(js) => Err(match failure {
+                Some(e) => SqlError::RolledBack(e.to_string()),
+                None => SqlError::RolledBack(format!("{js:?}")),
+            }),
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! The stateless Worker: classifies the route before anything else, so junk
+//! requests never reach a Durable Object, then authenticates and dispatches.
+
+use crate::edge::admission::{self, Rejection, RoomSchemaProbe, SocketRequest};
+use crate::edge::auth::{legacy_ws_token_disabled, AuthState, SocketAuth, SocketCredentials};
+use crate::edge::capabilities::Capabilities;
+use crate::edge::http::{EdgeError, Reply};
+use crate::edge::router::{classify, Route, VaultAction};
+use crate::edge::ticket::ttl_from_env;
+use worker::*;
+
+use super::config_cache::stored_config;
+use super::reply::to_response;
+use super::runtime::{env_string, now_ms, random_bytes};
+
+pub async fn handle(req: Request, env: Env) -> Result<Response> {
+    let url = req.url()?;
+    let route = classify(req.method().as_ref(), url.path());
+    match route {
+        Route::NotFound => to_response(Reply::not_found()),
+        Route::MalformedPath => to_response(EdgeError::MalformedPath.reply()),
+        Route::Preflight => to_response(Reply::preflight()),
+        Route::Capabilities => to_response(capabilities(&req, &env).await?),
+        Route::SyncSocket { vault_id } => sync_socket(req, &env, &vault_id).await,
+        Route::Vault { vault_id, action } => {
+            to_response(vault_route(req, &env, &vault_id, action).await?.with_cors())
+        }
+        Route::Home | Route::MobileSetup | Route::Claim | Route::UpdateMetadata => {
+            to_response(EdgeError::Internal("not implemented yet".into()).reply())
+        }
+    }
+}
+
+/// The auth state: env mode from `SYNC_TOKEN`, else the (cached) stored claim.
+async fn auth_state(env: &Env) -> Result<AuthState> {
+    if let Some(state) = AuthState::from_env(env_string(env, "SYNC_TOKEN").as_deref()) {
+        return Ok(state);
+    }
+    Ok(AuthState::from_stored(&stored_config(env).await?))
+}
+
+fn r2_bound(env: &Env) -> bool {
+    env.bucket("YAOS_BUCKET").is_ok()
+}
+
+fn header(req: &Request, name: &str) -> Option<String> {
+    req.headers().get(name).ok().flatten()
+}
+
+async fn capabilities(req: &Request, env: &Env) -> Result<Reply> {
+    let state = auth_state(env).await?;
+    let authorized = state.authorize_http(header(req, "Authorization").as_deref()).is_ok();
+    // The update fields are private: only a valid token sees them. A failed
+    // config read hides them rather than failing the request.
+    let private = if authorized { stored_config(env).await.ok() } else { None };
+    let caps = Capabilities::new(state.mode(), r2_bound(env), private.as_ref());
+    Ok(Reply::json(200, caps.to_json()).with_cors())
+}
+
+/// The vault's Durable Object, addressed by the decoded vault id.
+fn vault_stub(env: &Env, vault_id: &str) -> Result<Stub> {
+    env.durable_object("YAOS_SYNC")?.get_by_name(vault_id)
+}
+
+/// A request to the vault object's internal routes, naming the room so the
+/// object knows its vault id without parsing it from a path.
+async fn room_fetch(env: &Env, vault_id: &str, method: Method, path: &str) -> Result<Response> {
+    let headers = Headers::new();
+    headers.set("x-partykit-room", vault_id)?;
+    let mut init = RequestInit::new();
+    init.with_method(method).with_headers(headers);
+    let req = Request::new_with_init(&format!("https://internal{path}"), &init)?;
+    vault_stub(env, vault_id)?.fetch_with_request(req).await
+}
+
+/// Copies a room answer into a core reply (status, content type, body).
+async fn relay(mut res: Response) -> Result<Reply> {
+    let status = res.status_code();
+    let content_type =
+        res.headers().get("Content-Type")?.unwrap_or_else(|| "application/json".into());
+    let bytes = res.bytes().await?;
+    Ok(Reply::bytes(status, content_type, bytes))
+}
+
+async fn vault_route(req: Request, env: &Env, vault_id: &str, action: VaultAction) -> Result<Reply> {
+    let state = auth_state(env).await?;
+    if let Err(denial) = state.authorize_http(header(&req, "Authorization").as_deref()) {
+        console_warn!("vault route rejected: {}", EdgeError::from(denial));
+        return Ok(EdgeError::from(denial).reply());
+    }
+    match action {
+        VaultAction::IssueTicket => {
+            let ttl = ttl_from_env(env_string(env, "YAOS_TICKET_TTL_MS").as_deref());
+            match state.issue_ticket(vault_id, now_ms(), ttl, &random_bytes::<16>()) {
+                Ok(ticket) => Ok(Reply::json(200, ticket.to_json())),
+                Err(e) => Ok(e.reply()),
+            }
+        }
+        VaultAction::DebugRecent => relay(room_fetch(env, vault_id, Method::Get, "/__yaos/debug").await?).await,
+        VaultAction::DebugCompact => {
+            relay(room_fetch(env, vault_id, Method::Post, "/__yaos/compact").await?).await
+        }
+        VaultAction::DebugCleanupKv => {
+            relay(room_fetch(env, vault_id, Method::Post, "/__yaos/cleanup-kv").await?).await
+        }
+        // Attachments and snapshots need R2, which this server does not use yet.
+        VaultAction::BlobsExist | VaultAction::GetBlob { .. } | VaultAction::PutBlob { .. } => {
+            Ok(EdgeError::AttachmentsUnavailable.reply())
+        }
+        VaultAction::CreateSnapshot | VaultAction::MaybeSnapshot => Ok(Reply::json(
+            200,
+            serde_json::json!({"status": "unavailable", "reason": "R2 bucket not configured"}),
+        )),
+        VaultAction::ListSnapshots
+        | VaultAction::PruneSnapshots
+        | VaultAction::SnapshotStatus
+        | VaultAction::GetSnapshot { .. } => Ok(EdgeError::SnapshotsUnavailable.reply()),
+    }
+}
+
+/// The socket route (spec 5.6): auth, client schema, room schema, then the
+/// original request goes unchanged to the room.
+async fn sync_socket(req: Request, env: &Env, vault_id: &str) -> Result<Response> {
+    let url = req.url()?;
+    let query = |name: &str| url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
+    let (ticket, token) = (query("ticket"), query("token"));
+    let (schema_version, schema) = (query("schemaVersion"), query("schema"));
+    let authorization = header(&req, "Authorization");
+    let is_websocket = admission::is_websocket_upgrade(header(&req, "Upgrade").as_deref());
+
+    let state = auth_state(env).await?;
+    let request = SocketRequest {
+        credentials: SocketCredentials {
+            ticket: ticket.as_deref(),
+            authorization: authorization.as_deref(),
+            token: token.as_deref(),
+        },
+        schema_version: schema_version.as_deref(),
+        schema: schema.as_deref(),
+    };
+    let legacy_disabled =
+        legacy_ws_token_disabled(env_string(env, "YAOS_DISABLE_LEGACY_WS_TOKEN").as_deref());
+    let admitted = admission::admit(&state, &request, legacy_disabled, vault_id, now_ms());
+    let admitted = match admitted {
+        Ok(a) => a,
+        Err(rejection) => return reject_socket(&rejection, is_websocket),
+    };
+    if admitted.auth == SocketAuth::LegacyToken {
+        console_warn!("sync socket admitted with a long-lived token; tickets are preferred");
+    }
+    let room_schema = room_schema(env, vault_id).await;
+    if let Err(rejection) = admission::check_room_schema(admitted.client_schema_version, room_schema) {
+        return reject_socket(&rejection, is_websocket);
+    }
+    vault_stub(env, vault_id)?.fetch_with_request(req).await
+}
+
+/// The room's schema version via `/__yaos/meta`; any failure means unknown,
+/// so the schema check fails open.
+async fn room_schema(env: &Env, vault_id: &str) -> Option<i64> {
+    let mut res = room_fetch(env, vault_id, Method::Get, "/__yaos/meta").await.ok()?;
+    let meta: serde_json::Value = res.json().await.ok()?;
+    match admission::room_schema_from_meta(&meta) {
+        RoomSchemaProbe::Known(schema) => schema,
+        RoomSchemaProbe::ReadDocument => {
+            let mut res = room_fetch(env, vault_id, Method::Get, "/__yaos/document").await.ok()?;
+            let bytes = res.bytes().await.ok()?;
+            crate::room::summary::schema_version_of_update(&bytes)
+        }
+    }
+}
+
+/// Rejection protocol (spec 5.7): JSON for plain HTTP; for a WebSocket, a 101
+/// whose socket carries the error frames and closes with 1008.
+fn reject_socket(rejection: &Rejection, is_websocket: bool) -> Result<Response> {
+    console_warn!("sync socket rejected: {}", rejection.code());
+    if !is_websocket {
+        return to_response(rejection.http_reply());
+    }
+    let pair = WebSocketPair::new()?;
+    let server = pair.server;
+    server.accept()?;
+    for frame in rejection.frames() {
+        server.send_with_str(frame)?;
+    }
+    server.close(Some(admission::CLOSE_CODE), Some(rejection.close_reason()))?;
+    Response::from_websocket(pair.client)
+}

@@ -1,0 +1,28 @@
+//! The `workers-rs` shell: the wasm entry point and the Durable Object
+//! classes, adapting platform APIs to the runtime-independent core.
+//!
+//! - [`edge_worker`]: the Worker's `fetch` (routes, auth, proxying).
+//! - [`config_do`] / [`config_cache`]: the `ServerConfig` object and its cached reads.
+//! - [`vault_do`], [`room_host`], [`room_routes`], [`loader`], [`admin`]: the vault room.
+//! - [`do_sql`], [`kv`], [`reply`], [`runtime`]: adapters to core traits and types.
+
+mod admin;
+mod config_cache;
+mod config_do;
+mod do_sql;
+mod edge_worker;
+mod kv;
+mod loader;
+mod reply;
+mod room_host;
+mod room_routes;
+mod runtime;
+mod vault_do;
+
+use worker::{event, Context, Env, Request, Response, Result};
+
+#[event(fetch)]
+pub async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    console_error_panic_hook::set_once();
+    edge_worker::handle(req, env).await
+}

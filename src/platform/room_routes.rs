@@ -1,0 +1,152 @@
+//! The vault object's HTTP surface (spec 9.1): the socket upgrade and the
+//! internal `/__yaos/*` routes the Worker calls, including the debug JSON.
+
+use std::rc::Rc;
+
+use serde_json::{json, Value};
+use worker::*;
+
+use crate::edge::http::{parse_json_body, Reply};
+use crate::room::room_meta::{RoomMeta, ROOM_META_KEY};
+use crate::room::summary::{schema_version, DocumentSummary};
+use crate::room::trace_store::{recent_traces, DEBUG_TRACE_LIMIT};
+use crate::store::kv::KvStore;
+use crate::trace::TraceLog;
+
+use super::reply::to_response;
+use super::room_host::{Attachment, RoomHost};
+use super::runtime::{env_string, now_ms, random_bytes, wasm_memory_bytes};
+
+fn json_reply(status: u16, value: Value) -> Result<Response> {
+    to_response(Reply::json(status, value))
+}
+
+/// Admin routes exist only when the operator turned them on (any non-empty value).
+fn admin_enabled(env: &Env) -> bool {
+    env_string(env, "YAOS_ENABLE_ADMIN_ROUTES").is_some_and(|v| !v.is_empty())
+}
+
+/// The vault id in a socket path `/vault/sync/<encoded id>`.
+fn room_name_from_path(path: &str) -> Option<String> {
+    let encoded = path.strip_prefix("/vault/sync/")?;
+    crate::edge::js::decode_uri_component(encoded)
+}
+
+pub async fn fetch(host: &Rc<RoomHost>, mut req: Request) -> Result<Response> {
+    let path = req.path();
+    let name = req.headers().get("x-partykit-room")?.or_else(|| room_name_from_path(&path));
+    host.learn_room_id(name).await;
+
+    let is_upgrade = req.headers().get("Upgrade")?.is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    match (req.method(), path.as_str()) {
+        (Method::Get, "/__yaos/meta") => meta(host).await,
+        (Method::Get, "/__yaos/debug") => json_reply(200, debug_json(host).await),
+        (Method::Get, "/__yaos/document") => {
+            host.ensure_loaded().await?;
+            let bytes = host.live.borrow().as_ref().map(|l| l.room.full_update()).unwrap_or_default();
+            to_response(Reply::bytes(200, "application/octet-stream", bytes))
+        }
+        (Method::Post, "/__yaos/trace") => {
+            let body = req.bytes().await?;
+            let parsed = parse_json_body(&body).map_err(|e| e.to_string());
+            let Ok(Value::Object(mut body)) = parsed else {
+                return json_reply(400, json!({"error": "invalid json"}));
+            };
+            let Some(Value::String(event)) = body.remove("event") else {
+                return json_reply(400, json!({"error": "missing event"}));
+            };
+            host.trace(&event, body.remove("data").unwrap_or(Value::Null)).await;
+            json_reply(200, json!({"ok": true}))
+        }
+        // Gated before any load, so a disabled route never wakes storage.
+        (Method::Post, "/__yaos/compact" | "/__yaos/cleanup-kv") if !admin_enabled(&host.env) => {
+            json_reply(404, json!({"error": "not found"}))
+        }
+        (Method::Post, "/__yaos/compact") => compact(host).await,
+        (Method::Post, "/__yaos/cleanup-kv") => super::admin::cleanup_kv(host).await,
+        _ if is_upgrade => accept_socket(host, &req).await,
+        _ => Response::error("Not implemented", 404),
+    }
+}
+
+async fn accept_socket(host: &Rc<RoomHost>, req: &Request) -> Result<Response> {
+    host.ensure_loaded().await?;
+    let id = req
+        .url()?
+        .query_pairs()
+        .find(|(k, _)| k == "_pk")
+        .map(|(_, v)| v.into_owned())
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| hex(&random_bytes::<8>()));
+    let pair = WebSocketPair::new()?;
+    host.state.accept_web_socket(&pair.server);
+    pair.server.serialize_attachment(&Attachment { id, awareness_ids: Vec::new() })?;
+    host.greet(&pair.server);
+    Response::from_websocket(pair.client)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `{roomId, meta}` without loading the document (spec 9.1).
+async fn meta(host: &Rc<RoomHost>) -> Result<Response> {
+    if host.room_meta.borrow().is_none() {
+        if let Ok(Some(stored)) = host.kv().get(ROOM_META_KEY).await {
+            *host.room_meta.borrow_mut() = RoomMeta::from_kv(&stored);
+        }
+    }
+    // A loaded document's live schema wins; cached in memory only.
+    if let Some(live_schema) = host.live.borrow().as_ref().map(|l| schema_version(l.room.doc())) {
+        let differs = host.room_meta.borrow().as_ref().map(|m| m.schema_version) != Some(live_schema);
+        if differs {
+            *host.room_meta.borrow_mut() = Some(RoomMeta::new(live_schema, now_ms()));
+        }
+    }
+    let meta = host.room_meta.borrow().as_ref().map(RoomMeta::to_json).unwrap_or(Value::Null);
+    json_reply(200, json!({"roomId": host.room_id(), "meta": meta}))
+}
+
+/// The debug JSON of spec 9.2, plus `wasmMemoryBytes`. Never loads the doc.
+pub async fn debug_json(host: &Rc<RoomHost>) -> Value {
+    let recent = recent_traces(&host.kv(), DEBUG_TRACE_LIMIT).await.unwrap_or_default();
+    let live = host.live.borrow();
+    let summary = live.as_ref().map(|l| DocumentSummary::of(l.room.doc()));
+    let migration_meta = live.as_ref().and_then(|l| {
+        let rows = l.store.read_migration_meta().ok()?;
+        (!rows.is_empty()).then(|| Value::Object(rows.into_iter().map(|(k, v)| (k, v.into())).collect()))
+    });
+    let coordinator = host.coordinator.borrow();
+    let info = host.storage_info.borrow();
+    json!({
+        "roomId": host.room_id(),
+        "documentLoaded": live.is_some(),
+        "recent": recent,
+        "svEcho": &*host.sv_echo.borrow(),
+        "persistence": coordinator.health(),
+        "documentSummary": summary,
+        "storage": {
+            "mode": info.mode,
+            "migrationStatus": info.migration_status,
+            "migrationAt": info.migration_at,
+            "migrationDurationMs": info.migration_duration_ms,
+            "coldLoadDurationMs": info.cold_load_duration_ms,
+            "oversizedDeltaCount": coordinator.oversized_delta_count(),
+            "migrationMeta": migration_meta,
+        },
+        "wasmMemoryBytes": wasm_memory_bytes(),
+    })
+}
+
+/// Emergency compaction (spec 10.6); runs even in the read-only fallback.
+async fn compact(host: &Rc<RoomHost>) -> Result<Response> {
+    host.ensure_loaded().await?;
+    let mut log = TraceLog::default();
+    let answer = {
+        let live = host.live.borrow();
+        let Some(live) = live.as_ref() else { return json_reply(500, json!({"error": "not loaded"})) };
+        host.coordinator.borrow_mut().compact_now(&live.store, live.room.doc(), now_ms(), &mut log).to_json()
+    };
+    host.write_traces(log).await;
+    json_reply(200, answer)
+}

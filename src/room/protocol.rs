@@ -1,0 +1,328 @@
+//! One vault room's binary WebSocket protocol (spec 8.2 to 8.4, 8.7) over
+//! `yrs::sync`, with y-partyserver 2.1.2 semantics.
+//!
+//! [`Room`] owns the document and the awareness instance and turns each event
+//! (connect, incoming binary frame, close) into frames for the shell to send.
+//! It does no I/O and knows nothing about persistence: document updates it
+//! produces are queued for [`Room::take_doc_updates`], which the shell hands to
+//! the persistence coordinator.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use serde_json::{json, Value};
+use yrs::encoding::read::{self, Cursor, Read};
+use yrs::encoding::write::Write;
+use yrs::error::UpdateError;
+use yrs::sync::awareness::{self, AwarenessUpdateEntry};
+use yrs::sync::protocol::{MSG_AWARENESS, MSG_SYNC, MSG_SYNC_STEP_2, MSG_SYNC_UPDATE};
+use yrs::sync::{Awareness, AwarenessUpdate, Clock, Message, SyncMessage};
+use yrs::updates::decoder::{Decode, DecoderV1};
+use yrs::updates::encoder::{Encode, Encoder, EncoderV1};
+use yrs::{ClientID, Doc, ReadTxn, StateVector, Transact, TransactionAcqError, Update};
+
+/// The trace event the shell records for every update-bearing frame (spec 11.2).
+pub const UPDATE_OBSERVED_EVENT: &str = "server.ydoc.update_observed";
+
+/// Key under which the room's update observer is registered on the document.
+const OBSERVER_KEY: &str = "yaos-room";
+
+// yrs's message tags as the varuints frames carry.
+const SYNC: u64 = MSG_SYNC as u64;
+const AWARENESS: u64 = MSG_AWARENESS as u64;
+const SYNC_STEP_2: u64 = MSG_SYNC_STEP_2 as u64;
+const SYNC_UPDATE: u64 = MSG_SYNC_UPDATE as u64;
+
+/// Awareness client IDs are 53-bit (JavaScript-safe); yrs asserts this.
+const MAX_CLIENT_ID: u64 = (1 << 53) - 1;
+
+/// Why an incoming frame was (partly) rejected. The shell logs it; the socket
+/// stays open, as in the TypeScript server.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error("undecodable frame: {0}")]
+    Decode(#[from] read::Error),
+    #[error("update failed to apply: {0}")]
+    Apply(#[from] UpdateError),
+    #[error("document busy: {0}")]
+    Busy(#[from] TransactionAcqError),
+    #[error("awareness update rejected: {0}")]
+    Awareness(#[from] awareness::Error),
+    /// y-protocols parses every state with `JSON.parse`; forwarding a state it
+    /// would choke on could break other clients' providers.
+    #[error("awareness state of client {0} is not valid JSON")]
+    AwarenessJson(u64),
+}
+
+/// Awareness client IDs an incoming awareness frame added, updated or
+/// removed. The shell folds them into the socket attachment's
+/// `__ypsAwarenessIds` so the set survives hibernation.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct AwarenessIdChange {
+    pub added: Vec<u64>,
+    pub updated: Vec<u64>,
+    pub removed: Vec<u64>,
+}
+
+impl AwarenessIdChange {
+    /// True when the connection's ID set is unaffected.
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.updated.is_empty() && self.removed.is_empty()
+    }
+
+    /// Applies the change to a connection's ID list, keeping it a set in
+    /// insertion order as the JavaScript `Set` did.
+    ///
+    /// Unlike y-partyserver, updated IDs join the set too: a plugin that
+    /// reconnects keeps its client ID, and its state then arrives as an
+    /// update of the state removed at the old socket's close. Tracking only
+    /// additions would leave that state behind when the new socket closes.
+    pub fn apply_to(&self, ids: &mut Vec<u64>) {
+        for id in self.added.iter().chain(&self.updated) {
+            if !ids.contains(id) {
+                ids.push(*id);
+            }
+        }
+        ids.retain(|id| !self.removed.contains(id));
+    }
+}
+
+/// What the shell must do after one incoming binary frame, in this order:
+/// send `reply` to the sender, send each `broadcast` frame to every open
+/// connection (the sender included), persist [`Room::take_doc_updates`], then
+/// if `update_bearing` send the postApply SV echo and record the trace.
+#[derive(Debug, Default)]
+pub struct FrameEffects {
+    /// A SyncStep2 answering the sender's SyncStep1.
+    pub reply: Option<Vec<u8>>,
+    /// Document updates (`[0,2,update]`) or the forwarded awareness frame.
+    pub broadcast: Vec<Vec<u8>>,
+    /// Outer type 0 with inner type 1 or 2, whether or not the payload
+    /// decoded: the TypeScript server classifies before decoding.
+    pub update_bearing: bool,
+    /// The state vector moved. Like the TypeScript server this compares state
+    /// vectors, so a deletion-only update broadcasts but reports false.
+    pub doc_changed: bool,
+    pub awareness_ids: AwarenessIdChange,
+    pub error: Option<FrameError>,
+}
+
+impl FrameEffects {
+    fn failed(error: FrameError) -> Self {
+        FrameEffects { error: Some(error), ..Self::default() }
+    }
+
+    /// The data of the `server.ydoc.update_observed` trace for an
+    /// update-bearing frame of `frame_len` bytes, otherwise `None`.
+    pub fn update_observed_trace(&self, frame_len: usize) -> Option<Value> {
+        self.update_bearing
+            .then(|| json!({ "updateBytes": frame_len, "docChanged": self.doc_changed }))
+    }
+}
+
+/// True for a sync frame whose inner message may carry document state
+/// (SyncStep2 or Update): the frames that get a postApply SV echo.
+pub fn is_update_bearing(frame: &[u8]) -> bool {
+    let mut decoder = DecoderV1::new(Cursor::new(frame));
+    let outer = decoder.read_var::<u64>();
+    let inner = decoder.read_var::<u64>();
+    matches!((outer, inner), (Ok(SYNC), Ok(SYNC_STEP_2 | SYNC_UPDATE)))
+}
+
+/// The vault's document and awareness, and the updates the document emitted
+/// that the persistence coordinator has not taken yet.
+pub struct Room {
+    awareness: Awareness,
+    /// Filled by the document's v1 update observer, in commit order. `Arc`
+    /// and `Mutex` because yrs's `sync` feature would demand `Send + Sync`.
+    emitted: Arc<Mutex<Vec<Vec<u8>>>>,
+}
+
+impl Room {
+    /// A room over an empty document. `clock` gives Unix ms for awareness
+    /// bookkeeping (`Awareness::new` is unavailable on wasm32).
+    pub fn new<C: Clock + 'static>(clock: C) -> Self {
+        Self::from_doc(Doc::new(), clock)
+    }
+
+    /// A room over a document already loaded from storage. Subscribing only
+    /// now keeps the load from being broadcast or persisted again (spec 8.7).
+    ///
+    /// # Panics
+    /// If the caller holds a transaction on `doc`.
+    pub fn from_doc<C: Clock + 'static>(doc: Doc, clock: C) -> Self {
+        let emitted: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+        let sink = Arc::clone(&emitted);
+        doc.observe_update_v1(OBSERVER_KEY, move |_, event| {
+            lock(&sink).push(event.update.clone());
+        })
+        .expect("no transaction may be open on a document handed to a room");
+        Room { awareness: Awareness::with_clock(doc, clock), emitted }
+    }
+
+    pub fn doc(&self) -> &Doc {
+        self.awareness.doc()
+    }
+
+    pub fn awareness(&self) -> &Awareness {
+        &self.awareness
+    }
+
+    /// Applies stored state without broadcasting or persisting it (loading
+    /// after the room exists, e.g. a retry after a failed load).
+    pub fn load_update(&mut self, update: &[u8]) -> Result<(), FrameError> {
+        let start = lock(&self.emitted).len();
+        let result = self.apply_update(update, "yaos-load");
+        lock(&self.emitted).truncate(start);
+        result
+    }
+
+    /// The encoded state vector (`Y.encodeStateVector`).
+    pub fn state_vector(&self) -> Vec<u8> {
+        self.doc().transact().state_vector().encode_v1()
+    }
+
+    /// The full state as a v1 update (`Y.encodeStateAsUpdate`).
+    pub fn full_update(&self) -> Vec<u8> {
+        self.doc().transact().encode_state_as_update_v1(&StateVector::default())
+    }
+
+    /// A SyncStep1 carrying the server's state vector: the first connect frame,
+    /// and the frame sent to every open socket after waking (spec 8.7).
+    pub fn sync_step1(&self) -> Vec<u8> {
+        let sv = self.doc().transact().state_vector();
+        Message::Sync(SyncMessage::SyncStep1(sv)).encode_v1()
+    }
+
+    /// Frames for a new connection (spec 8.3): SyncStep1, then an awareness
+    /// frame covering every known client if any remote state is held.
+    pub fn on_connect(&self) -> Vec<Vec<u8>> {
+        let mut frames = vec![self.sync_step1()];
+        if let Ok(update) = self.awareness.update() {
+            if !update.clients.is_empty() {
+                frames.push(Message::Awareness(update).encode_v1());
+            }
+        }
+        frames
+    }
+
+    /// Handles one binary frame from the connection identified by `origin`
+    /// (its connection ID, used as the transaction origin). Never panics on
+    /// malformed input; types other than sync and awareness are ignored.
+    pub fn on_frame(&mut self, origin: &str, frame: &[u8]) -> FrameEffects {
+        let mut decoder = DecoderV1::new(Cursor::new(frame));
+        match decoder.read_var::<u64>() {
+            Err(e) => FrameEffects::failed(e.into()),
+            Ok(SYNC) => self.on_sync(origin, &mut decoder, is_update_bearing(frame)),
+            Ok(AWARENESS) => self.on_awareness(origin, &mut decoder),
+            Ok(_) => FrameEffects::default(),
+        }
+    }
+
+    /// Removes the awareness states a closing connection controlled. Returns
+    /// the frame for the remaining connections (each removed client with its
+    /// last clock and a null state), or `None` if none of them was present.
+    pub fn on_close(&mut self, ids: &[u64]) -> Option<Vec<u8>> {
+        let mut clients = HashMap::new();
+        for &id in ids.iter().filter(|&&id| id <= MAX_CLIENT_ID) {
+            let client = ClientID::new(id);
+            let Ok(current) = self.awareness.update_with_clients([client]) else {
+                continue; // unknown here, e.g. the state was lost to hibernation
+            };
+            if let Some(entry) = current.clients.get(&client).filter(|e| &*e.json != "null") {
+                let removal = AwarenessUpdateEntry { clock: entry.clock, json: "null".into() };
+                clients.insert(client, removal);
+            }
+        }
+        if clients.is_empty() {
+            return None;
+        }
+        let update = AwarenessUpdate { clients };
+        // Same clock with a null state removes a present state.
+        self.awareness.apply_update(update.clone()).ok()?;
+        Some(Message::Awareness(update).encode_v1())
+    }
+
+    /// Takes the v1 updates the document emitted since the last call, for the
+    /// persistence coordinator. Call after every frame so the queue stays short.
+    pub fn take_doc_updates(&mut self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut *lock(&self.emitted))
+    }
+
+    fn on_sync(&mut self, origin: &str, decoder: &mut DecoderV1, update_bearing: bool) -> FrameEffects {
+        let sv_before = update_bearing.then(|| self.doc().transact().state_vector());
+        let mut effects = FrameEffects { update_bearing, ..FrameEffects::default() };
+        match SyncMessage::decode(decoder) {
+            Err(e) => effects.error = Some(e.into()),
+            Ok(SyncMessage::SyncStep1(client_sv)) => {
+                let update = self.doc().transact().encode_state_as_update_v1(&client_sv);
+                effects.reply = Some(Message::Sync(SyncMessage::SyncStep2(update)).encode_v1());
+            }
+            Ok(SyncMessage::SyncStep2(update) | SyncMessage::Update(update)) => {
+                let start = lock(&self.emitted).len();
+                effects.error = self.apply_update(&update, origin).err();
+                // Even a failed apply may have integrated part of the update.
+                effects.broadcast = lock(&self.emitted)[start..]
+                    .iter()
+                    .map(|u| Message::Sync(SyncMessage::Update(u.clone())).encode_v1())
+                    .collect();
+            }
+        }
+        if let Some(before) = sv_before {
+            effects.doc_changed = before != self.doc().transact().state_vector();
+        }
+        effects
+    }
+
+    fn apply_update(&mut self, update: &[u8], origin: &str) -> Result<(), FrameError> {
+        // Decoding first means an undecodable update never touches the doc.
+        let update = Update::decode_v1(update)?;
+        let mut txn = self.doc().try_transact_mut_with(origin)?;
+        txn.apply_update(update)?;
+        Ok(())
+    }
+
+    fn on_awareness(&mut self, origin: &str, decoder: &mut DecoderV1) -> FrameEffects {
+        match self.apply_awareness(origin, decoder) {
+            Ok((raw_frame, awareness_ids)) => {
+                FrameEffects { broadcast: vec![raw_frame], awareness_ids, ..FrameEffects::default() }
+            }
+            Err(e) => FrameEffects::failed(e),
+        }
+    }
+
+    /// Applies an awareness update and returns the frame forwarding its raw
+    /// bytes, plus the client IDs it added, updated or removed.
+    fn apply_awareness(
+        &mut self,
+        origin: &str,
+        decoder: &mut DecoderV1,
+    ) -> Result<(Vec<u8>, AwarenessIdChange), FrameError> {
+        let raw = decoder.read_buf()?;
+        let update = AwarenessUpdate::decode_v1(raw)?;
+        for (client, entry) in &update.clients {
+            if serde_json::from_str::<serde::de::IgnoredAny>(&entry.json).is_err() {
+                return Err(FrameError::AwarenessJson(client.get()));
+            }
+        }
+        let summary = self.awareness.apply_update_summary_with(update, origin)?;
+        let ids = summary
+            .map(|s| AwarenessIdChange {
+                added: s.added.iter().map(ClientID::get).collect(),
+                updated: s.updated.iter().map(ClientID::get).collect(),
+                removed: s.removed.iter().map(ClientID::get).collect(),
+            })
+            .unwrap_or_default();
+        let mut encoder = EncoderV1::new();
+        encoder.write_var(MSG_AWARENESS);
+        encoder.write_buf(raw);
+        Ok((encoder.to_vec(), ids))
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests;

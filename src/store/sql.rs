@@ -1,0 +1,72 @@
+//! The SQL-execution seam: the few operations `SqlDocStore` needs from a
+//! SQLite database. Implemented by the Durable Object SQL API (in `platform`)
+//! and by `rusqlite` (in the native tests).
+
+use thiserror::Error;
+
+/// A bound statement parameter. Borrowed, so large blobs (snapshot chunks
+/// sliced from a full update) are bound without an intermediate copy.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SqlParam<'a> {
+    Null,
+    Integer(i64),
+    Text(&'a str),
+    Blob(&'a [u8]),
+}
+
+/// A value read from a result row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SqlValue {
+    Null,
+    Integer(i64),
+    Real(f64),
+    Text(String),
+    Blob(Vec<u8>),
+}
+
+impl SqlValue {
+    /// The name of the value's type, for error messages.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            SqlValue::Null => "null",
+            SqlValue::Integer(_) => "integer",
+            SqlValue::Real(_) => "real",
+            SqlValue::Text(_) => "text",
+            SqlValue::Blob(_) => "blob",
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum SqlError {
+    /// The database refused or failed the statement.
+    #[error("sql statement failed: {0}")]
+    Exec(String),
+    /// A column held a value of an unexpected type.
+    #[error("unexpected sql value: {0}")]
+    Type(String),
+    /// The transaction body failed; everything it did was rolled back.
+    #[error("transaction rolled back: {0}")]
+    RolledBack(String),
+}
+
+/// Runs SQL against one SQLite database.
+pub trait SqlExec {
+    /// Runs one statement, handing each result row to `on_row` in order.
+    /// Rows are streamed so large results need not be held twice.
+    fn query(
+        &self,
+        sql: &str,
+        params: &[SqlParam<'_>],
+        on_row: &mut dyn FnMut(Vec<SqlValue>) -> Result<(), SqlError>,
+    ) -> Result<(), SqlError>;
+
+    /// Runs one statement and discards any rows.
+    fn execute(&self, sql: &str, params: &[SqlParam<'_>]) -> Result<(), SqlError> {
+        self.query(sql, params, &mut |_| Ok(()))
+    }
+
+    /// Runs `body` atomically: its statements commit together, or, if it
+    /// returns an error, none of them take effect.
+    fn transaction(&self, body: &mut dyn FnMut() -> Result<(), SqlError>) -> Result<(), SqlError>;
+}

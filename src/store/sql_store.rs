@@ -1,0 +1,295 @@
+//! [`SqlDocStore`]: the document store over Durable Object SQLite (spec 10.1).
+//!
+//! The snapshot is the compacted full update cut into 1 MiB rows of
+//! `snapshot_chunks`; `journal` holds one delta per row, replayed in `id`
+//! order; `_migration_meta` records how the data arrived from the legacy
+//! key-value format. Everything read back is validated, so damaged rows fail
+//! the load loudly instead of silently rebuilding a different document.
+
+use super::sql::{SqlError, SqlExec, SqlParam, SqlValue};
+use super::{AppendOutcome, DocStore, JournalStats, LoadedState, StoreError};
+
+/// Size of every snapshot chunk but the last (spec 10.1: 1 MiB).
+pub const SNAPSHOT_CHUNK_BYTES: usize = 1_048_576;
+
+/// Largest delta one journal row may hold (spec 10.1: 1.5 MiB). Larger deltas
+/// are answered with [`AppendOutcome::Oversized`] and written as a checkpoint.
+pub const MAX_JOURNAL_ENTRY_BYTES: usize = 1_572_864;
+
+const CREATE_TABLES: [&str; 3] = [
+    "CREATE TABLE IF NOT EXISTS snapshot_chunks (chunk_index INTEGER PRIMARY KEY, data BLOB NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS journal (id INTEGER PRIMARY KEY AUTOINCREMENT, data BLOB NOT NULL, \
+     byte_length INTEGER NOT NULL, created_at TEXT NOT NULL DEFAULT (datetime('now')))",
+    "CREATE TABLE IF NOT EXISTS _migration_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+];
+
+/// The SQL-backed [`DocStore`]. Generic over [`SqlExec`] so the same code runs
+/// on Durable Object SQLite and on `rusqlite` in native tests.
+pub struct SqlDocStore<E: SqlExec> {
+    sql: E,
+}
+
+impl<E: SqlExec> SqlDocStore<E> {
+    /// Wraps a database, creating the three tables if they do not exist yet.
+    pub fn new(sql: E) -> Result<Self, StoreError> {
+        for statement in CREATE_TABLES {
+            sql.execute(statement, &[])?;
+        }
+        Ok(SqlDocStore { sql })
+    }
+
+    /// The underlying database, for callers (and tests) that need raw access.
+    pub fn sql(&self) -> &E {
+        &self.sql
+    }
+
+    /// True when a snapshot chunk or a journal row exists: the migration
+    /// decision (spec 10.2) and the KV-cleanup guard (10.6) hinge on this.
+    pub fn has_data(&self) -> Result<bool, StoreError> {
+        let row = self.single_row(
+            "SELECT EXISTS (SELECT 1 FROM snapshot_chunks) OR EXISTS (SELECT 1 FROM journal)",
+            "has_data",
+        )?;
+        Ok(read_u64(&row, 0, "has_data")? != 0)
+    }
+
+    /// All `_migration_meta` rows as `(key, value)` pairs in insertion order,
+    /// which is the order the debug JSON's `migrationMeta` object shows them.
+    pub fn read_migration_meta(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let mut pairs = Vec::new();
+        self.query_rows("SELECT key, value FROM _migration_meta ORDER BY rowid", |row| {
+            let mut cells = row.into_iter();
+            match (cells.next(), cells.next()) {
+                (Some(SqlValue::Text(key)), Some(SqlValue::Text(value))) => {
+                    pairs.push((key, value));
+                    Ok(())
+                }
+                (key, value) => Err(format!(
+                    "_migration_meta row: expected text key and value, found {} and {}",
+                    type_name(key.as_ref()),
+                    type_name(value.as_ref())
+                )),
+            }
+        })?;
+        Ok(pairs)
+    }
+
+    /// Writes each pair with insert-or-replace, all in one transaction.
+    pub fn write_migration_meta(&self, pairs: &[(&str, &str)]) -> Result<(), StoreError> {
+        self.sql.transaction(&mut || {
+            for (key, value) in pairs {
+                self.sql.execute(
+                    "INSERT OR REPLACE INTO _migration_meta (key, value) VALUES (?, ?)",
+                    &[SqlParam::Text(key), SqlParam::Text(value)],
+                )?;
+            }
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// Reads the snapshot chunks into one buffer sized up front, so peak memory
+    /// is the snapshot plus the one chunk row being copied in.
+    fn load_snapshot(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        let sizes = self.single_row(
+            "SELECT COUNT(*), COALESCE(SUM(length(data)), 0) FROM snapshot_chunks",
+            "snapshot_chunks size",
+        )?;
+        if read_u64(&sizes, 0, "snapshot_chunks count")? == 0 {
+            return Ok(None);
+        }
+        let total = read_u64(&sizes, 1, "snapshot_chunks length")?;
+        let capacity = usize::try_from(total).map_err(|_| {
+            StoreError::Corrupt(format!("snapshot_chunks: total length {total} too large"))
+        })?;
+        let mut snapshot = Vec::with_capacity(capacity);
+        let mut expected_index: i64 = 0;
+        self.query_rows(
+            "SELECT chunk_index, data FROM snapshot_chunks ORDER BY chunk_index",
+            |row| {
+                let data = check_chunk(row, expected_index)?;
+                snapshot.extend_from_slice(&data);
+                expected_index += 1;
+                Ok(())
+            },
+        )?;
+        Ok(Some(snapshot))
+    }
+
+    /// Reads every journal row in `id` order, checking `byte_length`.
+    fn load_journal(&self) -> Result<(Vec<Vec<u8>>, JournalStats), StoreError> {
+        let mut entries = Vec::new();
+        let mut stats = JournalStats::default();
+        self.query_rows("SELECT id, data, byte_length FROM journal ORDER BY id", |row| {
+            let data = check_journal_row(row)?;
+            stats.entry_count += 1;
+            stats.total_bytes += data.len() as u64;
+            entries.push(data);
+            Ok(())
+        })?;
+        Ok((entries, stats))
+    }
+
+    /// Streams the rows of `sql` through `check`; a row it rejects (with a
+    /// message naming the table and row) fails the read as [`StoreError::Corrupt`].
+    fn query_rows(
+        &self,
+        sql: &str,
+        mut check: impl FnMut(Vec<SqlValue>) -> Result<(), String>,
+    ) -> Result<(), StoreError> {
+        let mut rejected = None;
+        let result = self.sql.query(sql, &[], &mut |row| {
+            check(row).map_err(|message| {
+                rejected = Some(message);
+                SqlError::Type("row rejected".to_owned())
+            })
+        });
+        match rejected {
+            Some(message) => Err(StoreError::Corrupt(message)),
+            None => Ok(result?),
+        }
+    }
+
+    /// Runs a query expected to return exactly one row and returns it.
+    fn single_row(&self, sql: &str, what: &str) -> Result<Vec<SqlValue>, StoreError> {
+        let mut first = None;
+        self.sql.query(sql, &[], &mut |row| {
+            first.get_or_insert(row);
+            Ok(())
+        })?;
+        first.ok_or_else(|| StoreError::Corrupt(format!("{what}: query returned no row")))
+    }
+}
+
+impl<E: SqlExec> DocStore for SqlDocStore<E> {
+    fn load(&self) -> Result<LoadedState, StoreError> {
+        let snapshot = self.load_snapshot()?;
+        let (journal, stats) = self.load_journal()?;
+        Ok(LoadedState { snapshot, journal, stats })
+    }
+
+    fn append_update(&self, update: &[u8]) -> Result<AppendOutcome, StoreError> {
+        if update.len() > MAX_JOURNAL_ENTRY_BYTES {
+            return Ok(AppendOutcome::Oversized);
+        }
+        if !update.is_empty() {
+            self.sql.execute(
+                "INSERT INTO journal (data, byte_length) VALUES (?, ?)",
+                &[SqlParam::Blob(update), SqlParam::Integer(to_i64(update.len())?)],
+            )?;
+        }
+        Ok(AppendOutcome::Appended(self.journal_stats()?))
+    }
+
+    fn rewrite_checkpoint(&self, full_state: &[u8]) -> Result<(), StoreError> {
+        self.sql.transaction(&mut || {
+            self.sql.execute("DELETE FROM snapshot_chunks", &[])?;
+            self.sql.execute("DELETE FROM journal", &[])?;
+            for (index, chunk) in full_state.chunks(SNAPSHOT_CHUNK_BYTES).enumerate() {
+                self.sql.execute(
+                    "INSERT INTO snapshot_chunks (chunk_index, data) VALUES (?, ?)",
+                    &[SqlParam::Integer(to_i64(index)?), SqlParam::Blob(chunk)],
+                )?;
+            }
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    fn journal_stats(&self) -> Result<JournalStats, StoreError> {
+        let row = self.single_row(
+            "SELECT COUNT(*), COALESCE(SUM(byte_length), 0) FROM journal",
+            "journal stats",
+        )?;
+        Ok(JournalStats {
+            entry_count: read_u64(&row, 0, "journal count")?,
+            total_bytes: read_u64(&row, 1, "journal byte_length sum")?,
+        })
+    }
+}
+
+/// Checks one `snapshot_chunks` row and returns its bytes.
+fn check_chunk(row: Vec<SqlValue>, expected_index: i64) -> Result<Vec<u8>, String> {
+    let mut cells = row.into_iter();
+    let index = match cells.next() {
+        Some(SqlValue::Integer(index)) => index,
+        other => {
+            return Err(format!(
+                "snapshot_chunks row {expected_index}: chunk_index is {}",
+                type_name(other.as_ref())
+            ))
+        }
+    };
+    if index != expected_index {
+        return Err(format!(
+            "snapshot_chunks row chunk_index={index}: expected chunk_index {expected_index} (gap in chunk indexes)"
+        ));
+    }
+    match cells.next() {
+        Some(SqlValue::Blob(data)) => Ok(data),
+        other => Err(format!(
+            "snapshot_chunks row chunk_index={index}: data is {}, expected blob",
+            type_name(other.as_ref())
+        )),
+    }
+}
+
+/// Checks one `journal` row (`id, data, byte_length`) and returns its bytes.
+fn check_journal_row(row: Vec<SqlValue>) -> Result<Vec<u8>, String> {
+    let mut cells = row.into_iter();
+    let id = match cells.next() {
+        Some(SqlValue::Integer(id)) => id.to_string(),
+        other => format!("({})", type_name(other.as_ref())),
+    };
+    let data = match cells.next() {
+        Some(SqlValue::Blob(data)) => data,
+        other => {
+            return Err(format!(
+                "journal row id={id}: data is {}, expected blob",
+                type_name(other.as_ref())
+            ))
+        }
+    };
+    let declared = cells.next();
+    match declared.as_ref().and_then(as_u64) {
+        Some(length) if length == data.len() as u64 => Ok(data),
+        Some(length) => Err(format!(
+            "journal row id={id}: byte_length {length} disagrees with blob length {}",
+            data.len()
+        )),
+        None => Err(format!(
+            "journal row id={id}: byte_length is {}, expected a non-negative integer",
+            type_name(declared.as_ref())
+        )),
+    }
+}
+
+/// Reads a non-negative integer cell. Reals with an integral value are
+/// accepted because a JavaScript SQL binding may hand numbers back as doubles.
+fn read_u64(row: &[SqlValue], column: usize, what: &str) -> Result<u64, StoreError> {
+    let cell = row.get(column);
+    cell.and_then(as_u64).ok_or_else(|| {
+        StoreError::Corrupt(format!(
+            "{what}: expected a non-negative integer, found {}",
+            type_name(cell)
+        ))
+    })
+}
+
+fn as_u64(value: &SqlValue) -> Option<u64> {
+    match *value {
+        SqlValue::Integer(n) => u64::try_from(n).ok(),
+        SqlValue::Real(x) if x >= 0.0 && x.fract() == 0.0 && x < 9.007_199_254_740_992e15 => {
+            Some(x as u64)
+        }
+        _ => None,
+    }
+}
+
+fn type_name(value: Option<&SqlValue>) -> &'static str {
+    value.map_or("missing", SqlValue::type_name)
+}
+
+fn to_i64(n: usize) -> Result<i64, SqlError> {
+    i64::try_from(n).map_err(|_| SqlError::Type(format!("{n} does not fit a SQL integer")))
+}

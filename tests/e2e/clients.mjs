@@ -1,0 +1,100 @@
+// Real clients for the end-to-end tests: yjs documents synced through the
+// y-partyserver 2.1.4 provider, connected the way the YAOS plugin connects
+// (spec 8.1), plus helpers that build plugin-shaped vault content.
+import * as Y from "yjs";
+import YProvider from "y-partyserver/provider";
+import WebSocket from "ws";
+
+export { Y };
+
+/** Resolves when `pred()` holds, re-checking on every event of `emitter`; rejects after `ms`. */
+export function until(emitter, event, pred, ms = 15000, what = event) {
+  return new Promise((resolve, reject) => {
+    if (pred()) return resolve();
+    const timer = setTimeout(() => { emitter.off(event, check); reject(new Error(`timed out waiting for ${what}`)); }, ms);
+    const check = () => { if (pred()) { clearTimeout(timer); emitter.off(event, check); resolve(); } };
+    emitter.on(event, check);
+  });
+}
+
+/**
+ * Connects a provider to `/vault/sync/<vaultId>`. Records every `__YPS:`
+ * custom message; `echoes` holds parsed SV echoes in arrival order.
+ */
+export function connectClient(server, vaultId, { token, ticket, schemaVersion = "3", doc = new Y.Doc(), connect = true } = {}) {
+  const params = { schemaVersion };
+  if (ticket !== undefined) params.ticket = ticket;
+  else if (token !== undefined) params.token = token;
+  const provider = new YProvider(server.url.replace("http://", ""), vaultId, doc, {
+    prefix: `/vault/sync/${encodeURIComponent(vaultId)}`,
+    params,
+    WebSocketPolyfill: WebSocket,
+    disableBc: true,
+    connect,
+  });
+  const client = { doc, provider, customMessages: [], echoes: [] };
+  provider.on("custom-message", (raw) => {
+    client.customMessages.push(raw);
+    try {
+      const msg = JSON.parse(raw);
+      if (msg.type === "yaos/sv-echo") client.echoes.push(msg);
+    } catch {}
+  });
+  client.synced = () => until(provider, "synced", () => provider.synced, 15000, "synced");
+  client.close = () => { provider.disconnect(); provider.destroy(); };
+  return client;
+}
+
+/** Waits until the client has received at least `n` SV echoes. */
+export function echoCount(client, n, ms = 15000) {
+  return until(client.provider, "custom-message", () => client.echoes.length >= n, ms, `${n} echoes`);
+}
+
+/** Resolves when `pred(doc)` holds after some update to `doc`. */
+export function docUntil(doc, pred, ms = 15000, what = "doc condition") {
+  return until(doc, "update", () => pred(doc), ms, what);
+}
+
+/** Decodes an echo's base64 state vector into a Map(clientId -> clock). */
+export function echoedStateVector(echo) {
+  return Y.decodeStateVector(Uint8Array.from(Buffer.from(echo.sv, "base64")));
+}
+
+/** True when state vector `a` covers every clock of `b`. */
+export function dominates(a, b) {
+  for (const [client, clock] of b) if ((a.get(client) ?? 0) < clock) return false;
+  return true;
+}
+
+/** Adds a note the way the plugin's schema v3 lays it out. */
+export function addNote(doc, path, text, fileId = `id-${path}`) {
+  doc.transact(() => {
+    const meta = new Y.Map();
+    doc.getMap("meta").set(fileId, meta);
+    meta.set("path", path);
+    meta.set("mtime", 1_700_000_000_000);
+    doc.getMap("pathToId").set(path, fileId);
+    const ytext = new Y.Text();
+    doc.getMap("idToText").set(fileId, ytext);
+    ytext.insert(0, text);
+    doc.getMap("sys").set("schemaVersion", 3);
+  });
+  return fileId;
+}
+
+/** The note's text, or undefined. */
+export function noteText(doc, fileId) {
+  return doc.getMap("idToText").get(fileId)?.toString();
+}
+
+/** The vault's root maps as plain JSON (every root the plugin uses). */
+export function vaultJson(doc) {
+  const out = {};
+  for (const name of ["meta", "pathToId", "idToText", "pathToBlob", "sys"]) out[name] = doc.getMap(name).toJSON();
+  return out;
+}
+
+/** True when two documents hold the same vault content. */
+export function sameContent(a, b) {
+  return JSON.stringify(vaultJson(a)) === JSON.stringify(vaultJson(b));
+}

@@ -1,0 +1,59 @@
+// The foundation: the worker builds, runs under wrangler dev, answers
+// capabilities, and turns junk paths away with 404 JSON and CORS.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startServer } from "./harness.mjs";
+
+let server;
+before(async () => { server = await startServer(); });
+after(async () => { await server?.stop(); });
+
+const CORS = {
+  "access-control-allow-origin": "*",
+  "access-control-allow-headers": "Authorization, Content-Type",
+  "access-control-allow-methods": "GET, POST, PUT, OPTIONS",
+  "access-control-expose-headers": "X-YAOS-Snapshot-Day",
+};
+
+function assertCors(res) {
+  for (const [k, v] of Object.entries(CORS)) assert.equal(res.headers.get(k), v, k);
+}
+
+test("GET /api/capabilities answers the spec 6.3 JSON with schema 3/3", async () => {
+  const res = await fetch(`${server.url}/api/capabilities`);
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get("content-type"), "application/json; charset=utf-8");
+  assert.equal(res.headers.get("cache-control"), "no-store");
+  assertCors(res);
+  const body = await res.json();
+  assert.deepEqual(Object.keys(body), [
+    "claimed", "authMode", "attachments", "snapshots", "maxBlobUploadBytes", "socketTicketAuth",
+    "serverVersion", "minPluginVersion", "recommendedPluginVersion", "minSchemaVersion",
+    "maxSchemaVersion", "migrationRequired", "updateProvider", "updateRepoUrl", "updateRepoBranch",
+  ]);
+  assert.equal(body.claimed, false);
+  assert.equal(body.authMode, "unclaimed");
+  assert.equal(body.minSchemaVersion, 3);
+  assert.equal(body.maxSchemaVersion, 3);
+  assert.equal(body.socketTicketAuth, true);
+  assert.equal(body.serverVersion, "0.3.0");
+  assert.equal(body.attachments, false);
+});
+
+for (const [method, path] of [
+  ["GET", "/wp-login.php"], ["GET", "/vault/x/admin"], ["GET", "/favicon.ico"],
+  ["POST", "/vault/foo/debug/recent"], ["DELETE", "/vault/foo/blobs/x"], ["GET", "/vault/sync/x/"],
+]) {
+  test(`${method} ${path} is 404 JSON with CORS`, async () => {
+    const res = await fetch(`${server.url}${path}`, { method });
+    assert.equal(res.status, 404);
+    assertCors(res);
+    assert.deepEqual(await res.json(), { error: "not found" });
+  });
+}
+
+test("OPTIONS preflight on /api/* is 204 with CORS", async () => {
+  const res = await fetch(`${server.url}/api/capabilities`, { method: "OPTIONS" });
+  assert.equal(res.status, 204);
+  assertCors(res);
+});

@@ -1,0 +1,124 @@
+// Starts and stops the real server (`wrangler dev` on local workerd) for the
+// end-to-end tests. The worker is built once by scripts/test.sh; each server
+// here runs from a derived config without the [build] step, so restarts take
+// seconds, and with its own loopback port and persist directory.
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync, mkdirSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+
+/** A free TCP port on 127.0.0.1. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export function tempDir(prefix = "yaos-e2e-") {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** The deployed wrangler.toml minus its [build] section, main pointing at the built shim. */
+function derivedConfig() {
+  const source = readFileSync(join(ROOT, "wrangler.toml"), "utf8");
+  const lines = source.split("\n");
+  const out = [];
+  let skipping = false;
+  for (const line of lines) {
+    if (/^\[build\]\s*$/.test(line)) { skipping = true; continue; }
+    if (skipping && /^\[/.test(line)) skipping = false;
+    if (skipping) continue;
+    out.push(line.startsWith("main =") ? 'main = "worker/shim.mjs"' : line);
+  }
+  mkdirSync(join(ROOT, "build"), { recursive: true });
+  const path = join(ROOT, "build", "wrangler.e2e.toml");
+  writeFileSync(path, out.join("\n"));
+  return path;
+}
+
+/**
+ * Starts `wrangler dev`. `vars` become `--var` bindings (SYNC_TOKEN etc.).
+ * Resolves once the server answers /api/capabilities.
+ */
+export async function startServer({ persistDir = tempDir(), vars = {} } = {}) {
+  const port = await freePort();
+  const inspectorPort = await freePort();
+  const config = derivedConfig();
+  const args = [
+    "dev", "--config", config, "--ip", "127.0.0.1", "--port", String(port),
+    "--inspector-port", String(inspectorPort), "--persist-to", persistDir,
+    "--local", "--show-interactive-dev-session=false", "--log-level", "info",
+  ];
+  for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
+  const child = spawn(join(ROOT, "node_modules", ".bin", "wrangler"), args, {
+    cwd: join(ROOT, "build"),
+    env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", NO_COLOR: "1", CI: "1" },
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
+  });
+  const server = {
+    url: `http://127.0.0.1:${port}`,
+    wsUrl: `ws://127.0.0.1:${port}`,
+    port,
+    persistDir,
+    child,
+    output: "",
+    exited: false,
+  };
+  child.stdout.on("data", (d) => { server.output += d; });
+  child.stderr.on("data", (d) => { server.output += d; });
+  const exited = new Promise((resolve) => child.on("exit", () => { server.exited = true; resolve(); }));
+  server.stop = async () => {
+    if (server.exited) return;
+    try { process.kill(-child.pid, "SIGTERM"); } catch {}
+    const timer = setTimeout(() => { try { process.kill(-child.pid, "SIGKILL"); } catch {} }, 5000);
+    await exited;
+    clearTimeout(timer);
+  };
+  /** SIGKILLs the workerd process (no graceful shutdown), then the rest of the tree. */
+  server.killWorkerd = async () => {
+    for (const pid of descendants(child.pid)) {
+      const name = procName(pid);
+      if (name && name.includes("workerd")) { try { process.kill(pid, "SIGKILL"); } catch {} }
+    }
+    try { process.kill(-child.pid, "SIGKILL"); } catch {}
+    await exited;
+  };
+  server.workerdPids = () => descendants(child.pid).filter((pid) => (procName(pid) || "").includes("workerd"));
+
+  const deadline = Date.now() + 120_000;
+  while (Date.now() < deadline) {
+    if (server.exited) throw new Error(`wrangler exited early:\n${server.output}`);
+    try {
+      const res = await fetch(`${server.url}/api/capabilities`);
+      if (res.ok) { await res.arrayBuffer(); return server; }
+    } catch {}
+    await new Promise((r) => setTimeout(r, 250)); // polling a port that is not yet bound: no event to await
+  }
+  await server.stop();
+  throw new Error(`server did not become ready:\n${server.output}`);
+}
+
+function descendants(pid) {
+  let out = [];
+  let children = [];
+  try {
+    children = execFileSync("pgrep", ["-P", String(pid)], { encoding: "utf8" }).split("\n").filter(Boolean).map(Number);
+  } catch {}
+  for (const c of children) out = out.concat([c], descendants(c));
+  return out;
+}
+
+function procName(pid) {
+  try { return readFileSync(`/proc/${pid}/comm`, "utf8").trim(); } catch { return null; }
+}

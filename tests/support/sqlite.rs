@@ -1,0 +1,115 @@
+//! A `rusqlite` implementation of `SqlExec` for the native tests: an
+//! in-memory SQLite database, with an injectable statement failure so tests
+//! can break a transaction halfway through and watch it roll back.
+
+use std::cell::RefCell;
+
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, ToSql};
+use yaos_server::store::sql::{SqlError, SqlExec, SqlParam, SqlValue};
+
+/// An in-memory SQLite database behind the `SqlExec` seam.
+pub struct SqliteExec {
+    conn: Connection,
+    fault: RefCell<Option<Fault>>,
+}
+
+/// Fail the statement containing `pattern` once `skip` such statements ran.
+struct Fault {
+    pattern: String,
+    skip: usize,
+}
+
+impl SqliteExec {
+    pub fn in_memory() -> Self {
+        let conn = Connection::open_in_memory().expect("open in-memory sqlite");
+        SqliteExec { conn, fault: RefCell::new(None) }
+    }
+
+    /// Makes one future statement fail: the first containing `pattern` after
+    /// `skip` matching statements have run. The fault then clears itself.
+    pub fn fail_statement(&self, pattern: &str, skip: usize) {
+        *self.fault.borrow_mut() = Some(Fault { pattern: pattern.to_owned(), skip });
+    }
+
+    /// Runs a query returning one integer, for assertions on raw tables.
+    pub fn scalar(&self, sql: &str) -> i64 {
+        self.conn.query_row(sql, [], |row| row.get(0)).expect(sql)
+    }
+
+    fn check_fault(&self, sql: &str) -> Result<(), SqlError> {
+        let mut fault = self.fault.borrow_mut();
+        let Some(active) = fault.as_mut() else { return Ok(()) };
+        if !sql.contains(&active.pattern) {
+            return Ok(());
+        }
+        if active.skip > 0 {
+            active.skip -= 1;
+            return Ok(());
+        }
+        *fault = None;
+        Err(SqlError::Exec(format!("injected failure: {sql}")))
+    }
+}
+
+/// Binds a `SqlParam` without copying its bytes.
+struct Param<'a>(SqlParam<'a>);
+
+impl ToSql for Param<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match self.0 {
+            SqlParam::Null => ValueRef::Null,
+            SqlParam::Integer(n) => ValueRef::Integer(n),
+            SqlParam::Text(text) => ValueRef::Text(text.as_bytes()),
+            SqlParam::Blob(bytes) => ValueRef::Blob(bytes),
+        }))
+    }
+}
+
+fn exec_error(error: rusqlite::Error) -> SqlError {
+    SqlError::Exec(error.to_string())
+}
+
+fn to_value(value: ValueRef<'_>) -> SqlValue {
+    match value {
+        ValueRef::Null => SqlValue::Null,
+        ValueRef::Integer(n) => SqlValue::Integer(n),
+        ValueRef::Real(x) => SqlValue::Real(x),
+        ValueRef::Text(text) => SqlValue::Text(String::from_utf8_lossy(text).into_owned()),
+        ValueRef::Blob(bytes) => SqlValue::Blob(bytes.to_vec()),
+    }
+}
+
+impl SqlExec for SqliteExec {
+    fn query(
+        &self,
+        sql: &str,
+        params: &[SqlParam<'_>],
+        on_row: &mut dyn FnMut(Vec<SqlValue>) -> Result<(), SqlError>,
+    ) -> Result<(), SqlError> {
+        self.check_fault(sql)?;
+        let mut statement = self.conn.prepare(sql).map_err(exec_error)?;
+        let columns = statement.column_count();
+        let bound: Vec<Param<'_>> = params.iter().copied().map(Param).collect();
+        let mut rows =
+            statement.query(rusqlite::params_from_iter(bound.iter())).map_err(exec_error)?;
+        while let Some(row) = rows.next().map_err(exec_error)? {
+            let mut values = Vec::with_capacity(columns);
+            for column in 0..columns {
+                values.push(to_value(row.get_ref(column).map_err(exec_error)?));
+            }
+            on_row(values)?;
+        }
+        Ok(())
+    }
+
+    fn transaction(&self, body: &mut dyn FnMut() -> Result<(), SqlError>) -> Result<(), SqlError> {
+        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(exec_error)?;
+        let outcome = body().and_then(|()| self.conn.execute_batch("COMMIT").map_err(exec_error));
+        outcome.map_err(|error| {
+            // Best effort: after a failed COMMIT SQLite may already have rolled back.
+            let _ = self.conn.execute_batch("ROLLBACK");
+            SqlError::RolledBack(error.to_string())
+        })
+    }
+}
