@@ -94,7 +94,16 @@ export function vaultJson(doc) {
   return out;
 }
 
+/** JSON with object keys sorted, so map iteration order does not matter. */
+function canonical(value) {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value && typeof value === "object") {
+    return Object.fromEntries(Object.keys(value).sort().map((k) => [k, canonical(value[k])]));
+  }
+  return value;
+}
+
 /** True when two documents hold the same vault content. */
 export function sameContent(a, b) {
-  return JSON.stringify(vaultJson(a)) === JSON.stringify(vaultJson(b));
+  return JSON.stringify(canonical(vaultJson(a))) === JSON.stringify(canonical(vaultJson(b)));
 }

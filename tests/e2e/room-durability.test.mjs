@@ -1,0 +1,125 @@
+// Durability against the real server: restarts on the same persist
+// directory, SIGKILL of workerd right after postApply echoes, and large
+// pastes that must take the checkpoint path.
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import { startServer, tempDir } from "./harness.mjs";
+import {
+  Y, connectClient, docUntil, echoedStateVector, dominates, addNote, noteText, sameContent, until,
+} from "./clients.mjs";
+
+const TOKEN = "e2e-durability-token-0123456789abcdef";
+const vars = { SYNC_TOKEN: TOKEN };
+const running = new Set();
+after(async () => { for (const s of running) await s.stop(); });
+
+async function start(persistDir) {
+  const s = await startServer({ persistDir, vars });
+  running.add(s);
+  return s;
+}
+async function stop(s) { await s.stop(); running.delete(s); }
+
+/** Resolves once the client has an echo whose state vector covers its own. */
+function echoCovering(c) {
+  const mine = Y.decodeStateVector(Y.encodeStateVector(c.doc));
+  return until(c.provider, "custom-message", () => c.echoes.some((e) => dominates(echoedStateVector(e), mine)), 20000, "covering postApply echo");
+}
+
+async function debug(server, vault) {
+  const res = await fetch(`${server.url}/vault/${encodeURIComponent(vault)}/debug/recent`, { headers: { Authorization: `Bearer ${TOKEN}` } });
+  assert.equal(res.status, 200);
+  return res.json();
+}
+
+test("after a restart a fresh client receives the whole vault, including a deletion-only change", async () => {
+  const dir = tempDir();
+  let server = await start(dir);
+  const vault = "restart-vault";
+  const a = connectClient(server, vault, { token: TOKEN });
+  await a.synced();
+  const keep = addNote(a.doc, "keep.md", "keep this text");
+  const trimmed = addNote(a.doc, "trim.md", "0123456789");
+  await echoCovering(a);
+  // Deletion only: the state vector does not move.
+  const svBefore = Y.encodeStateVector(a.doc);
+  const echoesBefore = a.echoes.length;
+  a.doc.getMap("idToText").get(trimmed).delete(0, 5);
+  assert.deepEqual(Y.encodeStateVector(a.doc), svBefore);
+  await until(a.provider, "custom-message", () => a.echoes.length > echoesBefore, 20000, "echo after the deletion");
+  const expected = new Y.Doc();
+  Y.applyUpdate(expected, Y.encodeStateAsUpdate(a.doc));
+  a.close();
+  await stop(server);
+
+  server = await start(dir);
+  const b = connectClient(server, vault, { token: TOKEN });
+  await b.synced();
+  assert.equal(noteText(b.doc, keep), "keep this text");
+  assert.equal(noteText(b.doc, trimmed), "56789");
+  assert.ok(sameContent(b.doc, expected));
+  b.close();
+  await stop(server);
+});
+
+test("SIGKILL of workerd right after the last postApply echo loses no echoed edit (3 rounds)", async () => {
+  const dir = tempDir();
+  const vault = "sigkill-vault";
+  const written = [];
+  for (let round = 0; round < 3; round++) {
+    const server = await start(dir);
+    const c = connectClient(server, vault, { token: TOKEN });
+    await c.synced();
+    for (const [id, text] of written) assert.equal(noteText(c.doc, id), text, `round ${round}: ${id} survived`);
+    for (let i = 0; i < 5; i++) {
+      const text = `round ${round} edit ${i}`;
+      written.push([addNote(c.doc, `r${round}-${i}.md`, text), text]);
+    }
+    await echoCovering(c);
+    const echoedAt = Date.now();
+    await server.killWorkerd();
+    running.delete(server);
+    assert.ok(Date.now() - echoedAt < 100, `killed ${Date.now() - echoedAt} ms after the echo`);
+    c.close();
+  }
+  const server = await start(dir);
+  const c = connectClient(server, vault, { token: TOKEN });
+  await c.synced();
+  for (const [id, text] of written) assert.equal(noteText(c.doc, id), text, `${id} survived`);
+  c.close();
+  await stop(server);
+});
+
+test("large pastes go through the checkpoint path, survive a restart and show in debug", async () => {
+  const dir = tempDir();
+  let server = await start(dir);
+  const vault = "paste-vault";
+  const a = connectClient(server, vault, { token: TOKEN });
+  await a.synced();
+  // ~1.8 MiB: over the 1.5 MiB journal row limit, under the 2 MiB delta limit.
+  const mid = addNote(a.doc, "mid.md", "m".repeat(1_800_000));
+  await echoCovering(a);
+  let info = await debug(server, vault);
+  assert.equal(info.storage.oversizedDeltaCount, 1);
+  assert.equal(info.persistence.checkpointFallbackCount, 1);
+  // 2 MiB: over the delta threshold, straight to a checkpoint.
+  const big = addNote(a.doc, "big.md", "b".repeat(2 * 1024 * 1024));
+  await echoCovering(a);
+  info = await debug(server, vault);
+  assert.equal(info.persistence.checkpointFallbackCount, 2);
+  assert.equal(info.persistence.status, "healthy");
+  assert.equal(info.persistence.journalEntryCount, 0);
+  const events = info.recent.map((e) => e.event);
+  assert.ok(events.includes("server.save.append_oversized"), events.join(","));
+  assert.ok(events.includes("server.save.checkpoint_fallback_succeeded"), events.join(","));
+  a.close();
+  await stop(server);
+
+  server = await start(dir);
+  const b = connectClient(server, vault, { token: TOKEN });
+  await b.synced();
+  assert.equal(noteText(b.doc, mid)?.length, 1_800_000);
+  assert.equal(noteText(b.doc, big)?.length, 2 * 1024 * 1024);
+  b.close();
+  await stop(server);
+});
