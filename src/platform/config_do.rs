@@ -1,10 +1,16 @@
 //! `ServerConfig`: the single Durable Object (name `global-config`) holding
 //! the claim and the update metadata, under the same key-value keys the
-//! TypeScript server used, so a deployment over it keeps its claim.
+//! TypeScript server used (spec 6.6), so a deployment over it keeps its claim.
+
+use serde_json::{json, Value};
+use worker::*;
 
 use super::kv::DoKv;
+use super::reply::to_response;
+use crate::edge::auth::StoredConfig;
+use crate::edge::config_rules::{claim_token_hash, UpdateMetadata};
+use crate::edge::http::{parse_json_body, EdgeError, Reply};
 use crate::store::kv::{KvStore, KvValue};
-use worker::*;
 
 pub const CONFIG_OBJECT_NAME: &str = "global-config";
 
@@ -13,30 +19,99 @@ pub struct ServerConfig {
     state: State,
 }
 
-/// Reads a stored string; empty or non-string values read back as null.
+/// A stored string; anything else reads back as null.
 fn string_of(value: Option<KvValue>) -> Option<String> {
     match value {
-        Some(KvValue::String(s)) if !s.is_empty() => Some(s),
+        Some(KvValue::String(s)) => Some(s),
         _ => None,
     }
 }
 
+fn kv_error(e: crate::store::kv::KvError) -> Error {
+    Error::RustError(e.to_string())
+}
+
 impl ServerConfig {
-    async fn read_config(&self) -> Result<serde_json::Value> {
+    async fn read_config(&self) -> Result<StoredConfig> {
         let kv = DoKv::new(self.state.storage());
-        let kv_err = |e: crate::store::kv::KvError| Error::RustError(e.to_string());
-        let claimed_flag = matches!(kv.get("claimed").await.map_err(kv_err)?, Some(KvValue::Bool(true)));
-        let token_hash = string_of(kv.get("tokenHash").await.map_err(kv_err)?);
-        let update_provider = string_of(kv.get("updateProvider").await.map_err(kv_err)?);
-        let update_repo_url = string_of(kv.get("updateRepoUrl").await.map_err(kv_err)?);
-        let update_repo_branch = string_of(kv.get("updateRepoBranch").await.map_err(kv_err)?);
-        Ok(serde_json::json!({
-            "claimed": claimed_flag && token_hash.is_some(),
-            "tokenHash": token_hash,
-            "updateProvider": update_provider,
-            "updateRepoUrl": update_repo_url,
-            "updateRepoBranch": update_repo_branch,
-        }))
+        let claimed = matches!(kv.get("claimed").await.map_err(kv_error)?, Some(KvValue::Bool(true)));
+        Ok(StoredConfig {
+            claimed,
+            token_hash: string_of(kv.get("tokenHash").await.map_err(kv_error)?),
+            update_provider: string_of(kv.get("updateProvider").await.map_err(kv_error)?),
+            update_repo_url: string_of(kv.get("updateRepoUrl").await.map_err(kv_error)?),
+            update_repo_branch: string_of(kv.get("updateRepoBranch").await.map_err(kv_error)?),
+        }
+        .normalized())
+    }
+
+    /// Stores the claim unless one is already there. The check and the write
+    /// share one storage transaction, so two racing claims cannot both win.
+    async fn claim(&self, body: &[u8]) -> Result<Reply> {
+        let parsed = match parse_json_body(body) {
+            Ok(v) => v,
+            Err(e) => return Ok(e.reply()),
+        };
+        let token_hash = match claim_token_hash(&parsed) {
+            Ok(h) => h,
+            Err(e) => return Ok(e.reply()),
+        };
+        let won = std::rc::Rc::new(std::cell::Cell::new(false));
+        let won_in_txn = won.clone();
+        self.state
+            .storage()
+            .transaction(move |txn| {
+                let won = won_in_txn.clone();
+                let token_hash = token_hash.clone();
+                async move {
+                    let claimed = txn.get::<Value>("claimed").await.ok();
+                    let stored = txn.get::<Value>("tokenHash").await.ok();
+                    let already = claimed == Some(Value::Bool(true))
+                        && matches!(stored, Some(Value::String(ref h)) if !h.is_empty());
+                    if !already {
+                        txn.put("claimed", true).await?;
+                        txn.put("tokenHash", token_hash).await?;
+                        won.set(true);
+                    }
+                    Ok(())
+                }
+            })
+            .await?;
+        Ok(if won.get() {
+            Reply::json(200, json!({"ok": true}))
+        } else {
+            EdgeError::AlreadyClaimed.reply()
+        })
+    }
+
+    /// Writes the given update fields (never clears one) in one put.
+    async fn update_metadata(&self, body: &[u8]) -> Result<Reply> {
+        let parsed = match parse_json_body(body) {
+            Ok(v) => v,
+            Err(e) => return Ok(e.reply()),
+        };
+        let update = match UpdateMetadata::from_json(&parsed) {
+            Ok(u) => u,
+            Err(e) => return Ok(e.reply()),
+        };
+        let entries = js_sys::Object::new();
+        let fields = [
+            ("updateProvider", update.provider),
+            ("updateRepoUrl", update.repo_url),
+            ("updateRepoBranch", update.repo_branch),
+        ];
+        let mut any = false;
+        for (key, value) in fields {
+            if let Some(value) = value {
+                js_sys::Reflect::set(&entries, &key.into(), &value.into())?;
+                any = true;
+            }
+        }
+        if any {
+            // put(entries) writes every key atomically.
+            self.state.storage().put_multiple_raw(entries).await?;
+        }
+        Ok(Reply::json(200, json!({"ok": true})))
     }
 }
 
@@ -45,11 +120,18 @@ impl DurableObject for ServerConfig {
         ServerConfig { state }
     }
 
-    async fn fetch(&self, req: Request) -> Result<Response> {
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
         let path = req.path();
-        match (req.method(), path.as_str()) {
-            (Method::Get, "/__yaos/config") => Response::from_json(&self.read_config().await?),
-            _ => Ok(Response::from_json(&serde_json::json!({"error": "not found"}))?.with_status(404)),
-        }
+        let reply = match (req.method(), path.as_str()) {
+            (Method::Get, "/__yaos/config") => {
+                Reply::json(200, serde_json::to_value(self.read_config().await?)?)
+            }
+            (Method::Post, "/__yaos/claim") => self.claim(&req.bytes().await?).await?,
+            (Method::Post, "/__yaos/update-metadata") => {
+                self.update_metadata(&req.bytes().await?).await?
+            }
+            _ => EdgeError::NotFound.reply(),
+        };
+        to_response(reply)
     }
 }

@@ -10,6 +10,7 @@ use crate::edge::ticket::ttl_from_env;
 use worker::*;
 
 use super::config_cache::stored_config;
+use super::public_routes;
 use super::reply::to_response;
 use super::runtime::{env_string, now_ms, random_bytes};
 
@@ -25,21 +26,24 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
         Route::Vault { vault_id, action } => {
             to_response(vault_route(req, &env, &vault_id, action).await?.with_cors())
         }
-        Route::Home | Route::MobileSetup | Route::Claim | Route::UpdateMetadata => {
-            to_response(EdgeError::Internal("not implemented yet".into()).reply())
+        Route::Home => to_response(public_routes::home(&req, &env).await?),
+        Route::MobileSetup => to_response(public_routes::mobile_setup(&req)?),
+        Route::Claim => to_response(public_routes::claim(req, &env).await?),
+        Route::UpdateMetadata => {
+            to_response(public_routes::update_metadata(req, &env).await?.with_cors())
         }
     }
 }
 
 /// The auth state: env mode from `SYNC_TOKEN`, else the (cached) stored claim.
-async fn auth_state(env: &Env) -> Result<AuthState> {
+pub async fn auth_state(env: &Env) -> Result<AuthState> {
     if let Some(state) = AuthState::from_env(env_string(env, "SYNC_TOKEN").as_deref()) {
         return Ok(state);
     }
     Ok(AuthState::from_stored(&stored_config(env).await?))
 }
 
-fn r2_bound(env: &Env) -> bool {
+pub fn r2_bound(env: &Env) -> bool {
     env.bucket("YAOS_BUCKET").is_ok()
 }
 

@@ -1,7 +1,7 @@
 //! The `workers-rs` shell: the wasm entry point and the Durable Object
 //! classes, adapting platform APIs to the runtime-independent core.
 //!
-//! - [`edge_worker`]: the Worker's `fetch` (routes, auth, proxying).
+//! - [`edge_worker`], [`public_routes`]: the Worker's `fetch` (routes, auth, pages, proxying).
 //! - [`config_do`] / [`config_cache`]: the `ServerConfig` object and its cached reads.
 //! - [`vault_do`], [`room_host`], [`room_routes`], [`loader`], [`admin`]: the vault room.
 //! - [`do_sql`], [`kv`], [`reply`], [`runtime`]: adapters to core traits and types.
@@ -13,6 +13,7 @@ mod do_sql;
 mod edge_worker;
 mod kv;
 mod loader;
+mod public_routes;
 mod reply;
 mod room_host;
 mod room_routes;

@@ -5,6 +5,8 @@
 //! one production implementation is [`sql_store::SqlDocStore`].
 
 pub mod kv;
+pub mod legacy_kv;
+pub mod migrate;
 pub mod sql;
 pub mod sql_store;
 

@@ -1,0 +1,94 @@
+//! The Worker's public routes (spec 6): the setup pages, the one-time claim
+//! and the update-metadata write. Pages, claim and their JSON come from the
+//! core; this module does the I/O with the `ServerConfig` object.
+
+use serde_json::Value;
+use worker::*;
+
+use crate::edge::auth::{AuthMode, AuthState, StoredConfig};
+use crate::edge::capabilities::Capabilities;
+use crate::edge::config_rules::ClaimRequest;
+use crate::edge::http::{parse_json_body, EdgeError, Reply};
+use crate::edge::pages;
+
+use super::config_cache::{config_fetch, invalidate, stored_config};
+use super::edge_worker::{auth_state, r2_bound};
+
+fn origin(req: &Request) -> Result<String> {
+    Ok(req.url()?.origin().ascii_serialization())
+}
+
+pub async fn home(req: &Request, env: &Env) -> Result<Reply> {
+    let state = auth_state(env).await?;
+    Ok(match state.mode() {
+        AuthMode::Unclaimed => pages::claim_page(&origin(req)?),
+        mode => pages::running_page(mode, r2_bound(env)),
+    })
+}
+
+pub fn mobile_setup(req: &Request) -> Result<Reply> {
+    Ok(pages::mobile_setup_page(&origin(req)?))
+}
+
+/// POSTs JSON to the config object.
+async fn config_post(env: &Env, path: &str, body: &Value) -> Result<Response> {
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post).with_body(Some(body.to_string().into()));
+    let req = Request::new_with_init(&format!("https://internal{path}"), &init)?;
+    config_fetch(env, req).await
+}
+
+/// The stored config read fresh after a write; `None` if the read fails, which
+/// only hides the private fields.
+async fn fresh_config(env: &Env) -> Option<StoredConfig> {
+    invalidate();
+    stored_config(env).await.ok()
+}
+
+/// `POST /claim` (spec 6.4; no CORS). Only the token's hash is stored.
+pub async fn claim(mut req: Request, env: &Env) -> Result<Reply> {
+    if auth_state(env).await?.mode().is_claimed() {
+        return Ok(EdgeError::AlreadyClaimed.reply());
+    }
+    let claim = match parse_json_body(&req.bytes().await?).and_then(|b| ClaimRequest::from_json(&b)) {
+        Ok(claim) => claim,
+        Err(e) => return Ok(e.reply()),
+    };
+    let res = config_post(env, "/__yaos/claim", &serde_json::json!({"tokenHash": claim.token_hash()})).await?;
+    if !(200..300).contains(&res.status_code()) {
+        return Ok(EdgeError::AlreadyClaimed.reply());
+    }
+    let config = fresh_config(env).await;
+    let caps = Capabilities::new(AuthMode::Claim, r2_bound(env), config.as_ref());
+    let host = origin(&req)?;
+    let mut body = claim.success_json(&host, caps.to_json());
+    // Our own extension: the setup QR as SVG, so the page needs no QR script.
+    if let (Some(vault_id), Value::Object(map)) = (claim.vault_id.as_deref(), &mut body) {
+        let link = pages::mobile_setup_link(&host, &claim.token, vault_id);
+        map.insert("setupQrSvg".into(), pages::setup_qr_svg(&link).into());
+    }
+    Ok(Reply::json(200, body))
+}
+
+/// `POST /api/update-metadata` (spec 6.5; CORS added by the caller).
+pub async fn update_metadata(mut req: Request, env: &Env) -> Result<Reply> {
+    let state: AuthState = auth_state(env).await?;
+    let authorization = req.headers().get("Authorization")?;
+    if let Err(denial) = state.authorize_http(authorization.as_deref()) {
+        console_warn!("update-metadata rejected: {}", EdgeError::from(denial));
+        return Ok(EdgeError::from(denial).reply());
+    }
+    let body = match parse_json_body(&req.bytes().await?) {
+        Ok(body) => body,
+        Err(e) => return Ok(e.reply()),
+    };
+    let mut res = config_post(env, "/__yaos/update-metadata", &body).await?;
+    if !(200..300).contains(&res.status_code()) {
+        let status = res.status_code();
+        let text = res.text().await.unwrap_or_default();
+        return Ok(EdgeError::update_metadata_failed(status, &text).reply());
+    }
+    let config = fresh_config(env).await;
+    let caps = Capabilities::new(state.mode(), r2_bound(env), config.as_ref());
+    Ok(Reply::json(200, serde_json::json!({"ok": true, "capabilities": caps.to_json()})))
+}
