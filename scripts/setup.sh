@@ -27,3 +27,14 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   npm ci --no-audit --no-fund
   echo "$want" > "$stamp"
 fi
+
+# The browser end-to-end test drives Debian's Chromium through playwright-core
+# (no browser download). Install it once, as root, only when it is missing.
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" -eq 0 ]; then
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
+  else
+    echo "warning: /usr/bin/chromium is missing; run as root to install it (apt-get install chromium)" >&2
+  fi
+fi

@@ -26,7 +26,8 @@ use crate::trace::TraceLog;
 
 use super::do_sql::DoSql;
 use super::kv::DoKv;
-use super::loader::{load_room, StorageInfo};
+use super::loader::load_room;
+use crate::store::migrate::StorageStatus;
 use super::runtime::{now_ms, random_bytes};
 
 /// The key under which the room's name (the vault id) is kept, as partyserver did.
@@ -56,7 +57,7 @@ pub struct RoomHost {
     loading: RefCell<Option<LoadFuture>>,
     pub room_id: RefCell<Option<String>>,
     pub coordinator: RefCell<Coordinator>,
-    pub storage_info: RefCell<StorageInfo>,
+    pub storage_status: RefCell<StorageStatus>,
     pub sv_echo: RefCell<SvEchoCounters>,
     pub traces: TraceStore,
     /// The in-memory copy of `roomMeta` (spec 11.1); empty after a cold start.
@@ -72,7 +73,7 @@ impl RoomHost {
             loading: RefCell::new(None),
             room_id: RefCell::new(None),
             coordinator: RefCell::new(Coordinator::default()),
-            storage_info: RefCell::new(StorageInfo::default()),
+            storage_status: RefCell::new(StorageStatus::default()),
             sv_echo: RefCell::new(SvEchoCounters::default()),
             traces: TraceStore::default(),
             room_meta: RefCell::new(None),
@@ -133,7 +134,7 @@ impl RoomHost {
     async fn load(self: Rc<Self>) -> std::result::Result<(), String> {
         self.learn_room_id(None).await;
         let mut log = TraceLog::default();
-        let loaded = load_room(&self.state, &self.kv(), now_ms(), &mut log).await;
+        let loaded = load_room(&self.state, &self.kv(), &mut log).await;
         let loaded = match loaded {
             Ok(loaded) => loaded,
             Err(e) => {
@@ -148,9 +149,9 @@ impl RoomHost {
             if loaded.read_only {
                 coordinator.enter_read_only();
             }
-            coordinator.set_legacy_document_migrated(loaded.info.legacy_document_migrated);
+            coordinator.set_legacy_document_migrated(loaded.legacy_document_migrated);
         }
-        *self.storage_info.borrow_mut() = loaded.info;
+        *self.storage_status.borrow_mut() = loaded.status;
         let step1 = loaded.live.room.sync_step1();
         *self.live.borrow_mut() = Some(loaded.live);
         // Woken with sockets still open (spec 8.7): ask every client for

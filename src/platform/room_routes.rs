@@ -11,8 +11,8 @@ use crate::room::room_meta::{RoomMeta, ROOM_META_KEY};
 use crate::room::summary::{schema_version, DocumentSummary};
 use crate::room::trace_store::{recent_traces, DEBUG_TRACE_LIMIT};
 use crate::store::kv::KvStore;
-use crate::trace::TraceLog;
 
+use super::admin;
 use super::reply::to_response;
 use super::room_host::{Attachment, RoomHost};
 use super::runtime::{env_string, now_ms, random_bytes, wasm_memory_bytes};
@@ -32,7 +32,19 @@ fn room_name_from_path(path: &str) -> Option<String> {
     crate::edge::js::decode_uri_component(encoded)
 }
 
-pub async fn fetch(host: &Rc<RoomHost>, mut req: Request) -> Result<Response> {
+/// Serves one request; a failure (typically a document that does not load)
+/// becomes a 500 JSON error naming it, never a silent success.
+pub async fn fetch(host: &Rc<RoomHost>, req: Request) -> Result<Response> {
+    match route(host, req).await {
+        Ok(res) => Ok(res),
+        Err(e) => {
+            console_error!("room request failed: {e}");
+            json_reply(500, json!({"error": e.to_string()}))
+        }
+    }
+}
+
+async fn route(host: &Rc<RoomHost>, mut req: Request) -> Result<Response> {
     let path = req.path();
     let name = req.headers().get("x-partykit-room")?.or_else(|| room_name_from_path(&path));
     host.learn_room_id(name).await;
@@ -62,8 +74,8 @@ pub async fn fetch(host: &Rc<RoomHost>, mut req: Request) -> Result<Response> {
         (Method::Post, "/__yaos/compact" | "/__yaos/cleanup-kv") if !admin_enabled(&host.env) => {
             json_reply(404, json!({"error": "not found"}))
         }
-        (Method::Post, "/__yaos/compact") => compact(host).await,
-        (Method::Post, "/__yaos/cleanup-kv") => super::admin::cleanup_kv(host).await,
+        (Method::Post, "/__yaos/compact") => json_reply(200, admin::compact(host).await?),
+        (Method::Post, "/__yaos/cleanup-kv") => json_reply(200, admin::cleanup_kv(host).await?),
         _ if is_upgrade => accept_socket(host, &req).await,
         _ => Response::error("Not implemented", 404),
     }
@@ -112,12 +124,7 @@ pub async fn debug_json(host: &Rc<RoomHost>) -> Value {
     let recent = recent_traces(&host.kv(), DEBUG_TRACE_LIMIT).await.unwrap_or_default();
     let live = host.live.borrow();
     let summary = live.as_ref().map(|l| DocumentSummary::of(l.room.doc()));
-    let migration_meta = live.as_ref().and_then(|l| {
-        let rows = l.store.read_migration_meta().ok()?;
-        (!rows.is_empty()).then(|| Value::Object(rows.into_iter().map(|(k, v)| (k, v.into())).collect()))
-    });
     let coordinator = host.coordinator.borrow();
-    let info = host.storage_info.borrow();
     json!({
         "roomId": host.room_id(),
         "documentLoaded": live.is_some(),
@@ -125,28 +132,7 @@ pub async fn debug_json(host: &Rc<RoomHost>) -> Value {
         "svEcho": &*host.sv_echo.borrow(),
         "persistence": coordinator.health(),
         "documentSummary": summary,
-        "storage": {
-            "mode": info.mode,
-            "migrationStatus": info.migration_status,
-            "migrationAt": info.migration_at,
-            "migrationDurationMs": info.migration_duration_ms,
-            "coldLoadDurationMs": info.cold_load_duration_ms,
-            "oversizedDeltaCount": coordinator.oversized_delta_count(),
-            "migrationMeta": migration_meta,
-        },
+        "storage": host.storage_status.borrow().to_json(coordinator.oversized_delta_count()),
         "wasmMemoryBytes": wasm_memory_bytes(),
     })
-}
-
-/// Emergency compaction (spec 10.6); runs even in the read-only fallback.
-async fn compact(host: &Rc<RoomHost>) -> Result<Response> {
-    host.ensure_loaded().await?;
-    let mut log = TraceLog::default();
-    let answer = {
-        let live = host.live.borrow();
-        let Some(live) = live.as_ref() else { return json_reply(500, json!({"error": "not loaded"})) };
-        host.coordinator.borrow_mut().compact_now(&live.store, live.room.doc(), now_ms(), &mut log).to_json()
-    };
-    host.write_traces(log).await;
-    json_reply(200, answer)
 }

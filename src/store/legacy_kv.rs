@@ -113,7 +113,9 @@ pub enum IntegrityRule {
     VersionMismatch { pointer: u64, manifest: u64 },
     /// A chunk below the manifest's `chunkCount` is absent, so the number of
     /// chunks present differs from the manifest.
-    #[error("chunk count mismatch: manifest declares {declared} chunks but chunk {index} is missing")]
+    #[error(
+        "chunk count mismatch: manifest declares {declared} chunks but chunk {index} is missing"
+    )]
     ChunkMissing { index: u64, declared: u64 },
     #[error("value is {found}, expected bytes")]
     NotBytes { found: &'static str },
@@ -226,8 +228,9 @@ struct CheckpointManifest {
 /// Reads the checkpoint the pointer names, or `None` without a pointer.
 pub async fn read_checkpoint<K: KvStore>(kv: &K) -> Result<Option<Vec<u8>>, LegacyKvError> {
     let Some(raw_pointer) = kv.get(CHECKPOINT_POINTER_KEY).await? else { return Ok(None) };
-    let pointer = parse_pointer(&raw_pointer)
-        .map_err(|why| LegacyKvError::at(CHECKPOINT_POINTER_KEY, IntegrityRule::InvalidPointer(why)))?;
+    let pointer = parse_pointer(&raw_pointer).map_err(|why| {
+        LegacyKvError::at(CHECKPOINT_POINTER_KEY, IntegrityRule::InvalidPointer(why))
+    })?;
 
     let manifest_key = checkpoint_manifest_key(pointer);
     let raw_manifest = kv
@@ -255,7 +258,10 @@ async fn check_state_vector<K: KvStore>(
     manifest: &CheckpointManifest,
 ) -> Result<(), LegacyKvError> {
     let key = checkpoint_state_vector_key(manifest.version);
-    let raw = kv.get(&key).await?.ok_or_else(|| LegacyKvError::at(&key, IntegrityRule::StateVectorMissing))?;
+    let raw = kv
+        .get(&key)
+        .await?
+        .ok_or_else(|| LegacyKvError::at(&key, IntegrityRule::StateVectorMissing))?;
     let bytes = into_bytes(&key, raw)?;
     let actual_length = bytes.len() as u64;
     if actual_length != manifest.state_vector_length {
@@ -282,8 +288,9 @@ pub async fn read_journal<K: KvStore>(
 ) -> Result<(Vec<Vec<u8>>, LegacyJournalStats), LegacyKvError> {
     let stats = match kv.get(JOURNAL_META_KEY).await? {
         None => LegacyJournalStats::default(),
-        Some(raw) => parse_journal_meta(&raw)
-            .map_err(|why| LegacyKvError::at(JOURNAL_META_KEY, IntegrityRule::InvalidJournalMeta(why)))?,
+        Some(raw) => parse_journal_meta(&raw).map_err(|why| {
+            LegacyKvError::at(JOURNAL_META_KEY, IntegrityRule::InvalidJournalMeta(why))
+        })?,
     };
     if stats.entry_count == 0 {
         if stats.total_bytes != 0 {
@@ -302,7 +309,8 @@ pub async fn read_journal<K: KvStore>(
         entries.push(entry);
     }
     if total != stats.total_bytes {
-        let rule = IntegrityRule::JournalTotalMismatch { declared: stats.total_bytes, actual: total };
+        let rule =
+            IntegrityRule::JournalTotalMismatch { declared: stats.total_bytes, actual: total };
         return Err(LegacyKvError::at(JOURNAL_META_KEY, rule));
     }
     Ok((entries, stats))
@@ -325,18 +333,25 @@ fn first_sequence(stats: &LegacyJournalStats) -> Result<u64, LegacyKvError> {
 /// Reads and verifies journal entry `seq`.
 async fn read_journal_entry<K: KvStore>(kv: &K, seq: u64) -> Result<Vec<u8>, LegacyKvError> {
     let key = journal_manifest_key(seq);
-    let raw = kv.get(&key).await?.ok_or_else(|| LegacyKvError::at(&key, IntegrityRule::JournalManifestMissing))?;
+    let raw = kv
+        .get(&key)
+        .await?
+        .ok_or_else(|| LegacyKvError::at(&key, IntegrityRule::JournalManifestMissing))?;
     let (found_seq, descriptor) = parse_journal_manifest(&raw)
         .map_err(|why| LegacyKvError::at(&key, IntegrityRule::InvalidJournalManifest(why)))?;
     if found_seq != seq {
-        return Err(LegacyKvError::at(&key, IntegrityRule::JournalSeqMismatch { expected: seq, found: found_seq }));
+        return Err(LegacyKvError::at(
+            &key,
+            IntegrityRule::JournalSeqMismatch { expected: seq, found: found_seq },
+        ));
     }
     read_payload(kv, &descriptor, &key, |i| journal_chunk_key(seq, i)).await
 }
 
-/// Reads `descriptor.chunk_count` chunks and checks their sizes, the total
-/// length and the SHA-256. Chunks past the count (left by an interrupted or
-/// partial cleanup of the old writer) are never read.
+/// Reads `descriptor.chunk_count` chunks, then checks their sizes, the total
+/// length and the SHA-256, in the old reader's order (every chunk must be
+/// present before sizes are judged). Chunks past the count (left by the old
+/// writer's partial cleanup) are never read.
 async fn read_payload<K: KvStore>(
     kv: &K,
     descriptor: &ChunkDescriptor,
@@ -344,17 +359,22 @@ async fn read_payload<K: KvStore>(
     chunk_key: impl Fn(u64) -> String,
 ) -> Result<Vec<u8>, LegacyKvError> {
     let mut payload = Vec::new();
+    let mut lengths = Vec::new();
     for index in 0..descriptor.chunk_count {
         let key = chunk_key(index);
         let raw = kv.get(&key).await?.ok_or_else(|| {
-            LegacyKvError::at(&key, IntegrityRule::ChunkMissing { index, declared: descriptor.chunk_count })
+            LegacyKvError::at(
+                &key,
+                IntegrityRule::ChunkMissing { index, declared: descriptor.chunk_count },
+            )
         })?;
         let chunk = into_bytes(&key, raw)?;
-        check_chunk_size(&key, chunk.len() as u64, index + 1 == descriptor.chunk_count, descriptor.chunk_size)?;
+        lengths.push(chunk.len() as u64);
         payload.extend_from_slice(&chunk);
-        if payload.len() as u64 > descriptor.byte_length {
-            break; // cannot match any more; reported below without reading further
-        }
+    }
+    for (index, len) in (0..).zip(lengths) {
+        let is_final = index + 1 == descriptor.chunk_count;
+        check_chunk_size(&chunk_key(index), len, is_final, descriptor.chunk_size)?;
     }
     let reassembled = payload.len() as u64;
     if reassembled != descriptor.byte_length {
@@ -369,7 +389,12 @@ async fn read_payload<K: KvStore>(
     Ok(payload)
 }
 
-fn check_chunk_size(key: &str, len: u64, is_final: bool, chunk_size: u64) -> Result<(), LegacyKvError> {
+fn check_chunk_size(
+    key: &str,
+    len: u64,
+    is_final: bool,
+    chunk_size: u64,
+) -> Result<(), LegacyKvError> {
     if is_final && len > chunk_size {
         return Err(LegacyKvError::at(key, IntegrityRule::FinalChunkTooLarge { len, chunk_size }));
     }
@@ -476,7 +501,8 @@ fn integer(value: &KvValue, field: &str, min: u64) -> Result<u64, String> {
 fn sha256_field(value: &KvValue, field: &str) -> Result<String, String> {
     match value.get(field) {
         Some(KvValue::String(hex))
-            if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) =>
+            if hex.len() == 64
+                && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) =>
         {
             Ok(hex.clone())
         }

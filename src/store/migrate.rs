@@ -5,15 +5,25 @@
 //!   migration, see below).
 //! - **kv-migrated**: SQL is empty and the legacy store (10.3) has data. The
 //!   document is built from it, written with `rewrite_checkpoint`, **read back
-//!   into a fresh document and compared** (state vector and encoded full
-//!   update) with what was written, and only then is the `_migration_meta`
-//!   marker written and the legacy `document` key deleted. The other legacy
-//!   keys are kept for rollback.
+//!   and compared** (see Verification), and only then is the
+//!   `_migration_meta` marker written and the legacy `document` key deleted.
+//!   The other legacy keys are kept for rollback.
 //! - **fresh**: nothing stored anywhere.
 //! - **kv-fallback**: SQL failed to load, or a migration could not be
 //!   verified. The legacy data is served read-only and the health is degraded.
 //!
 //! A legacy integrity error fails the whole load before anything is written.
+//!
+//! # Verification
+//!
+//! The read-back passes only if (1) the snapshot bytes SQL returns are
+//! byte-identical to the bytes written, with no journal rows, and (2) the
+//! document rebuilt from them equals the source document: same state vector,
+//! same delete set and same content of every root (see [`same_document`]).
+//! Comparing re-encoded full updates byte for byte is **not** a usable test:
+//! yrs encodes JSON-object values (`Any::Map`, which is what v2 `meta` entries
+//! are) in `HashMap` order, which differs between two documents holding the
+//! same state, so equal documents often encode to different bytes.
 //!
 //! # Crash recovery
 //!
@@ -32,21 +42,24 @@
 //! the next activation starts over from an empty SQL store. Vaults with SQL
 //! data and no legacy data (born on the SQL server) never need the marker.
 //!
-//! Migrating is deterministic: the same legacy store yields the same snapshot
-//! bytes and the same marker values, whether in one run or after a resume.
+//! Migrating is repeatable: the same legacy store yields the same document
+//! (and snapshot size) and the same marker values, whether in one run or after
+//! a resume; only the encoding order of JSON objects may differ.
 
 use std::cmp::Ordering;
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 use serde_json::{json, Value};
 use thiserror::Error;
+use yrs::types::ToJson;
 use yrs::updates::decoder::Decode;
-use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
+use yrs::{Any, Doc, GetString, ReadTxn, Snapshot, StateVector, Transact, Update};
 
 use super::kv::KvStore;
 use super::legacy_kv::{
-    self, LegacyJournalStats, LegacyKvError, LegacyKvState, CHECKPOINT_KEY_PREFIX, JOURNAL_KEY_PREFIX,
-    LEGACY_DOCUMENT_KEY,
+    self, LegacyJournalStats, LegacyKvError, LegacyKvState, CHECKPOINT_KEY_PREFIX,
+    JOURNAL_KEY_PREFIX, LEGACY_DOCUMENT_KEY,
 };
 use super::sql::SqlExec;
 use super::sql_store::SqlDocStore;
@@ -167,7 +180,10 @@ pub async fn load_document<E: SqlExec, K: KvStore>(
     let mut run = Run { store, kv, now_ms, trace, started_ms: now_ms() };
     match read_sql(store) {
         Err(error) => {
-            run.trace.trace("sql-load-failed", json!({"error": error, "note": "attempting KV fallback"}));
+            run.trace.trace(
+                "sql-load-failed",
+                json!({"error": error, "note": "attempting KV fallback"}),
+            );
             run.fallback().await
         }
         Ok(Some(sql)) => run.serve_sql(sql).await,
@@ -265,7 +281,10 @@ impl<E: SqlExec, K: KvStore> Run<'_, E, K> {
             Ok(None) => return Ok(self.plain_sql(sql)),
             Err(error) => {
                 let note = "serving SQL without a migration marker";
-                self.trace.trace("kv-to-sql-migration-resume-skipped", json!({"error": error.to_string(), "note": note}));
+                self.trace.trace(
+                    "kv-to-sql-migration-resume-skipped",
+                    json!({"error": error.to_string(), "note": note}),
+                );
                 return Ok(self.plain_sql(sql));
             }
         };
@@ -330,7 +349,10 @@ impl<E: SqlExec, K: KvStore> Run<'_, E, K> {
                 // SQL was empty before this run, so clearing loses nothing and
                 // lets the next activation start over.
                 if let Err(error) = self.store.rewrite_checkpoint(&[]) {
-                    self.trace.trace("kv-to-sql-migration-clear-failed", json!({"error": error.to_string()}));
+                    self.trace.trace(
+                        "kv-to-sql-migration-clear-failed",
+                        json!({"error": error.to_string()}),
+                    );
                 }
                 self.degraded(source, NOTE_UNVERIFIED)
             }
@@ -373,7 +395,12 @@ impl<E: SqlExec, K: KvStore> Run<'_, E, K> {
         let mut status = self.status(StorageMode::KvMigrated, MigrationStatus::Migrated);
         status.migration_at = Some(migrated_at);
         status.migration_duration_ms = Some(duration);
-        LoadedDocument { doc, status, journal, legacy_document_migrated: source.legacy_document_migrated }
+        LoadedDocument {
+            doc,
+            status,
+            journal,
+            legacy_document_migrated: source.legacy_document_migrated,
+        }
     }
 
     /// Writes the `_migration_meta` rows; a failure is traced, not fatal (the
@@ -384,7 +411,10 @@ impl<E: SqlExec, K: KvStore> Run<'_, E, K> {
         match self.store.write_migration_meta(&pairs) {
             Ok(()) => true,
             Err(error) => {
-                self.trace.trace("kv-to-sql-migration-marker-failed", json!({"error": error.to_string()}));
+                self.trace.trace(
+                    "kv-to-sql-migration-marker-failed",
+                    json!({"error": error.to_string()}),
+                );
                 false
             }
         }
@@ -400,7 +430,12 @@ impl<E: SqlExec, K: KvStore> Run<'_, E, K> {
                 self.trace.trace("storage-unrecoverable", json!({ "note": note }));
                 let status = self.status(StorageMode::KvFallback, MigrationStatus::Failed);
                 let journal = JournalStats::default();
-                Ok(LoadedDocument { doc: Doc::new(), status, journal, legacy_document_migrated: false })
+                Ok(LoadedDocument {
+                    doc: Doc::new(),
+                    status,
+                    journal,
+                    legacy_document_migrated: false,
+                })
             }
         }
     }
@@ -418,8 +453,10 @@ impl<E: SqlExec, K: KvStore> Run<'_, E, K> {
             }),
         );
         let status = self.status(StorageMode::KvFallback, MigrationStatus::Failed);
-        let journal =
-            JournalStats { entry_count: source.stats.entry_count, total_bytes: source.stats.total_bytes };
+        let journal = JournalStats {
+            entry_count: source.stats.entry_count,
+            total_bytes: source.stats.total_bytes,
+        };
         LoadedDocument { doc: source.doc, status, journal, legacy_document_migrated: false }
     }
 }
@@ -477,10 +514,12 @@ fn read_sql<E: SqlExec>(store: &SqlDocStore<E>) -> Result<Option<SqlDoc>, String
     }
     let doc = Doc::new();
     if let Some(snapshot) = &loaded.snapshot {
-        apply(&doc, snapshot).map_err(|ApplyError(e)| format!("snapshot_chunks: update does not apply: {e}"))?;
+        apply(&doc, snapshot)
+            .map_err(|ApplyError(e)| format!("snapshot_chunks: update does not apply: {e}"))?;
     }
     for (index, entry) in loaded.journal.iter().enumerate() {
-        apply(&doc, entry).map_err(|ApplyError(e)| format!("journal row {index}: update does not apply: {e}"))?;
+        apply(&doc, entry)
+            .map_err(|ApplyError(e)| format!("journal row {index}: update does not apply: {e}"))?;
     }
     Ok(Some(SqlDoc { doc, stats: loaded.stats, has_snapshot: loaded.snapshot.is_some() }))
 }
@@ -557,59 +596,117 @@ fn legacy_wins(legacy_bytes: &[u8], chunked: &Doc) -> Result<bool, LoadError> {
 /// Why a read-back did not match what was written.
 enum VerifyFailure {
     Read(String),
-    Mismatch { state_vector_matches: bool, written_bytes: usize, reloaded_bytes: usize },
+    Mismatch {
+        bytes_match: bool,
+        structure_matches: bool,
+        content_matches: bool,
+        written: usize,
+        read: usize,
+    },
 }
 
 impl VerifyFailure {
     fn to_json(&self) -> Value {
         match self {
             VerifyFailure::Read(error) => json!({"stage": "read-back", "error": error}),
-            VerifyFailure::Mismatch { state_vector_matches, written_bytes, reloaded_bytes } => json!({
+            VerifyFailure::Mismatch {
+                bytes_match,
+                structure_matches,
+                content_matches,
+                written,
+                read,
+            } => json!({
                 "stage": "verify",
                 "error": "document read back from SQL differs from the migrated document",
-                "stateVectorMatches": state_vector_matches,
-                "writtenBytes": written_bytes,
-                "reloadedBytes": reloaded_bytes,
+                "bytesMatch": bytes_match,
+                "stateMatches": structure_matches,
+                "contentMatches": content_matches,
+                "writtenBytes": written,
+                "readBytes": read,
             }),
         }
     }
 }
 
-/// Reloads SQL into a fresh document and checks it equals the source: same
-/// state vector and byte-identical encoded full state.
-fn read_back<E: SqlExec>(store: &SqlDocStore<E>, source: &Source) -> Result<(Doc, JournalStats), VerifyFailure> {
-    let sql = match read_sql(store) {
-        Ok(Some(sql)) => sql,
-        Ok(None) => return Err(VerifyFailure::Read("SQL is empty after the snapshot write".to_owned())),
-        Err(error) => return Err(VerifyFailure::Read(error)),
-    };
-    let reloaded = full_state(&sql.doc);
-    let state_vector_matches = state_vector(&sql.doc) == state_vector(&source.doc);
-    if state_vector_matches && reloaded == source.update {
-        return Ok((sql.doc, sql.stats));
+/// Reloads SQL and checks it reproduces the source: the stored bytes come
+/// back unchanged and rebuild the same document (module docs).
+fn read_back<E: SqlExec>(
+    store: &SqlDocStore<E>,
+    source: &Source,
+) -> Result<(Doc, JournalStats), VerifyFailure> {
+    let loaded = store.load().map_err(|error| VerifyFailure::Read(error.to_string()))?;
+    let snapshot = loaded.snapshot.unwrap_or_default();
+    let bytes_match = snapshot == source.update && loaded.journal.is_empty();
+    let doc = Doc::new();
+    apply(&doc, &snapshot)
+        .map_err(|ApplyError(e)| VerifyFailure::Read(format!("snapshot does not apply: {e}")))?;
+    for entry in &loaded.journal {
+        apply(&doc, entry)
+            .map_err(|ApplyError(e)| VerifyFailure::Read(format!("journal does not apply: {e}")))?;
+    }
+    let (read, expected) = (Fingerprint::of(&doc), Fingerprint::of(&source.doc));
+    let structure_matches = read.snapshot == expected.snapshot;
+    let content_matches = read.roots == expected.roots;
+    if bytes_match && structure_matches && content_matches {
+        return Ok((doc, loaded.stats));
     }
     Err(VerifyFailure::Mismatch {
-        state_vector_matches,
-        written_bytes: source.update.len(),
-        reloaded_bytes: reloaded.len(),
+        bytes_match,
+        structure_matches,
+        content_matches,
+        written: source.update.len(),
+        read: snapshot.len(),
     })
 }
 
+/// What two documents must share to be the same document, in a form that
+/// compares independently of encoding order.
+#[derive(Debug, PartialEq)]
+struct Fingerprint {
+    /// State vector and delete set.
+    snapshot: Snapshot,
+    /// Per root: its map entries as JSON and its sequence read as text. A
+    /// root's type is not known after decoding, so both views are taken.
+    roots: BTreeMap<String, (Option<Any>, Option<String>)>,
+    pending: bool,
+}
+
+impl Fingerprint {
+    fn of(doc: &Doc) -> Fingerprint {
+        let txn = doc.transact();
+        let names: Vec<String> = txn.root_refs().map(|(name, _)| name.to_owned()).collect();
+        let roots = names
+            .into_iter()
+            .map(|name| {
+                let map = txn.get_map(name.as_str()).map(|map| map.to_json(&txn));
+                let text = txn.get_text(name.as_str()).map(|text| text.get_string(&txn));
+                (name, (map, text))
+            })
+            .collect();
+        Fingerprint { snapshot: txn.snapshot(), roots, pending: txn.has_missing_updates() }
+    }
+}
+
+/// True when two documents hold the same state: equal state vectors, delete
+/// sets, pending-update presence and root contents. Unlike comparing
+/// encoded updates, this does not depend on the order yrs happens to encode
+/// JSON-object values in.
+pub fn same_document(a: &Doc, b: &Doc) -> bool {
+    Fingerprint::of(a) == Fingerprint::of(b)
+}
+
 /// True when `sql` already holds everything in `source`: merging the source
-/// into a copy of the SQL state changes neither its state vector nor its
-/// encoded state.
+/// into a copy of the SQL state leaves it the same document.
 fn contains(sql: &Doc, source: &Source) -> bool {
     let source_sv = state_vector(&source.doc);
-    let sql_sv = state_vector(sql);
-    if !matches!(source_sv.partial_cmp(&sql_sv), Some(Ordering::Less | Ordering::Equal)) {
+    if !matches!(source_sv.partial_cmp(&state_vector(sql)), Some(Ordering::Less | Ordering::Equal))
+    {
         return false;
     }
-    let sql_state = full_state(sql);
-    let (base, merged) = (Doc::new(), Doc::new());
-    let applied = apply(&base, &sql_state).is_ok()
-        && apply(&merged, &sql_state).is_ok()
-        && apply(&merged, &source.update).is_ok();
-    applied && state_vector(&merged) == state_vector(&base) && full_state(&merged) == full_state(&base)
+    let merged = Doc::new();
+    apply(&merged, &full_state(sql)).is_ok()
+        && apply(&merged, &source.update).is_ok()
+        && same_document(&merged, sql)
 }
 
 // ---- KV cleanup (spec 10.6) ----
@@ -618,21 +715,33 @@ fn contains(sql: &Doc, source: &Source) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CleanupOutcome {
     /// Refused: deleting would lose data.
-    Aborted { error: String },
+    Aborted {
+        error: String,
+    },
     /// No legacy keys.
     Noop,
-    Cleaned { keys_deleted: u64 },
-    Failed { error: String },
+    Cleaned {
+        keys_deleted: u64,
+    },
+    Failed {
+        error: String,
+    },
 }
 
 impl CleanupOutcome {
     /// The spec 10.6 JSON shapes.
     pub fn to_json(&self) -> Value {
         match self {
-            CleanupOutcome::Aborted { error } => json!({"status": "aborted", "keysDeleted": 0, "error": error}),
+            CleanupOutcome::Aborted { error } => {
+                json!({"status": "aborted", "keysDeleted": 0, "error": error})
+            }
             CleanupOutcome::Noop => json!({"status": "noop", "keysDeleted": 0}),
-            CleanupOutcome::Cleaned { keys_deleted } => json!({"status": "cleaned", "keysDeleted": keys_deleted}),
-            CleanupOutcome::Failed { error } => json!({"status": "failed", "keysDeleted": 0, "error": error}),
+            CleanupOutcome::Cleaned { keys_deleted } => {
+                json!({"status": "cleaned", "keysDeleted": keys_deleted})
+            }
+            CleanupOutcome::Failed { error } => {
+                json!({"status": "failed", "keysDeleted": 0, "error": error})
+            }
         }
     }
 }
@@ -640,7 +749,9 @@ impl CleanupOutcome {
 /// True for the keys the cleanup deletes: `document` and the checkpoint and
 /// journal keys.
 pub fn is_legacy_key(key: &str) -> bool {
-    key == LEGACY_DOCUMENT_KEY || key.starts_with(CHECKPOINT_KEY_PREFIX) || key.starts_with(JOURNAL_KEY_PREFIX)
+    key == LEGACY_DOCUMENT_KEY
+        || key.starts_with(CHECKPOINT_KEY_PREFIX)
+        || key.starts_with(JOURNAL_KEY_PREFIX)
 }
 
 /// Deletes the legacy keys once SQL holds the document (spec 10.6).
@@ -665,7 +776,10 @@ pub async fn cleanup_kv<E: SqlExec, K: KvStore>(
     match delete_legacy_keys(store, kv).await {
         Ok(Cleanup::Deleted(0)) => CleanupOutcome::Noop,
         Ok(Cleanup::Deleted(count)) => {
-            trace.trace("server.kv_cleanup_succeeded", json!({"keysFound": count, "keysDeleted": count}));
+            trace.trace(
+                "server.kv_cleanup_succeeded",
+                json!({"keysFound": count, "keysDeleted": count}),
+            );
             CleanupOutcome::Cleaned { keys_deleted: count }
         }
         Ok(Cleanup::Unmarked) => CleanupOutcome::Aborted {
@@ -680,9 +794,13 @@ enum Cleanup {
     Unmarked,
 }
 
-async fn delete_legacy_keys<E: SqlExec, K: KvStore>(store: &SqlDocStore<E>, kv: &K) -> Result<Cleanup, String> {
+async fn delete_legacy_keys<E: SqlExec, K: KvStore>(
+    store: &SqlDocStore<E>,
+    kv: &K,
+) -> Result<Cleanup, String> {
     let listed = kv.list_prefix(LEGACY_DOCUMENT_KEY).await.map_err(|error| error.to_string())?;
-    let keys: Vec<String> = listed.into_iter().map(|(key, _)| key).filter(|key| is_legacy_key(key)).collect();
+    let keys: Vec<String> =
+        listed.into_iter().map(|(key, _)| key).filter(|key| is_legacy_key(key)).collect();
     if keys.is_empty() {
         return Ok(Cleanup::Deleted(0));
     }

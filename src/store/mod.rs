@@ -1,5 +1,5 @@
-//! Document persistence: the SQL store the server writes, and (later) the
-//! legacy key-value reader it migrates from.
+//! Document persistence: the SQL store the server writes, the legacy
+//! key-value reader it migrates from, and the migration between them.
 //!
 //! [`DocStore`] is the narrow interface the persistence coordinator needs; the
 //! one production implementation is [`sql_store::SqlDocStore`].

@@ -88,17 +88,22 @@ impl<E: SqlExec> SqlDocStore<E> {
         Ok(())
     }
 
-    /// Reads the snapshot chunks into one buffer sized up front, so peak memory
-    /// is the snapshot plus the one chunk row being copied in.
-    fn load_snapshot(&self) -> Result<Option<Vec<u8>>, StoreError> {
+    /// The number of snapshot chunks and their total length in bytes.
+    pub fn snapshot_size(&self) -> Result<(u64, u64), StoreError> {
         let sizes = self.single_row(
             "SELECT COUNT(*), COALESCE(SUM(length(data)), 0) FROM snapshot_chunks",
             "snapshot_chunks size",
         )?;
-        if read_u64(&sizes, 0, "snapshot_chunks count")? == 0 {
+        Ok((read_u64(&sizes, 0, "snapshot_chunks count")?, read_u64(&sizes, 1, "snapshot_chunks length")?))
+    }
+
+    /// Reads the snapshot chunks into one buffer sized up front, so peak memory
+    /// is the snapshot plus the one chunk row being copied in.
+    fn load_snapshot(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        let (count, total) = self.snapshot_size()?;
+        if count == 0 {
             return Ok(None);
         }
-        let total = read_u64(&sizes, 1, "snapshot_chunks length")?;
         let capacity = usize::try_from(total).map_err(|_| {
             StoreError::Corrupt(format!("snapshot_chunks: total length {total} too large"))
         })?;

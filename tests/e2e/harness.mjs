@@ -11,6 +11,11 @@ import { fileURLToPath } from "node:url";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
+// Every server tree this process started; killed if the process exits without
+// stopping them (a crashed test must not leave workerd running).
+const live = new Set();
+process.on("exit", () => { for (const pid of live) { try { process.kill(-pid, "SIGKILL"); } catch {} } });
+
 /** A free TCP port on 127.0.0.1. */
 export function freePort() {
   return new Promise((resolve, reject) => {
@@ -48,12 +53,14 @@ function derivedConfig() {
 
 /**
  * Starts `wrangler dev`. `vars` become `--var` bindings (SYNC_TOKEN etc.).
- * Resolves once the server answers /api/capabilities.
+ * `config` runs another worker (a test fixture) instead of the server.
+ * Resolves once `readyPath` answers (any status from a fixture; 200 from the server).
  */
-export async function startServer({ persistDir = tempDir(), vars = {} } = {}) {
+export async function startServer({ persistDir = tempDir(), vars = {}, config = null, readyPath = "/api/capabilities" } = {}) {
   const port = await freePort();
   const inspectorPort = await freePort();
-  const config = derivedConfig();
+  const fixture = config !== null;
+  config = config ?? derivedConfig();
   const args = [
     "dev", "--config", config, "--ip", "127.0.0.1", "--port", String(port),
     "--inspector-port", String(inspectorPort), "--persist-to", persistDir,
@@ -61,7 +68,7 @@ export async function startServer({ persistDir = tempDir(), vars = {} } = {}) {
   ];
   for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
   const child = spawn(join(ROOT, "node_modules", ".bin", "wrangler"), args, {
-    cwd: join(ROOT, "build"),
+    cwd: dirname(config),
     env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", NO_COLOR: "1", CI: "1" },
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,
@@ -77,7 +84,8 @@ export async function startServer({ persistDir = tempDir(), vars = {} } = {}) {
   };
   child.stdout.on("data", (d) => { server.output += d; });
   child.stderr.on("data", (d) => { server.output += d; });
-  const exited = new Promise((resolve) => child.on("exit", () => { server.exited = true; resolve(); }));
+  live.add(child.pid);
+  const exited = new Promise((resolve) => child.on("exit", () => { server.exited = true; live.delete(child.pid); resolve(); }));
   server.stop = async () => {
     if (server.exited) return;
     try { process.kill(-child.pid, "SIGTERM"); } catch {}
@@ -100,8 +108,9 @@ export async function startServer({ persistDir = tempDir(), vars = {} } = {}) {
   while (Date.now() < deadline) {
     if (server.exited) throw new Error(`wrangler exited early:\n${server.output}`);
     try {
-      const res = await fetch(`${server.url}/api/capabilities`);
-      if (res.ok) { await res.arrayBuffer(); return server; }
+      const res = await fetch(`${server.url}${readyPath}`);
+      await res.arrayBuffer();
+      if (res.ok || fixture) return server;
     } catch {}
     await new Promise((r) => setTimeout(r, 250)); // polling a port that is not yet bound: no event to await
   }

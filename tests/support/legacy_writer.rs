@@ -58,7 +58,9 @@ fn write_chunks(kv: &MemoryKv, bytes: &[u8], key: impl Fn(u64) -> String) {
 /// Replaces a field of an object value in place (for tampering tests).
 pub fn set_field(kv: &MemoryKv, key: &str, field: &str, value: KvValue) {
     let mut entries = kv.entries.borrow_mut();
-    let Some(KvValue::Object(fields)) = entries.get_mut(key) else { panic!("{key} is not an object") };
+    let Some(KvValue::Object(fields)) = entries.get_mut(key) else {
+        panic!("{key} is not an object")
+    };
     match fields.iter_mut().find(|(k, _)| k == field) {
         Some(slot) => slot.1 = value,
         None => fields.push((field.to_owned(), value)),
@@ -68,7 +70,9 @@ pub fn set_field(kv: &MemoryKv, key: &str, field: &str, value: KvValue) {
 /// Removes a field of an object value (for tampering tests).
 pub fn drop_field(kv: &MemoryKv, key: &str, field: &str) {
     let mut entries = kv.entries.borrow_mut();
-    let Some(KvValue::Object(fields)) = entries.get_mut(key) else { panic!("{key} is not an object") };
+    let Some(KvValue::Object(fields)) = entries.get_mut(key) else {
+        panic!("{key} is not an object")
+    };
     fields.retain(|(k, _)| k != field);
 }
 
@@ -165,7 +169,11 @@ pub fn append_update(kv: &MemoryKv, update: &[u8]) {
         ("updatedAt", text(UPDATED_AT)),
     ]);
     put(kv, &journal_manifest_key(seq), manifest);
-    put(kv, JOURNAL_META_KEY, journal_meta(seq + 1, entry_count + 1, total_bytes + update.len() as u64));
+    put(
+        kv,
+        JOURNAL_META_KEY,
+        journal_meta(seq + 1, entry_count + 1, total_bytes + update.len() as u64),
+    );
 }
 
 /// The oldest format: the whole document under `document`.

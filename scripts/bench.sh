@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Benchmarks the real worker under `wrangler dev` (local workerd): seeding,
+# cold loads, edit-to-peer latency, throughput and memory. Not part of
+# scripts/test.sh. Installs what it needs and builds the worker first, like
+# scripts/test.sh; arguments go to tests/bench/bench.mjs, for example
+#   scripts/bench.sh --notes 10000 --seconds 10
+# Prints one JSON line on stdout; progress and wrangler diagnostics go to stderr.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh >&2
+source scripts/env.sh
+
+echo "== building the worker (wasm)" >&2
+bash scripts/build.sh >&2
+
+echo "== benchmark (wrangler dev + real clients)" >&2
+# The Node clients hold several copies of the vault at once (one Y.Doc each).
+exec node --max-old-space-size=8192 tests/bench/bench.mjs "$@"
