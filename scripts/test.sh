@@ -15,4 +15,4 @@ bash scripts/build.sh
 
 echo "== end-to-end tests (wrangler dev + real clients)"
 # One server at a time: each test file starts its own wrangler dev.
-node --test --test-concurrency=1 tests/e2e/
+node --test --test-concurrency=1 'tests/e2e/*.test.mjs'

@@ -41,7 +41,7 @@ impl Room {
         let coordinator = Rc::new(RefCell::new(Coordinator::new(policy)));
         let observer = Rc::clone(&coordinator);
         doc.observe_update_v1("persist", move |_, event| {
-            observer.borrow_mut().record_update(&event.update)
+            observer.borrow_mut().record_update(event.update.clone())
         })
         .expect("observe updates");
         let loaded = store.load().expect("load");
@@ -511,7 +511,7 @@ fn without_a_load_the_first_save_writes_the_full_state() {
     let coordinator = Rc::new(RefCell::new(Coordinator::new(Policy::default())));
     let observer = Rc::clone(&coordinator);
     doc.observe_update_v1("persist", move |_, event| {
-        observer.borrow_mut().record_update(&event.update)
+        observer.borrow_mut().record_update(event.update.clone())
     })
     .unwrap();
     docs::set_meta(&doc, "late", "1");

@@ -108,9 +108,10 @@ impl Coordinator {
 
     /// Notes one v1 update from `doc.observe_update_v1`; the next save writes
     /// it. Ignored in read-only mode.
-    pub fn record_update(&mut self, update: &[u8]) {
+    pub fn record_update(&mut self, update: impl Into<Vec<u8>>) {
+        // Owned, so a large update the room already holds is not copied again.
         if !self.read_only {
-            self.pending.push(update.to_vec());
+            self.pending.push(update.into());
         }
     }
 

@@ -43,8 +43,14 @@ pub async fn auth_state(env: &Env) -> Result<AuthState> {
     Ok(AuthState::from_stored(&stored_config(env).await?))
 }
 
+/// Whether attachments and snapshots are offered. The TypeScript server
+/// offered them whenever `YAOS_BUCKET` was bound; this server does not serve
+/// the blob and snapshot routes yet, so it never advertises them (the plugin
+/// then does not try), and those routes answer "unavailable".
+const R2_ROUTES_IMPLEMENTED: bool = false;
+
 pub fn r2_bound(env: &Env) -> bool {
-    env.bucket("YAOS_BUCKET").is_ok()
+    R2_ROUTES_IMPLEMENTED && env.bucket("YAOS_BUCKET").is_ok()
 }
 
 fn header(req: &Request, name: &str) -> Option<String> {

@@ -188,29 +188,34 @@ impl RoomHost {
         self.sv_echo.borrow_mut().record(&result);
     }
 
-    /// One binary frame from a client.
-    pub async fn on_binary(self: &Rc<Self>, ws: &WebSocket, frame: &[u8]) -> Result<()> {
+    /// One binary frame from a client. Large frames are freed as soon as they
+    /// are used (the incoming bytes after decoding, outgoing frames after
+    /// sending), before the save encodes anything: wasm memory never shrinks,
+    /// so overlapping full-size buffers would set the isolate's high-water mark.
+    pub async fn on_binary(self: &Rc<Self>, ws: &WebSocket, frame: Vec<u8>) -> Result<()> {
         self.ensure_loaded().await?;
         let mut log = TraceLog::default();
         let mut attachment: Attachment = ws.deserialize_attachment()?.unwrap_or_default();
+        let frame_len = frame.len();
         let echo_sv = {
             let mut live = self.live.borrow_mut();
             let Some(live) = live.as_mut() else { return Ok(()) };
-            let effects = live.room.on_frame(&attachment.id, frame);
+            let mut effects = live.room.on_frame(&attachment.id, &frame);
+            drop(frame);
             if let Some(error) = &effects.error {
                 console_warn!("dropped a frame from {}: {error}", attachment.id);
             }
-            if let Some(reply) = &effects.reply {
-                let _ = ws.send_with_bytes(reply);
+            if let Some(reply) = effects.reply.take() {
+                let _ = ws.send_with_bytes(&reply);
             }
-            for out in &effects.broadcast {
-                self.broadcast(out);
+            for out in effects.broadcast.drain(..) {
+                self.broadcast(&out);
             }
             let mut coordinator = self.coordinator.borrow_mut();
             for update in live.room.take_doc_updates() {
-                coordinator.record_update(&update);
+                coordinator.record_update(update);
             }
-            if let Some(data) = effects.update_observed_trace(frame.len()) {
+            if let Some(data) = effects.update_observed_trace(frame_len) {
                 log.events.push((UPDATE_OBSERVED_EVENT.to_owned(), data));
             }
             if !effects.awareness_ids.is_empty() {

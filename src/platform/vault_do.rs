@@ -25,7 +25,7 @@ impl DurableObject for VaultSyncServer {
     async fn websocket_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> Result<()> {
         match message {
             WebSocketIncomingMessage::Binary(bytes) => {
-                if let Err(e) = self.host.on_binary(&ws, &bytes).await {
+                if let Err(e) = self.host.on_binary(&ws, bytes).await {
                     console_error!("frame handling failed: {e}");
                 }
             }

@@ -256,7 +256,7 @@ impl Room {
             Err(e) => effects.error = Some(e.into()),
             Ok(SyncMessage::SyncStep1(client_sv)) => {
                 let update = self.doc().transact().encode_state_as_update_v1(&client_sv);
-                effects.reply = Some(Message::Sync(SyncMessage::SyncStep2(update)).encode_v1());
+                effects.reply = Some(sync_frame(SYNC_STEP_2, update));
             }
             Ok(SyncMessage::SyncStep2(update) | SyncMessage::Update(update)) => {
                 let start = lock(&self.emitted).len();
@@ -264,7 +264,7 @@ impl Room {
                 // Even a failed apply may have integrated part of the update.
                 effects.broadcast = lock(&self.emitted)[start..]
                     .iter()
-                    .map(|u| Message::Sync(SyncMessage::Update(u.clone())).encode_v1())
+                    .map(|u| sync_frame(SYNC_UPDATE, u.clone()))
                     .collect();
             }
         }
@@ -318,6 +318,20 @@ impl Room {
         encoder.write_buf(raw);
         Ok((encoder.to_vec(), ids))
     }
+}
+
+/// `[0, inner, varUint8Array(payload)]`, built by prepending the header to
+/// `payload` in place: encoding through `Message` would copy a full-state
+/// payload into a second buffer of the same size.
+fn sync_frame(inner: u64, mut payload: Vec<u8>) -> Vec<u8> {
+    let mut header = EncoderV1::new();
+    header.write_var(SYNC);
+    header.write_var(inner);
+    header.write_var(payload.len() as u64);
+    let header = header.to_vec();
+    payload.reserve_exact(header.len());
+    payload.splice(0..0, header);
+    payload
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

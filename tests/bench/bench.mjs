@@ -72,8 +72,10 @@ let server = null;
 const sampler = new RssSampler(500);
 const serverOutputs = [];
 
+let starting = null;
 async function startBenchServer() {
-  server = await startServer({ persistDir, vars: { SYNC_TOKEN: TOKEN } });
+  starting = startServer({ persistDir, vars: { SYNC_TOKEN: TOKEN } });
+  try { server = await starting; } finally { starting = null; }
   serverOutputs.push(server);
   sampler.watch(server);
   return server;
@@ -92,6 +94,8 @@ function cleanup() {
   cleaning ??= (async () => {
     for (const c of liveClients) { try { c.close(); } catch {} }
     liveClients.clear();
+    // A server still starting (a signal arrived meanwhile) is stopped once up.
+    if (starting) { try { server = await starting; } catch {} }
     try { await stopBenchServer(); } catch {}
     sampler.stop();
     try { rmSync(persistDir, { recursive: true, force: true }); } catch {}
@@ -259,6 +263,7 @@ async function main() {
   // time to `synced` (the room loads from SQLite on this first access).
   const coldRuns = [];
   const coldOpenRuns = [];
+  const coldStep2Runs = [];
   const serverColdRuns = [];
   await phase("coldLoad", async () => {
     for (let r = 0; r < RESTARTS; r++) {
@@ -267,24 +272,43 @@ async function main() {
       const c = open();
       // The room loads the document before it accepts the socket, so `open`
       // marks the end of the load; `synced` follows the full Step2.
+      // The largest frame is the server's Step2 with the whole vault: its
+      // arrival (before the client applies it) splits server from client work.
       let opened = null;
-      c.provider.on("status", ({ status }) => { if (status === "connected") opened ??= performance.now() - t0; });
+      let biggest = { bytes: -1, at: null };
+      c.provider.on("status", ({ status }) => {
+        if (status === "connected") opened ??= performance.now() - t0;
+        if (status === "connecting" && c.provider.ws?.prependListener) {
+          c.provider.ws.prependListener("message", (data) => {
+            const bytes = data?.byteLength ?? data?.length ?? 0;
+            if (bytes > biggest.bytes) biggest = { bytes, at: performance.now() - t0 };
+          });
+        }
+      });
       await waitSynced(c);
       coldRuns.push(performance.now() - t0);
       coldOpenRuns.push(opened);
+      coldStep2Runs.push(biggest.at);
       const info = await debugInfo();
       serverColdRuns.push(info.storage.coldLoadDurationMs);
       result.wasmMemoryBytesAfterColdLoad = info.wasmMemoryBytes;
       const got = c.doc.getMap("idToText").size;
       c.close();
       if (got !== NOTES) throw new Error(`cold load ${r + 1} delivered ${got} notes, expected ${NOTES}`);
-      log(`cold load ${r + 1}: client ${coldRuns.at(-1).toFixed(0)} ms, server ${info.storage.coldLoadDurationMs} ms`);
+      log(`cold load ${r + 1}: synced after ${coldRuns.at(-1).toFixed(0)} ms (socket open ${opened?.toFixed(0)} ms, `
+        + `${biggest.bytes} B state frame received ${biggest.at?.toFixed(0)} ms), server load ${info.storage.coldLoadDurationMs} ms`);
       if (r < RESTARTS - 1) await stopBenchServer();
     }
   });
   result.coldLoadMs = ms(median(coldRuns));
   result.coldLoadRunsMs = coldRuns.map(ms);
-  result.coldLoadSocketOpenMs = ms(median(coldOpenRuns));
+  // Medians of: the socket accepted (the room loads before accepting), the
+  // full-state frame received, synced (after the client applied it).
+  result.coldLoadBreakdownMs = {
+    socketOpen: ms(median(coldOpenRuns)),
+    fullStateReceived: ms(median(coldStep2Runs.filter((v) => v !== null))),
+    synced: result.coldLoadMs,
+  };
   result.serverColdLoadDurationMs = median(serverColdRuns);
   result.serverColdLoadRunsMs = serverColdRuns;
 
@@ -364,10 +388,14 @@ async function main() {
     running = false;
     const elapsed = performance.now() - t0;
     const clientCpu = process.cpuUsage(clientCpu0);
-    const serverCpu = cpuDelta(serverCpu0, sampler.cpuSnapshot());
+    const serverCpu1 = sampler.cpuSnapshot();
+    const serverCpu = cpuDelta(serverCpu0, serverCpu1);
+    // wrangler dev runs two workerd processes (its proxy and the worker itself).
+    const perProcess = [...serverCpu1].map(([pid, cpu]) => Math.round(((cpu - (serverCpu0.get(pid) ?? 0)) / elapsed) * 100) / 100);
     // Share of one core over the window: the machine's cores are shared by both.
     result.throughputCpuCores = {
       workerd: Math.round((serverCpu / elapsed) * 100) / 100,
+      workerdByProcess: perProcess.sort((a, b) => b - a),
       benchClients: Math.round(((clientCpu.user + clientCpu.system) / 1000 / elapsed) * 100) / 100,
     };
     // Drain: every edit sent must still be acknowledged, and every client

@@ -314,3 +314,16 @@ fn a_reconnected_client_is_removed_when_its_new_socket_closes() {
     assert_eq!(second, [7]);
     assert_eq!(decode_awareness(&room.on_close(&second).unwrap()), HashMap::from([(7, (3, "null".to_owned()))]));
 }
+
+#[test]
+fn sync_frames_built_in_place_match_yrs_encoding() {
+    // 300 bytes needs a two-byte length varuint.
+    for len in [0usize, 5, 127, 128, 300, 70_000] {
+        let payload: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        let step2 = Message::Sync(SyncMessage::SyncStep2(payload.clone())).encode_v1();
+        assert_eq!(super::sync_frame(super::SYNC_STEP_2, payload.clone()), step2, "step2 len {len}");
+        let update = Message::Sync(SyncMessage::Update(payload.clone())).encode_v1();
+        assert_eq!(super::sync_frame(super::SYNC_UPDATE, payload), update, "update len {len}");
+    }
+}
+

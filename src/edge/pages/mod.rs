@@ -1,0 +1,394 @@
+//! The three HTML pages (spec 6.1, 6.2) and the setup QR code.
+//!
+//! - [`claim_page`]: `GET /` while unclaimed. Its script makes the token and
+//!   vault id in the browser, sends `POST /claim`, then walks the user through
+//!   installing the plugin and connecting (deep link, QR code, manual fields).
+//! - [`running_page`]: `GET /` once claimed (env or claim mode).
+//! - [`mobile_setup_page`]: `GET /mobile-setup`, the page the QR code opens on
+//!   a phone; it reads the setup values from the URL fragment, which never
+//!   reaches the server.
+//!
+//! Every page is self-contained: inline CSS and script, no CDN, fonts or
+//! images, and a `Content-Security-Policy` that forbids loading anything from
+//! elsewhere. The QR code the TypeScript server drew with a CDN script is drawn
+//! here, server-side, by [`setup_qr_svg`]; the shell puts it into the claim
+//! answer as `setupQrSvg`, next to the `obsidianUrl` of
+//! [`super::config_rules::obsidian_setup_url`]. The only request-derived value a
+//! page contains is the origin, always through [`escape_html`]; the scripts
+//! never log the token.
+//!
+//! # Templates
+//!
+//! The markup, CSS and scripts are the files next to this module, compiled in
+//! with `include_str!`: `layout.html` is the document shell shared by all
+//! pages, `base.css` the shared style, and each page has its `.html` body plus
+//! its own `.css` and (claim and mobile setup) `.js`. A template marks each
+//! value with a `{{NAME}}` token, which [`render`] fills in one pass: text
+//! values are HTML-escaped ([`Slot::Text`]), and only this module's own
+//! templates and constants go in verbatim ([`Slot::Markup`]). Inserted values
+//! are never scanned for tokens again.
+
+use qrcode::render::svg;
+use qrcode::{EcLevel, QrCode};
+
+use super::auth::AuthMode;
+use super::http::Reply;
+use super::js;
+
+/// The QR code's smallest rendered side in pixels, quiet zone included.
+const QR_MIN_SIZE_PX: u32 = 240;
+
+/// Defence in depth for all three pages: inline script and style only, fetches
+/// to this origin only (`POST /claim`), nothing loaded from anywhere else.
+const CSP: &str = "default-src 'none'; script-src 'unsafe-inline'; \
+style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; \
+base-uri 'none'; form-action 'none'";
+
+/// The document shell: `{{CSP}}`, `{{TITLE}}`, `{{BASE_STYLE}}`,
+/// `{{PAGE_STYLE}}` and `{{BODY}}`.
+const LAYOUT_HTML: &str = include_str!("layout.html");
+/// The style every page shares, before its own.
+const BASE_CSS: &str = include_str!("base.css");
+
+/// The claim page body: `{{ORIGIN}}` and its `{{SCRIPT}}`.
+const CLAIM_HTML: &str = include_str!("claim.html");
+const CLAIM_CSS: &str = include_str!("claim.css");
+const CLAIM_JS: &str = include_str!("claim.js");
+
+/// The running page body: `{{AUTH_LINE}}`, and `{{R2_CLASS}}` and
+/// `{{R2_STATE}}` for the two R2 badges.
+const RUNNING_HTML: &str = include_str!("running.html");
+const RUNNING_CSS: &str = include_str!("running.css");
+
+/// The mobile setup page body: `{{ORIGIN}}` and its `{{SCRIPT}}`.
+const MOBILE_SETUP_HTML: &str = include_str!("mobile_setup.html");
+const MOBILE_SETUP_CSS: &str = include_str!("mobile_setup.css");
+const MOBILE_SETUP_JS: &str = include_str!("mobile_setup.js");
+
+/// `GET /` while unclaimed: the "Claim YAOS Server" page for `origin`.
+pub fn claim_page(origin: &str) -> Reply {
+    let body =
+        render(CLAIM_HTML, &[("ORIGIN", Slot::Text(origin)), ("SCRIPT", Slot::Markup(CLAIM_JS))]);
+    Reply::html(200, layout("Claim YAOS Server", CLAIM_CSS, &body))
+}
+
+/// `GET /` once claimed: "YAOS Server Running", naming the auth mode, with
+/// the attachment and snapshot badges on exactly when R2 is bound.
+pub fn running_page(mode: AuthMode, r2_bound: bool) -> Reply {
+    let auth_line = match mode {
+        AuthMode::Env => "Secured by an environment token.",
+        AuthMode::Claim => "This server has been claimed and is locked.",
+        // Not served by the router (an unclaimed server shows the claim page).
+        AuthMode::Unclaimed => "This server has not been claimed yet.",
+    };
+    let (class, state) = if r2_bound { ("on", "ON") } else { ("off", "OFF") };
+    let body = render(
+        RUNNING_HTML,
+        &[
+            ("AUTH_LINE", Slot::Text(auth_line)),
+            ("R2_CLASS", Slot::Text(class)),
+            ("R2_STATE", Slot::Text(state)),
+        ],
+    );
+    Reply::html(200, layout("YAOS Server Running", RUNNING_CSS, &body))
+}
+
+/// `GET /mobile-setup`: the "Connect YAOS" page for `origin`.
+pub fn mobile_setup_page(origin: &str) -> Reply {
+    let body = render(
+        MOBILE_SETUP_HTML,
+        &[("ORIGIN", Slot::Text(origin)), ("SCRIPT", Slot::Markup(MOBILE_SETUP_JS))],
+    );
+    Reply::html(200, layout("Connect YAOS", MOBILE_SETUP_CSS, &body))
+}
+
+/// `<origin>/mobile-setup#host=…&token=…&vaultId=…`, the fragment form-encoded
+/// like `URLSearchParams` (the link the plugin builds too, spec 6.2).
+pub fn mobile_setup_link(origin: &str, token: &str, vault_id: &str) -> String {
+    let fragment = js::form_urlencode(&[("host", origin), ("token", token), ("vaultId", vault_id)]);
+    format!("{origin}/mobile-setup#{fragment}")
+}
+
+/// The QR code of `mobile_setup_url` as a standalone `<svg>` element (no XML
+/// declaration): error correction M, dark modules on white with the standard
+/// four-module quiet zone, whole-pixel modules at least 240 px across. Empty
+/// if the text is too long for any QR version (about 2.3 kB at level M),
+/// which the claim page shows as "QR unavailable".
+pub fn setup_qr_svg(mobile_setup_url: &str) -> String {
+    let Ok(code) = QrCode::with_error_correction_level(mobile_setup_url, EcLevel::M) else {
+        return String::new();
+    };
+    let image = code
+        .render::<svg::Color>()
+        .min_dimensions(QR_MIN_SIZE_PX, QR_MIN_SIZE_PX)
+        .dark_color(svg::Color("#000000"))
+        .light_color(svg::Color("#ffffff"))
+        .quiet_zone(true)
+        .build();
+    match image.find("<svg") {
+        Some(start) => image[start..].to_owned(),
+        None => image,
+    }
+}
+
+/// Escapes text for HTML element content and quoted attribute values.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// The shared document shell around a rendered page body: head (charset,
+/// viewport, CSP, title, base and page style), then the body.
+fn layout(title: &str, page_style: &str, body: &str) -> String {
+    render(
+        LAYOUT_HTML,
+        &[
+            ("CSP", Slot::Markup(CSP)),
+            ("TITLE", Slot::Text(title)),
+            ("BASE_STYLE", Slot::Markup(BASE_CSS)),
+            ("PAGE_STYLE", Slot::Markup(page_style)),
+            ("BODY", Slot::Markup(body)),
+        ],
+    )
+}
+
+/// The value of one `{{NAME}}` token.
+enum Slot<'a> {
+    /// Text, HTML-escaped on insertion (request-derived values go here).
+    Text(&'a str),
+    /// This module's own templates and constants, inserted verbatim.
+    Markup(&'a str),
+}
+
+/// Fills each `{{NAME}}` token of `template` that `slots` names, in a single
+/// pass: inserted values are never scanned for tokens. A token `slots` does not
+/// name is left as is (the tests check that none survives).
+fn render(template: &str, slots: &[(&str, Slot<'_>)]) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else { break };
+        match slots.iter().find(|(name, _)| *name == &after[..end]) {
+            Some((_, slot)) => {
+                out.push_str(&rest[..start]);
+                match slot {
+                    Slot::Text(text) => out.push_str(&escape_html(text)),
+                    Slot::Markup(markup) => out.push_str(markup),
+                }
+                rest = &after[end + 2..];
+            }
+            None => {
+                out.push_str(&rest[..start + 2]);
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::edge::http::Body;
+
+    const HOSTILE: &str = r#"https://x"><script>alert('1')</script>&y"#;
+
+    fn html(reply: &Reply) -> &str {
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.header("Content-Type"), Some("text/html; charset=utf-8"));
+        assert_eq!(reply.header("Cache-Control"), Some("no-store"));
+        match &reply.body {
+            Body::Html(page) => page,
+            other => panic!("not html: {other:?}"),
+        }
+    }
+
+    fn all_pages(origin: &str) -> Vec<Reply> {
+        vec![
+            claim_page(origin),
+            mobile_setup_page(origin),
+            running_page(AuthMode::Env, true),
+            running_page(AuthMode::Claim, false),
+        ]
+    }
+
+    #[test]
+    fn escape_html_table() {
+        let cases = [
+            ("plain", "plain"),
+            ("a&b", "a&amp;b"),
+            ("<>\"'", "&lt;&gt;&quot;&#39;"),
+            ("&amp;", "&amp;amp;"),
+            ("é→", "é→"),
+        ];
+        for (raw, escaped) in cases {
+            assert_eq!(escape_html(raw), escaped);
+        }
+    }
+
+    #[test]
+    fn hostile_origin_is_escaped_everywhere() {
+        let escaped = "https://x&quot;&gt;&lt;script&gt;alert(&#39;1&#39;)&lt;/script&gt;&amp;y";
+        for reply in [claim_page(HOSTILE), mobile_setup_page(HOSTILE)] {
+            let page = html(&reply);
+            assert!(page.contains(escaped), "{page}");
+            assert!(!page.contains("<script>alert"));
+            assert!(!page.contains("https://x\""));
+            // Only our own inline script element.
+            assert_eq!(page.matches("<script").count(), 1);
+        }
+    }
+
+    #[test]
+    fn pages_are_self_contained() {
+        // An origin without a scheme, so any `http` left is the page's own.
+        for reply in all_pages("sync.example") {
+            let page = html(&reply).to_ascii_lowercase();
+            assert!(page.starts_with("<!doctype html>"));
+            assert!(page.contains(r#"name="viewport""#));
+            assert!(page.contains("content-security-policy"));
+            for attr in ["src=", "href=\"http", "@import", "url(", "<link"] {
+                assert!(!page.contains(attr), "{attr} in {page}");
+            }
+            // (The SVG namespace URL only arrives at run time, in the claim answer.)
+            assert!(!page.contains("http://") && !page.contains("https://"), "{page}");
+            assert!(!page.contains("console."), "pages never log (the token)");
+        }
+    }
+
+    #[test]
+    fn claim_page_structure() {
+        let page = html(&claim_page("https://sync.example")).to_owned();
+        assert!(page.contains("<title>Claim YAOS Server</title>"));
+        assert!(page.contains(r#"<span class="origin" id="origin">https://sync.example</span>"#));
+        for id in [
+            "claim-button",
+            "claim-error",
+            "setup-link",
+            "qr",
+            "manual-host",
+            "manual-token",
+            "manual-vault",
+            "installed-checkbox",
+        ] {
+            assert_eq!(page.matches(&format!(r#"id="{id}""#)).count(), 1, "{id}");
+        }
+        for needle in [
+            "fetch(\"/claim\"",
+            "new Uint8Array(32)",
+            "new Uint8Array(16)",
+            "data.obsidianUrl",
+            "data.setupQrSvg",
+            "image/svg+xml",
+            "<details>",
+        ] {
+            assert!(page.contains(needle), "{needle}");
+        }
+        assert!(!page.contains(".innerHTML") && !page.contains("outerHTML"));
+    }
+
+    #[test]
+    fn mobile_setup_page_structure() {
+        let page = html(&mobile_setup_page("https://sync.example")).to_owned();
+        assert!(page.contains("<title>Connect YAOS</title>"));
+        for id in ["setup-error", "connect-link", "manual-host", "manual-token", "manual-vault"] {
+            assert_eq!(page.matches(&format!(r#"id="{id}""#)).count(), 1, "{id}");
+        }
+        assert!(page.contains("location.hash"));
+        assert!(
+            page.contains(r#"history.replaceState(null, "", location.pathname + location.search)"#)
+        );
+    }
+
+    #[test]
+    fn running_page_reflects_mode_and_bucket() {
+        let cases = [
+            (AuthMode::Env, true, "environment token", "ON"),
+            (AuthMode::Env, false, "environment token", "OFF"),
+            (AuthMode::Claim, true, "claimed and is locked", "ON"),
+            (AuthMode::Claim, false, "claimed and is locked", "OFF"),
+        ];
+        for (mode, r2, auth_text, state) in cases {
+            let page = html(&running_page(mode, r2)).to_owned();
+            assert!(page.contains("<title>YAOS Server Running</title>"));
+            assert!(page.contains("online"));
+            assert!(page.contains(auth_text), "{mode:?}");
+            assert!(page.contains("Text Sync: ON"));
+            let class = if r2 { "on" } else { "off" };
+            for (id, name) in [("attachments", "Attachments"), ("snapshots", "Snapshots")] {
+                let badge = format!(
+                    r#"<span class="badge {class}" id="badge-{id}">{name}: {state}</span>"#
+                );
+                assert!(page.contains(&badge), "{badge}");
+            }
+            assert!(!page.contains("<script"));
+        }
+    }
+
+    #[test]
+    fn no_placeholder_token_survives_rendering() {
+        let mut pages = all_pages("https://sync.example");
+        pages.push(running_page(AuthMode::Unclaimed, false));
+        for reply in &pages {
+            let page = html(reply);
+            assert!(!page.contains("{{") && !page.contains("}}"), "{page}");
+        }
+        // Inserted values are not scanned again: a token-like origin stays text.
+        for reply in [claim_page("{{SCRIPT}}"), mobile_setup_page("{{SCRIPT}}")] {
+            let page = html(&reply);
+            assert!(page.contains(r#"id="origin">{{SCRIPT}}</span>"#), "{page}");
+            assert_eq!(page.matches("<script").count(), 1);
+        }
+    }
+
+    #[test]
+    fn mobile_setup_link_form_encodes() {
+        assert_eq!(
+            mobile_setup_link("https://sync.example:8443", "a b+c", "v/1é"),
+            "https://sync.example:8443/mobile-setup#host=https%3A%2F%2Fsync.example%3A8443\
+             &token=a+b%2Bc&vaultId=v%2F1%C3%A9"
+        );
+        let token = "0123456789abcdef".repeat(4);
+        assert_eq!(
+            mobile_setup_link("http://localhost:8787", &token, "AAAAAAAAAAAAAAAAAAAA-_"),
+            format!(
+                "http://localhost:8787/mobile-setup#host=http%3A%2F%2Flocalhost%3A8787\
+                 &token={token}&vaultId=AAAAAAAAAAAAAAAAAAAA-_"
+            )
+        );
+    }
+
+    #[test]
+    fn setup_qr_svg_is_a_deterministic_svg() {
+        let url = mobile_setup_link(
+            "https://yaos.example.workers.dev",
+            &"ab".repeat(32),
+            "AbCdEfGhIjKlMnOpQrStUv",
+        );
+        let svg = setup_qr_svg(&url);
+        assert!(svg.starts_with("<svg "), "{svg}");
+        assert!(svg.ends_with("</svg>"));
+        assert!(svg.contains(r#"xmlns="http://www.w3.org/2000/svg""#));
+        assert!(svg.contains(r##"fill="#ffffff""##) && svg.contains(r##"fill="#000000""##));
+        assert!(svg.contains("<rect") && svg.contains("<path"));
+        assert!(!svg.contains("<script") && !svg.contains("<?xml"));
+        let width: u32 =
+            svg.split("width=\"").nth(1).unwrap().split('"').next().unwrap().parse().unwrap();
+        assert!((QR_MIN_SIZE_PX..=2 * QR_MIN_SIZE_PX).contains(&width), "{width}");
+        assert_eq!(svg, setup_qr_svg(&url));
+        assert_ne!(svg, setup_qr_svg(&format!("{url}x")));
+        assert_eq!(setup_qr_svg(&"x".repeat(5000)), "");
+    }
+}

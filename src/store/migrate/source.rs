@@ -1,0 +1,155 @@
+//! Documents from stored bytes: the SQL rows of an activation, and the
+//! source document a migration builds from the legacy key-value store
+//! (spec 10.2 step 4, including the legacy-document merge rule).
+
+use yrs::updates::decoder::Decode;
+use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
+
+use super::LoadError;
+use crate::room::summary::DocumentSummary;
+use crate::store::legacy_kv::{LegacyJournalStats, LegacyKvState, LEGACY_DOCUMENT_KEY};
+use crate::store::sql::SqlExec;
+use crate::store::sql_store::SqlDocStore;
+use crate::store::{DocStore, JournalStats};
+
+/// A document rebuilt from SQL rows.
+pub(super) struct SqlDoc {
+    pub(super) doc: Doc,
+    pub(super) stats: JournalStats,
+    pub(super) has_snapshot: bool,
+}
+
+/// The document built from legacy data, and the facts the marker records.
+pub(super) struct Source {
+    pub(super) doc: Doc,
+    /// Its full state (v1): what the migration writes.
+    pub(super) update: Vec<u8>,
+    /// `document` held bytes (source format `legacy+kv`).
+    pub(super) had_legacy_key: bool,
+    /// `document` held non-empty bytes (`legacyDocumentMigrated`).
+    pub(super) legacy_document_migrated: bool,
+    /// The merge rule chose to apply the legacy document.
+    pub(super) legacy_applied: bool,
+    pub(super) stats: LegacyJournalStats,
+    pub(super) checkpoint_bytes: usize,
+    pub(super) active_path_count: u64,
+}
+
+/// Why an update could not be applied.
+pub(super) struct ApplyError(pub(super) String);
+
+/// Applies one v1 update; an empty update carries nothing and is skipped.
+pub(super) fn apply(doc: &Doc, update: &[u8]) -> Result<(), ApplyError> {
+    if update.is_empty() {
+        return Ok(());
+    }
+    let update = Update::decode_v1(update).map_err(|error| ApplyError(error.to_string()))?;
+    doc.transact_mut().apply_update(update).map_err(|error| ApplyError(error.to_string()))
+}
+
+/// Like [`apply`], but frees the encoded bytes as soon as they are decoded,
+/// so a large snapshot is not held alongside the document it builds (wasm
+/// memory never shrinks: the peak is what counts).
+fn apply_owned(doc: &Doc, bytes: Vec<u8>) -> Result<(), ApplyError> {
+    if bytes.is_empty() {
+        return Ok(());
+    }
+    let update = Update::decode_v1(&bytes).map_err(|error| ApplyError(error.to_string()))?;
+    drop(bytes);
+    doc.transact_mut().apply_update(update).map_err(|error| ApplyError(error.to_string()))
+}
+
+pub(super) fn full_state(doc: &Doc) -> Vec<u8> {
+    doc.transact().encode_state_as_update_v1(&StateVector::default())
+}
+
+pub(super) fn state_vector(doc: &Doc) -> StateVector {
+    doc.transact().state_vector()
+}
+
+/// Loads SQL into a fresh document. Unreadable rows and rows that do not
+/// apply both count as "the SQL load failed" (kv-fallback), never as data.
+pub(super) fn read_sql<E: SqlExec>(store: &SqlDocStore<E>) -> Result<Option<SqlDoc>, String> {
+    let loaded = store.load().map_err(|error| error.to_string())?;
+    if loaded.is_empty() {
+        return Ok(None);
+    }
+    let doc = Doc::new();
+    let has_snapshot = loaded.snapshot.is_some();
+    if let Some(snapshot) = loaded.snapshot {
+        apply_owned(&doc, snapshot)
+            .map_err(|ApplyError(e)| format!("snapshot_chunks: update does not apply: {e}"))?;
+    }
+    for (index, entry) in loaded.journal.into_iter().enumerate() {
+        apply_owned(&doc, entry)
+            .map_err(|ApplyError(e)| format!("journal row {index}: update does not apply: {e}"))?;
+    }
+    Ok(Some(SqlDoc { doc, stats: loaded.stats, has_snapshot }))
+}
+
+/// Applies a legacy value, naming it in the error.
+fn apply_legacy(doc: &Doc, update: &[u8], source_name: &str) -> Result<(), LoadError> {
+    apply(doc, update).map_err(|ApplyError(message)| LoadError::Undecodable {
+        source_name: source_name.to_owned(),
+        message,
+    })
+}
+
+/// Applies the legacy checkpoint, then each journal entry in order.
+fn apply_chunked(doc: &Doc, legacy: &LegacyKvState) -> Result<(), LoadError> {
+    if let Some(checkpoint) = &legacy.checkpoint {
+        apply_legacy(doc, checkpoint, "checkpoint")?;
+    }
+    let first_seq = legacy.stats.next_seq.saturating_sub(legacy.journal.len() as u64);
+    for (offset, entry) in legacy.journal.iter().enumerate() {
+        apply_legacy(doc, entry, &format!("journal entry {}", first_seq + offset as u64))?;
+    }
+    Ok(())
+}
+
+/// Builds the document to migrate (spec 10.2 step 4), or `None` if the legacy
+/// store holds nothing. The legacy `document` is applied first only when it
+/// has an active path and the chunked store has no file state at all.
+pub(super) fn build_source(legacy: &LegacyKvState) -> Result<Option<Source>, LoadError> {
+    if !legacy.has_data() {
+        return Ok(None);
+    }
+    let chunked = Doc::new();
+    apply_chunked(&chunked, legacy)?;
+    let legacy_bytes = legacy.document.as_deref().filter(|bytes| !bytes.is_empty());
+    let legacy_applied = match legacy_bytes {
+        Some(bytes) => legacy_wins(bytes, &chunked)?,
+        None => false,
+    };
+    let doc = match legacy_bytes {
+        Some(bytes) if legacy_applied => {
+            let merged = Doc::new();
+            apply_legacy(&merged, bytes, LEGACY_DOCUMENT_KEY)?;
+            apply_chunked(&merged, legacy)?;
+            merged
+        }
+        _ => chunked,
+    };
+    let update = full_state(&doc);
+    let active_path_count = DocumentSummary::of(&doc).active_path_count;
+    Ok(Some(Source {
+        doc,
+        update,
+        had_legacy_key: legacy.document.is_some(),
+        legacy_document_migrated: legacy_bytes.is_some(),
+        legacy_applied,
+        stats: legacy.stats,
+        checkpoint_bytes: legacy.checkpoint.as_ref().map_or(0, Vec::len),
+        active_path_count,
+    }))
+}
+
+/// The legacy-document merge rule.
+fn legacy_wins(legacy_bytes: &[u8], chunked: &Doc) -> Result<bool, LoadError> {
+    let legacy_doc = Doc::new();
+    apply_legacy(&legacy_doc, legacy_bytes, LEGACY_DOCUMENT_KEY)?;
+    let legacy = DocumentSummary::of(&legacy_doc);
+    let kv = DocumentSummary::of(chunked);
+    let kv_has_file_state = kv.meta_count > 0 || kv.path_to_id_count > 0 || kv.id_to_text_count > 0;
+    Ok(legacy.active_path_count > 0 && kv.active_path_count == 0 && !kv_has_file_state)
+}
