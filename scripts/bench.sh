@@ -5,6 +5,8 @@
 # scripts/test.sh; arguments go to tests/bench/bench.mjs, for example
 #   scripts/bench.sh --notes 10000 --seconds 10
 # Prints one JSON line on stdout; progress and wrangler diagnostics go to stderr.
+# `scripts/bench.sh --migration [--notes N]` instead times the one-time
+# key-value-to-SQL migration of an N-note vault (tests/bench/migration.mjs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh >&2
@@ -14,5 +16,9 @@ echo "== building the worker (wasm)" >&2
 bash scripts/build.sh >&2
 
 echo "== benchmark (wrangler dev + real clients)" >&2
+if [ "${1:-}" = "--migration" ]; then
+  shift
+  exec node tests/bench/migration.mjs "$@"
+fi
 # The Node clients hold several copies of the vault at once (one Y.Doc each).
 exec node --max-old-space-size=8192 tests/bench/bench.mjs "$@"

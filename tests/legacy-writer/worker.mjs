@@ -3,7 +3,7 @@
 // checkpoint of 64 KiB chunks with manifest, state vector and pointer, plus a
 // journal of chunked entries; or only the oldest single `document` key.
 //
-// POST /seed/<vault>?layout=checkpoint-journal|document-only|bad-hash&notes=N
+// POST /seed/<vault>?layout=checkpoint-journal|document-only|bad-hash&notes=N[&noteBytes=B]
 // answers the full Yjs update of the document it wrote (for comparison).
 import * as Y from "yjs";
 
@@ -30,7 +30,9 @@ function addNote(doc, i, text) {
 /** Byte values in every form a structured clone could hold, in rotation. */
 function asStoredBytes(bytes, i) {
   switch (i % 4) {
-    case 0: return bytes;                                   // Uint8Array
+    // A copy: structured-cloning a subarray view would store its whole
+    // underlying buffer (the entire update) under every chunk key.
+    case 0: return bytes.slice();                           // Uint8Array
     case 1: return bytes.slice().buffer;                    // ArrayBuffer
     case 2: {                                               // a view at an offset into a larger buffer
       const padded = new Uint8Array(bytes.length + 7);
@@ -101,10 +103,12 @@ export class VaultSyncServer {
     const url = new URL(request.url);
     const layout = url.searchParams.get("layout");
     const notes = Number(url.searchParams.get("notes") || "80");
+    const noteBytes = Number(url.searchParams.get("noteBytes") || "0");
     const storage = this.ctx.storage;
     const doc = new Y.Doc();
-    // ~4 KB per note: several 64 KiB checkpoint chunks for a few dozen notes.
-    for (let i = 0; i < notes; i++) addNote(doc, i, `note ${i} `.repeat(400));
+    // ~3 KB per note by default: several 64 KiB checkpoint chunks for a few dozen notes.
+    const text = (i) => (noteBytes > 0 ? `note ${i} `.padEnd(noteBytes, "lorem ipsum ") : `note ${i} `.repeat(400));
+    for (let i = 0; i < notes; i++) addNote(doc, i, text(i));
     if (layout === "document-only") {
       await storage.put("document", Y.encodeStateAsUpdate(doc));
       return new Response(Y.encodeStateAsUpdate(doc));
