@@ -12,6 +12,7 @@
 //! Everything outside `platform` runs natively under `cargo test`.
 
 pub mod edge;
+pub mod encode;
 pub mod persist;
 pub mod room;
 pub mod store;

@@ -531,7 +531,7 @@ fn unmergeable_pending_updates_fall_back_to_the_full_state() {
     let store = FailingStore::new();
     let mut room = Room::fresh(&store);
     docs::append_text(&room.doc, "real edit");
-    room.coordinator.borrow_mut().record_update(&[0xff, 0xff, 0xff]);
+    room.coordinator.borrow_mut().record_update([0xff, 0xff, 0xff]);
 
     let outcome = room.save(&store);
     assert_eq!(outcome, SaveOutcome::CheckpointFallback(FallbackReason::DeltaMergeFailed));

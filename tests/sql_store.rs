@@ -192,6 +192,77 @@ fn chunk_count_is_the_ceiling_of_length_over_one_mib() {
     }
 }
 
+/// `(chunk_index, data)` of every snapshot row.
+fn snapshot_rows(store: &SqlDocStore<SqliteExec>) -> Vec<(i64, Vec<u8>)> {
+    use yaos_server::store::sql::SqlValue::{Blob, Integer};
+    let mut rows = Vec::new();
+    let sql = "SELECT chunk_index, data FROM snapshot_chunks ORDER BY chunk_index";
+    store
+        .sql()
+        .query(sql, &[], &mut |row| match &row[..] {
+            [Integer(index), Blob(data)] => {
+                rows.push((*index, data.clone()));
+                Ok(())
+            }
+            other => panic!("unexpected row {other:?}"),
+        })
+        .unwrap();
+    rows
+}
+
+#[test]
+fn a_streamed_checkpoint_writes_the_rows_of_the_whole_buffer() {
+    let mib = SNAPSHOT_CHUNK_BYTES;
+    for len in [0, 1, mib - 1, mib, mib + 1, 3 * mib + 12_345] {
+        let bytes: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        let whole = store();
+        whole.rewrite_checkpoint(&bytes).unwrap();
+        // Pieces of awkward sizes, some spanning chunk boundaries, some
+        // longer than a chunk.
+        for sizes in [&[1usize, 7, 65_536][..], &[mib + 3, 5], &[2 * mib + 1]] {
+            let streamed = store();
+            appended(streamed.append_update(&[1, 2, 3]).unwrap());
+            let written = streamed
+                .rewrite_checkpoint_streamed(&mut |sink| {
+                    let mut rest = &bytes[..];
+                    for &size in sizes.iter().cycle() {
+                        if rest.is_empty() {
+                            break;
+                        }
+                        let (piece, tail) = rest.split_at(size.min(rest.len()));
+                        sink(piece);
+                        rest = tail;
+                    }
+                })
+                .unwrap();
+            assert_eq!(written, len);
+            assert!(snapshot_rows(&streamed) == snapshot_rows(&whole), "len {len} sizes {sizes:?}");
+            assert_eq!(streamed.journal_stats().unwrap(), JournalStats::default());
+        }
+    }
+}
+
+#[test]
+fn a_streamed_checkpoint_that_fails_midway_rolls_back() {
+    let store = store();
+    let old: Vec<u8> = (0..SNAPSHOT_CHUNK_BYTES + 10).map(|i| (i % 13) as u8).collect();
+    store.rewrite_checkpoint(&old).unwrap();
+    appended(store.append_update(&[1, 1, 1]).unwrap());
+    let before = store.load().unwrap();
+
+    store.sql().fail_statement("INSERT INTO snapshot_chunks", 1);
+    let mut pieces = 0;
+    let result = store.rewrite_checkpoint_streamed(&mut |sink| {
+        for _ in 0..48 {
+            pieces += 1;
+            sink(&[9u8; 65_536]);
+        }
+    });
+    assert!(matches!(result, Err(StoreError::Sql(SqlError::RolledBack(_)))), "{result:?}");
+    assert_eq!(pieces, 48, "the writer runs to the end; later rows are skipped");
+    assert!(store.load().unwrap() == before, "storage changed after a failed rewrite");
+}
+
 #[test]
 fn snapshot_plus_journal_replay_rebuilds_the_document() {
     let store = store();

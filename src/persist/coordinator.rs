@@ -15,6 +15,7 @@ use super::outcome::{
     journal_json, Compaction, EmergencyCompact, SaveOutcome, SavePath, SkipReason,
 };
 use super::policy::{CompactionReason, FallbackReason, Policy};
+use crate::encode;
 use crate::store::{AppendOutcome, DocStore, JournalStats, StoreError};
 use crate::trace::TraceSink;
 
@@ -163,7 +164,8 @@ impl Coordinator {
             trace.trace("server.save.skipped_clean", json!({}));
             return SaveOutcome::Skipped(SkipReason::Clean);
         }
-        let delta = match self.delta(doc) {
+        let pending_updates = self.pending.len();
+        let delta = match self.take_delta(doc) {
             Ok(delta) => delta,
             Err(error) => {
                 let reason = FallbackReason::DeltaMergeFailed;
@@ -178,7 +180,7 @@ impl Coordinator {
                 );
             }
         };
-        let outcome = self.write_delta(store, doc, &delta, now_ms, trace);
+        let outcome = self.write_delta(store, doc, &delta, pending_updates, now_ms, trace);
         if let SaveOutcome::Failed(_) = outcome {
             // Keep the backlog as one merged update, so retries need not
             // merge it again and memory stays bounded while saves fail.
@@ -231,14 +233,21 @@ impl Coordinator {
         }
     }
 
-    /// The delta to append: the merge of the pending updates, or the full
-    /// state when nothing was ever loaded (so there is no baseline).
-    fn delta(&self, doc: &Doc) -> Result<Vec<u8>, yrs::encoding::read::Error> {
-        match (&self.baseline, self.pending.as_slice()) {
-            (None, _) => Ok(doc.transact().encode_state_as_update_v1(&StateVector::default())),
-            (Some(_), [single]) => Ok(single.clone()),
-            (Some(_), many) => yrs::merge_updates_v1(many),
-        }
+    /// Takes the pending updates out as the one delta to append: their merge,
+    /// the update itself when there is only one (moved, not copied: it may be
+    /// vault-sized and the save may go on to encode the full state), or the
+    /// full state when nothing was ever loaded (so there is no baseline).
+    /// The pending list is left as it was if the merge fails.
+    fn take_delta(&mut self, doc: &Doc) -> Result<Vec<u8>, yrs::encoding::read::Error> {
+        let delta = match (&self.baseline, self.pending.as_mut_slice()) {
+            (None, _) => encode::state_as_update_v1(&doc.transact(), &StateVector::default(), 0),
+            (Some(_), [single]) => std::mem::take(single),
+            (Some(_), many) => yrs::merge_updates_v1(&*many)?,
+        };
+        // Nothing reads them again: a durable write clears them and a failed
+        // one keeps the delta in their place.
+        self.pending.clear();
+        Ok(delta)
     }
 
     /// Appends `delta` or, when the policy or the store says so, writes a
@@ -248,6 +257,7 @@ impl Coordinator {
         store: &impl DocStore,
         doc: &Doc,
         delta: &[u8],
+        pending_updates: usize,
         now_ms: u64,
         trace: &mut dyn TraceSink,
     ) -> SaveOutcome {
@@ -255,7 +265,7 @@ impl Coordinator {
         self.health.last_delta_bytes = Some(delta.len() as u64);
         trace.trace(
             "server.save.delta_computed",
-            json!({"deltaBytes": delta.len(), "pendingUpdates": self.pending.len()}),
+            json!({"deltaBytes": delta.len(), "pendingUpdates": pending_updates}),
         );
         let failures = self.health.consecutive_save_failures;
         let reason = match self.policy.fallback_reason(delta.len(), failures) {
@@ -438,17 +448,20 @@ impl Coordinator {
     /// empty (the store's contract, so it is not re-read). Returns the
     /// snapshot's size.
     fn write_checkpoint(&mut self, store: &impl DocStore, doc: &Doc) -> Result<usize, StoreError> {
-        let (state_vector, full_state) = {
-            let txn = doc.transact();
-            (txn.state_vector(), txn.encode_state_as_update_v1(&StateVector::default()))
-        };
-        store.rewrite_checkpoint(&full_state)?;
+        let txn = doc.transact();
+        let state_vector = txn.state_vector();
+        // Streamed into the store as it is encoded, so a save that still
+        // holds a vault-sized pending update never holds the full state too.
+        let snapshot_bytes = store.rewrite_checkpoint_streamed(&mut |sink| {
+            encode::write_state_as_update_v1(&txn, &StateVector::default(), sink)
+        })?;
+        drop(txn);
         self.baseline = Some(state_vector);
         self.pending.clear();
         self.consecutive_compaction_failures = 0;
         self.journal = Some(JournalStats::default());
-        self.policy = self.policy.scaled_to_snapshot(full_state.len() as u64);
-        Ok(full_state.len())
+        self.policy = self.policy.scaled_to_snapshot(snapshot_bytes as u64);
+        Ok(snapshot_bytes)
     }
 
     fn compaction_done(&mut self, reason: CompactionReason, now_ms: u64) {

@@ -200,8 +200,8 @@ impl RoomHost {
         let echo_sv = {
             let mut live = self.live.borrow_mut();
             let Some(live) = live.as_mut() else { return Ok(()) };
-            let mut effects = live.room.on_frame(&attachment.id, &frame);
-            drop(frame);
+            // The room frees the frame once it is decoded.
+            let mut effects = live.room.on_frame(&attachment.id, frame);
             if let Some(error) = &effects.error {
                 console_warn!("dropped a frame from {}: {error}", attachment.id);
             }

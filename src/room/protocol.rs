@@ -15,11 +15,15 @@ use yrs::encoding::read::{self, Cursor, Read};
 use yrs::encoding::write::Write;
 use yrs::error::UpdateError;
 use yrs::sync::awareness::{self, AwarenessUpdateEntry};
-use yrs::sync::protocol::{MSG_AWARENESS, MSG_SYNC, MSG_SYNC_STEP_2, MSG_SYNC_UPDATE};
+use yrs::sync::protocol::{
+    MSG_AWARENESS, MSG_SYNC, MSG_SYNC_STEP_1, MSG_SYNC_STEP_2, MSG_SYNC_UPDATE,
+};
 use yrs::sync::{Awareness, AwarenessUpdate, Clock, Message, SyncMessage};
 use yrs::updates::decoder::{Decode, DecoderV1};
 use yrs::updates::encoder::{Encode, Encoder, EncoderV1};
 use yrs::{ClientID, Doc, ReadTxn, StateVector, Transact, TransactionAcqError, Update};
+
+use crate::encode;
 
 /// The trace event the shell records for every update-bearing frame (spec 11.2).
 pub const UPDATE_OBSERVED_EVENT: &str = "server.ydoc.update_observed";
@@ -89,14 +93,18 @@ impl AwarenessIdChange {
 
 /// What the shell must do after one incoming binary frame, in this order:
 /// send `reply` to the sender, send each `broadcast` frame to every open
-/// connection (the sender included), persist [`Room::take_doc_updates`], then
-/// if `update_bearing` send the postApply SV echo and record the trace.
+/// connection (the sender included) and drop it, persist
+/// [`Room::take_doc_updates`], then if `update_bearing` send the postApply SV
+/// echo and record the trace.
 #[derive(Debug, Default)]
 pub struct FrameEffects {
     /// A SyncStep2 answering the sender's SyncStep1.
     pub reply: Option<Vec<u8>>,
     /// Document updates (`[0,2,update]`) or the forwarded awareness frame.
-    pub broadcast: Vec<Vec<u8>>,
+    /// An update frame shares its bytes with the room's queue of updates to
+    /// persist: dropped before [`Room::take_doc_updates`], it is handed on
+    /// without a copy.
+    pub broadcast: Vec<Arc<Vec<u8>>>,
     /// Outer type 0 with inner type 1 or 2, whether or not the payload
     /// decoded: the TypeScript server classifies before decoding.
     pub update_bearing: bool,
@@ -131,11 +139,15 @@ pub fn is_update_bearing(frame: &[u8]) -> bool {
 
 /// The vault's document and awareness, and the updates the document emitted
 /// that the persistence coordinator has not taken yet.
+///
+/// Each update is kept as the `[0,2,update]` frame that broadcasts it, shared
+/// with [`FrameEffects::broadcast`]: a vault-sized update then exists once,
+/// not once for the broadcast and once for persistence.
 pub struct Room {
     awareness: Awareness,
-    /// Filled by the document's v1 update observer, in commit order. `Arc`
-    /// and `Mutex` because yrs's `sync` feature would demand `Send + Sync`.
-    emitted: Arc<Mutex<Vec<Vec<u8>>>>,
+    /// Filled by the document's observer, in commit order. `Arc` and
+    /// `Mutex` because yrs's `sync` feature would demand `Send + Sync`.
+    emitted: UpdateQueue,
 }
 
 impl Room {
@@ -151,10 +163,18 @@ impl Room {
     /// # Panics
     /// If the caller holds a transaction on `doc`.
     pub fn from_doc<C: Clock + 'static>(doc: Doc, clock: C) -> Self {
-        let emitted: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+        let emitted: UpdateQueue = Arc::default();
         let sink = Arc::clone(&emitted);
-        doc.observe_update_v1(OBSERVER_KEY, move |_, event| {
-            lock(&sink).push(event.update.clone());
+        // What `observe_update_v1` would deliver, under the same condition,
+        // but encoded into an exactly sized buffer (with room for the frame
+        // header): yrs's event buffer, grown by doubling, plus the copy an
+        // observer must take would hold a vault-sized update two to three
+        // times over (see `crate::encode`).
+        doc.observe_transaction_cleanup(OBSERVER_KEY, move |txn, _| {
+            if !txn.delete_set().is_empty() || txn.after_state() != txn.before_state() {
+                let update = encode::transaction_update_v1(txn, MAX_FRAME_HEADER);
+                lock(&sink).push(Arc::new(sync_frame(SYNC_UPDATE, update)));
+            }
         })
         .expect("no transaction may be open on a document handed to a room");
         Room { awareness: Awareness::with_clock(doc, clock), emitted }
@@ -184,7 +204,7 @@ impl Room {
 
     /// The full state as a v1 update (`Y.encodeStateAsUpdate`).
     pub fn full_update(&self) -> Vec<u8> {
-        self.doc().transact().encode_state_as_update_v1(&StateVector::default())
+        encode::state_as_update_v1(&self.doc().transact(), &StateVector::default(), 0)
     }
 
     /// A SyncStep1 carrying the server's state vector: the first connect frame,
@@ -209,11 +229,20 @@ impl Room {
     /// Handles one binary frame from the connection identified by `origin`
     /// (its connection ID, used as the transaction origin). Never panics on
     /// malformed input; types other than sync and awareness are ignored.
-    pub fn on_frame(&mut self, origin: &str, frame: &[u8]) -> FrameEffects {
-        let mut decoder = DecoderV1::new(Cursor::new(frame));
+    ///
+    /// Takes the frame by value: a sync message is decoded out of it and the
+    /// frame freed before the update is applied, so a vault-sized Step2 is not
+    /// held while the document grows (wasm memory never shrinks).
+    pub fn on_frame(&mut self, origin: &str, frame: Vec<u8>) -> FrameEffects {
+        let update_bearing = is_update_bearing(&frame);
+        let mut decoder = DecoderV1::new(Cursor::new(&frame));
         match decoder.read_var::<u64>() {
             Err(e) => FrameEffects::failed(e.into()),
-            Ok(SYNC) => self.on_sync(origin, &mut decoder, is_update_bearing(frame)),
+            Ok(SYNC) => {
+                let message = decode_sync(&mut decoder);
+                drop(frame);
+                self.on_sync(origin, message, update_bearing)
+            }
             Ok(AWARENESS) => self.on_awareness(origin, &mut decoder),
             Ok(_) => FrameEffects::default(),
         }
@@ -245,27 +274,34 @@ impl Room {
 
     /// Takes the v1 updates the document emitted since the last call, for the
     /// persistence coordinator. Call after every frame so the queue stays short.
+    ///
+    /// Each update reuses its frame's buffer unless a broadcast frame sharing
+    /// it is still alive, in which case it is copied.
     pub fn take_doc_updates(&mut self) -> Vec<Vec<u8>> {
-        std::mem::take(&mut *lock(&self.emitted))
+        let frames = std::mem::take(&mut *lock(&self.emitted));
+        frames.into_iter().map(update_of_frame).collect()
     }
 
-    fn on_sync(&mut self, origin: &str, decoder: &mut DecoderV1, update_bearing: bool) -> FrameEffects {
+    fn on_sync(
+        &mut self,
+        origin: &str,
+        message: Result<DecodedSync, read::Error>,
+        update_bearing: bool,
+    ) -> FrameEffects {
         let sv_before = update_bearing.then(|| self.doc().transact().state_vector());
         let mut effects = FrameEffects { update_bearing, ..FrameEffects::default() };
-        match SyncMessage::decode(decoder) {
+        match message {
             Err(e) => effects.error = Some(e.into()),
-            Ok(SyncMessage::SyncStep1(client_sv)) => {
-                let update = self.doc().transact().encode_state_as_update_v1(&client_sv);
+            Ok(DecodedSync::Step1(client_sv)) => {
+                let txn = self.doc().transact();
+                let update = encode::state_as_update_v1(&txn, &client_sv, MAX_FRAME_HEADER);
                 effects.reply = Some(sync_frame(SYNC_STEP_2, update));
             }
-            Ok(SyncMessage::SyncStep2(update) | SyncMessage::Update(update)) => {
+            Ok(DecodedSync::Update(update)) => {
                 let start = lock(&self.emitted).len();
-                effects.error = self.apply_update(&update, origin).err();
+                effects.error = self.apply_decoded(update, origin).err();
                 // Even a failed apply may have integrated part of the update.
-                effects.broadcast = lock(&self.emitted)[start..]
-                    .iter()
-                    .map(|u| sync_frame(SYNC_UPDATE, u.clone()))
-                    .collect();
+                effects.broadcast = lock(&self.emitted)[start..].to_vec();
             }
         }
         if let Some(before) = sv_before {
@@ -276,7 +312,10 @@ impl Room {
 
     fn apply_update(&mut self, update: &[u8], origin: &str) -> Result<(), FrameError> {
         // Decoding first means an undecodable update never touches the doc.
-        let update = Update::decode_v1(update)?;
+        self.apply_decoded(Update::decode_v1(update)?, origin)
+    }
+
+    fn apply_decoded(&mut self, update: Update, origin: &str) -> Result<(), FrameError> {
         let mut txn = self.doc().try_transact_mut_with(origin)?;
         txn.apply_update(update)?;
         Ok(())
@@ -285,7 +324,8 @@ impl Room {
     fn on_awareness(&mut self, origin: &str, decoder: &mut DecoderV1) -> FrameEffects {
         match self.apply_awareness(origin, decoder) {
             Ok((raw_frame, awareness_ids)) => {
-                FrameEffects { broadcast: vec![raw_frame], awareness_ids, ..FrameEffects::default() }
+                let broadcast = vec![Arc::new(raw_frame)];
+                FrameEffects { broadcast, awareness_ids, ..FrameEffects::default() }
             }
             Err(e) => FrameEffects::failed(e),
         }
@@ -320,15 +360,63 @@ impl Room {
     }
 }
 
-/// `[0, inner, varUint8Array(payload)]`, built by prepending the header to
-/// `payload` in place: encoding through `Message` would copy a full-state
+/// A sync message decoded out of its frame: it owns everything it needs, so
+/// the frame can be freed before the message is acted on.
+enum DecodedSync {
+    Step1(StateVector),
+    /// SyncStep2 or Update: both are applied the same way. Decoded here, so
+    /// an undecodable update never touches the document.
+    Update(Update),
+}
+
+/// Decodes the inner sync message as `SyncMessage::decode` would, but reads
+/// the update straight out of the frame instead of copying it first.
+fn decode_sync(decoder: &mut DecoderV1) -> Result<DecodedSync, read::Error> {
+    match decoder.read_var::<u8>()? {
+        MSG_SYNC_STEP_1 => Ok(DecodedSync::Step1(StateVector::decode_v1(decoder.read_buf()?)?)),
+        MSG_SYNC_STEP_2 | MSG_SYNC_UPDATE => {
+            Ok(DecodedSync::Update(Update::decode_v1(decoder.read_buf()?)?))
+        }
+        _ => Err(read::Error::UnexpectedValue),
+    }
+}
+
+/// The room's `[0,2,update]` frames not yet taken for persistence.
+type UpdateQueue = Arc<Mutex<Vec<Arc<Vec<u8>>>>>;
+
+/// Longest `[0, inner, length]` header: two one-byte tags and a u64 varuint.
+const MAX_FRAME_HEADER: usize = 12;
+
+/// The update a `[0, 2, update]` frame of the room's queue carries: the
+/// frame's own buffer with the header removed in place when no one else holds
+/// the frame, otherwise a copy.
+fn update_of_frame(frame: Arc<Vec<u8>>) -> Vec<u8> {
+    let header_len = {
+        let mut decoder = DecoderV1::new(Cursor::new(&frame));
+        let payload = (decoder.read_var::<u64>(), decoder.read_var::<u64>(), decoder.read_buf());
+        let (Ok(SYNC), Ok(SYNC_UPDATE), Ok(payload)) = payload else {
+            unreachable!("the room queues only the update frames it built")
+        };
+        frame.len() - payload.len()
+    };
+    match Arc::try_unwrap(frame) {
+        Ok(mut bytes) => {
+            bytes.drain(..header_len);
+            bytes
+        }
+        Err(shared) => shared[header_len..].to_vec(),
+    }
+}
+
+/// `[0, inner, varUint8Array(payload)]`, built by prepending the header in
+/// place (without a reallocation when `payload` has [`MAX_FRAME_HEADER`]
+/// bytes to spare): encoding through `Message` would copy a full-state
 /// payload into a second buffer of the same size.
 fn sync_frame(inner: u64, mut payload: Vec<u8>) -> Vec<u8> {
-    let mut header = EncoderV1::new();
+    let mut header = Vec::with_capacity(MAX_FRAME_HEADER);
     header.write_var(SYNC);
     header.write_var(inner);
     header.write_var(payload.len() as u64);
-    let header = header.to_vec();
     payload.reserve_exact(header.len());
     payload.splice(0..0, header);
     payload

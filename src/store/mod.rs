@@ -79,4 +79,24 @@ pub trait DocStore {
     /// Atomically replaces the snapshot with `full_state` and clears the journal.
     fn rewrite_checkpoint(&self, full_state: &[u8]) -> Result<(), StoreError>;
     fn journal_stats(&self) -> Result<JournalStats, StoreError>;
+
+    /// [`DocStore::rewrite_checkpoint`] for a full state produced while it is
+    /// written: `write_state` passes it, in order and in pieces of any size,
+    /// to the sink it is given. Returns the state's length in bytes.
+    ///
+    /// A store that writes the pieces as they come never holds the whole
+    /// state, which for a large vault is what sets the peak memory of a
+    /// checkpoint. This default collects them and calls `rewrite_checkpoint`.
+    fn rewrite_checkpoint_streamed(
+        &self,
+        write_state: StateWriter<'_>,
+    ) -> Result<usize, StoreError> {
+        let mut full_state = Vec::new();
+        write_state(&mut |piece| full_state.extend_from_slice(piece));
+        self.rewrite_checkpoint(&full_state)?;
+        Ok(full_state.len())
+    }
 }
+
+/// Produces a full state by passing it, piece by piece, to the given sink.
+pub type StateWriter<'a> = &'a mut dyn FnMut(&mut dyn FnMut(&[u8]));

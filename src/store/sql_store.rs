@@ -7,7 +7,7 @@
 //! the load loudly instead of silently rebuilding a different document.
 
 use super::sql::{SqlError, SqlExec, SqlParam, SqlValue};
-use super::{AppendOutcome, DocStore, JournalStats, LoadedState, StoreError};
+use super::{AppendOutcome, DocStore, JournalStats, LoadedState, StateWriter, StoreError};
 
 /// Size of every snapshot chunk but the last (spec 10.1: 1 MiB).
 pub const SNAPSHOT_CHUNK_BYTES: usize = 1_048_576;
@@ -187,18 +187,33 @@ impl<E: SqlExec> DocStore for SqlDocStore<E> {
     }
 
     fn rewrite_checkpoint(&self, full_state: &[u8]) -> Result<(), StoreError> {
+        self.rewrite_checkpoint_streamed(&mut |sink| sink(full_state))?;
+        Ok(())
+    }
+
+    /// Inserts each 1 MiB chunk as soon as the pieces fill it, all in one
+    /// transaction: the rows are those `rewrite_checkpoint` writes for the
+    /// concatenated pieces, and at most one chunk is buffered.
+    fn rewrite_checkpoint_streamed(
+        &self,
+        write_state: StateWriter<'_>,
+    ) -> Result<usize, StoreError> {
+        let mut written = 0;
         self.sql.transaction(&mut || {
             self.sql.execute("DELETE FROM snapshot_chunks", &[])?;
             self.sql.execute("DELETE FROM journal", &[])?;
-            for (index, chunk) in full_state.chunks(SNAPSHOT_CHUNK_BYTES).enumerate() {
-                self.sql.execute(
-                    "INSERT INTO snapshot_chunks (chunk_index, data) VALUES (?, ?)",
-                    &[SqlParam::Integer(to_i64(index)?), SqlParam::Blob(chunk)],
-                )?;
-            }
+            let mut rows =
+                ChunkRows { sql: &self.sql, next_index: 0, partial: Vec::new(), error: None };
+            let mut total = 0;
+            write_state(&mut |piece| {
+                total += piece.len();
+                rows.push(piece);
+            });
+            rows.finish()?;
+            written = total;
             Ok(())
         })?;
-        Ok(())
+        Ok(written)
     }
 
     fn journal_stats(&self) -> Result<JournalStats, StoreError> {
@@ -210,6 +225,72 @@ impl<E: SqlExec> DocStore for SqlDocStore<E> {
             entry_count: read_u64(&row, 0, "journal count")?,
             total_bytes: read_u64(&row, 1, "journal byte_length sum")?,
         })
+    }
+}
+
+/// Cuts a stream of pieces into `snapshot_chunks` rows of
+/// [`SNAPSHOT_CHUNK_BYTES`] (the last one shorter), inserting each as soon as
+/// it is complete. The first failed insert is kept and the rest skipped, so
+/// the caller can fail (and roll back) the transaction.
+struct ChunkRows<'a, E: SqlExec> {
+    sql: &'a E,
+    next_index: usize,
+    /// The chunk being filled; empty between chunks.
+    partial: Vec<u8>,
+    error: Option<SqlError>,
+}
+
+impl<E: SqlExec> ChunkRows<'_, E> {
+    fn push(&mut self, mut piece: &[u8]) {
+        while !piece.is_empty() {
+            if self.partial.is_empty() && piece.len() >= SNAPSHOT_CHUNK_BYTES {
+                // A whole chunk inside the piece is inserted without a copy.
+                let (chunk, rest) = piece.split_at(SNAPSHOT_CHUNK_BYTES);
+                self.insert(chunk);
+                piece = rest;
+                continue;
+            }
+            if self.partial.capacity() == 0 {
+                // Only now: a state passed whole needs it for its tail at most.
+                self.partial.reserve_exact(SNAPSHOT_CHUNK_BYTES);
+            }
+            let take = piece.len().min(SNAPSHOT_CHUNK_BYTES - self.partial.len());
+            self.partial.extend_from_slice(&piece[..take]);
+            piece = &piece[take..];
+            if self.partial.len() == SNAPSHOT_CHUNK_BYTES {
+                self.flush_partial();
+            }
+        }
+    }
+
+    /// Inserts the last, short chunk and reports the first failure.
+    fn finish(mut self) -> Result<(), SqlError> {
+        if !self.partial.is_empty() {
+            self.flush_partial();
+        }
+        self.error.map_or(Ok(()), Err)
+    }
+
+    /// Inserts the chunk being filled and empties it, keeping its buffer.
+    fn flush_partial(&mut self) {
+        let mut chunk = std::mem::take(&mut self.partial);
+        self.insert(&chunk);
+        chunk.clear();
+        self.partial = chunk;
+    }
+
+    fn insert(&mut self, chunk: &[u8]) {
+        if self.error.is_some() {
+            return;
+        }
+        let result = to_i64(self.next_index).and_then(|index| {
+            self.sql.execute(
+                "INSERT INTO snapshot_chunks (chunk_index, data) VALUES (?, ?)",
+                &[SqlParam::Integer(index), SqlParam::Blob(chunk)],
+            )
+        });
+        self.error = result.err();
+        self.next_index += 1;
     }
 }
 

@@ -5,7 +5,9 @@ use std::cell::Cell;
 
 use super::sqlite::SqliteExec;
 use yaos_server::store::sql_store::SqlDocStore;
-use yaos_server::store::{AppendOutcome, DocStore, JournalStats, LoadedState, StoreError};
+use yaos_server::store::{
+    AppendOutcome, DocStore, JournalStats, LoadedState, StateWriter, StoreError,
+};
 
 pub struct FailingStore {
     pub inner: SqlDocStore<SqliteExec>,
@@ -55,6 +57,17 @@ impl DocStore for FailingStore {
             return Err(StoreError::Other("injected checkpoint failure".to_owned()));
         }
         self.inner.rewrite_checkpoint(full_state)
+    }
+
+    fn rewrite_checkpoint_streamed(
+        &self,
+        write_state: StateWriter<'_>,
+    ) -> Result<usize, StoreError> {
+        self.checkpoint_calls.set(self.checkpoint_calls.get() + 1);
+        if self.fail_checkpoint.get() {
+            return Err(StoreError::Other("injected checkpoint failure".to_owned()));
+        }
+        self.inner.rewrite_checkpoint_streamed(write_state)
     }
 
     fn journal_stats(&self) -> Result<JournalStats, StoreError> {

@@ -71,7 +71,7 @@ fn handshake_and_edits_converge_across_clients() {
     edit(&alice, 0, "hello");
 
     // Alice's provider: Step1 first, answered by a Step2 to her only.
-    let effects = room.on_frame("alice", &step1(&alice));
+    let effects = room.on_frame("alice", step1(&alice));
     assert!(!effects.update_bearing && effects.broadcast.is_empty() && effects.error.is_none());
     assert_eq!(effects.reply.as_deref().map(|f| &f[..2]), Some(&[0u8, 1][..]));
     client_apply(&alice, &effects.reply.unwrap());
@@ -82,7 +82,7 @@ fn handshake_and_edits_converge_across_clients() {
         other => panic!("{other:?}"),
     };
     let step2 = Message::Sync(SyncMessage::SyncStep2(alice.transact().encode_diff_v1(&server_sv))).encode_v1();
-    let effects = room.on_frame("alice", &step2);
+    let effects = room.on_frame("alice", step2);
     assert!(effects.update_bearing && effects.doc_changed && effects.reply.is_none());
     assert_eq!(effects.broadcast.len(), 1);
     assert_eq!(text(room.doc()), "hello");
@@ -90,12 +90,12 @@ fn handshake_and_edits_converge_across_clients() {
     assert!(room.take_doc_updates().is_empty());
 
     // Bob joins empty and catches up through his Step1.
-    let reply = room.on_frame("bob", &step1(&bob)).reply.unwrap();
+    let reply = room.on_frame("bob", step1(&bob)).reply.unwrap();
     client_apply(&bob, &reply);
     assert_eq!(text(&bob), "hello");
 
     // Bob's edit is broadcast as the doc's own update; Alice converges.
-    let effects = room.on_frame("bob", &update_frame(edit(&bob, 5, " world")));
+    let effects = room.on_frame("bob", update_frame(edit(&bob, 5, " world")));
     assert_eq!(effects.broadcast.len(), 1);
     assert_eq!(&effects.broadcast[0][..2], &[0, 2]);
     client_apply(&alice, &effects.broadcast[0]);
@@ -113,8 +113,8 @@ fn handshake_and_edits_converge_across_clients() {
 fn duplicate_updates_broadcast_nothing() {
     let mut room = room();
     let frame = update_frame(edit(&Doc::new(), 0, "x"));
-    assert_eq!(room.on_frame("a", &frame).broadcast.len(), 1);
-    let again = room.on_frame("a", &frame);
+    assert_eq!(room.on_frame("a", frame.clone()).broadcast.len(), 1);
+    let again = room.on_frame("a", frame);
     assert!(again.update_bearing && !again.doc_changed && again.error.is_none());
     assert!(again.broadcast.is_empty());
     assert_eq!(room.take_doc_updates().len(), 1);
@@ -124,20 +124,20 @@ fn duplicate_updates_broadcast_nothing() {
 fn deletion_only_update_is_broadcast() {
     let mut room = room();
     let client = Doc::new();
-    room.on_frame("c", &update_frame(edit(&client, 0, "abc")));
+    room.on_frame("c", update_frame(edit(&client, 0, "abc")));
     let delete = {
         let mut txn = client.transact_mut();
         let body = txn.get_or_insert_text("body");
         body.remove_range(&mut txn, 0, 2);
         txn.encode_update_v1()
     };
-    let effects = room.on_frame("c", &update_frame(delete));
+    let effects = room.on_frame("c", update_frame(delete));
     assert_eq!(text(room.doc()), "c");
     assert_eq!(effects.broadcast.len(), 1);
     // The state vector does not move on a deletion, as in the TypeScript server.
     assert!(effects.update_bearing && !effects.doc_changed);
     let other = Doc::new();
-    client_apply(&other, &room.on_frame("o", &step1(&other)).reply.unwrap());
+    client_apply(&other, &room.on_frame("o", step1(&other)).reply.unwrap());
     assert_eq!(text(&other), "c");
 }
 
@@ -147,10 +147,10 @@ fn updates_with_missing_dependencies_wait() {
     let client = Doc::new();
     let first = edit(&client, 0, "a");
     let second = edit(&client, 1, "b");
-    let effects = room.on_frame("c", &update_frame(second));
+    let effects = room.on_frame("c", update_frame(second));
     assert!(effects.broadcast.is_empty() && !effects.doc_changed);
     assert_eq!(room.state_vector(), [0]);
-    let effects = room.on_frame("c", &update_frame(first));
+    let effects = room.on_frame("c", update_frame(first));
     assert!(effects.doc_changed);
     assert_eq!(text(room.doc()), "ab");
 }
@@ -158,7 +158,7 @@ fn updates_with_missing_dependencies_wait() {
 #[test]
 fn malformed_frames_leave_the_doc_untouched() {
     let mut room = room();
-    room.on_frame("c", &update_frame(edit(&Doc::new(), 0, "keep")));
+    room.on_frame("c", update_frame(edit(&Doc::new(), 0, "keep")));
     room.take_doc_updates();
     let before = room.full_update();
 
@@ -178,7 +178,7 @@ fn malformed_frames_leave_the_doc_untouched() {
         ("truncated awareness", vec![1, 3, 1, 0x80, 0x80], false),
     ];
     for (name, frame, update_bearing) in cases {
-        let effects = room.on_frame("c", &frame);
+        let effects = room.on_frame("c", frame);
         assert!(effects.error.is_some(), "{name}: expected an error");
         assert_eq!(effects.update_bearing, update_bearing, "{name}");
         assert!(effects.reply.is_none() && effects.broadcast.is_empty(), "{name}");
@@ -191,7 +191,7 @@ fn malformed_frames_leave_the_doc_untouched() {
 fn unknown_outer_types_are_ignored() {
     let mut room = room();
     for frame in [vec![7, 1, 2, 3], vec![2, 0], vec![3], vec![0xff, 0x01]] {
-        let effects = room.on_frame("c", &frame);
+        let effects = room.on_frame("c", frame);
         assert!(effects.error.is_none() && effects.reply.is_none() && effects.broadcast.is_empty());
         assert!(!effects.update_bearing);
     }
@@ -213,7 +213,7 @@ fn random_garbage_never_panics() {
         if let Some(first) = frame.first_mut() {
             *first %= 2; // mostly sync and awareness frames
         }
-        room.on_frame("fuzz", &frame);
+        room.on_frame("fuzz", frame);
     }
 }
 
@@ -235,9 +235,9 @@ fn awareness_is_forwarded_raw_and_removed_on_close() {
     // Trailing bytes after the payload are not forwarded.
     let mut with_trailer = frame.clone();
     with_trailer.push(9);
-    let effects = room.on_frame("conn-a", &with_trailer);
+    let effects = room.on_frame("conn-a", with_trailer);
     assert!(effects.error.is_none() && !effects.update_bearing);
-    assert_eq!(effects.broadcast, vec![frame]);
+    assert_eq!(effects.broadcast, vec![Arc::new(frame)]);
     let mut ids = effects.awareness_ids.added.clone();
     ids.sort_unstable();
     assert_eq!(ids, [11, 12]);
@@ -248,10 +248,10 @@ fn awareness_is_forwarded_raw_and_removed_on_close() {
     assert_eq!(decode_awareness(&connect[1]).len(), 2);
 
     // A stale clock changes nothing; a newer one is an update.
-    let stale = room.on_frame("conn-a", &awareness_frame(&[(11, 1, r#"{"user":{"name":"old"}}"#)]));
+    let stale = room.on_frame("conn-a", awareness_frame(&[(11, 1, r#"{"user":{"name":"old"}}"#)]));
     assert!(stale.awareness_ids.is_empty());
     assert_eq!(stale.broadcast.len(), 1, "forwarded even when nothing changed");
-    let bump = room.on_frame("conn-a", &awareness_frame(&[(11, 2, r#"{"user":{"name":"a2"}}"#)]));
+    let bump = room.on_frame("conn-a", awareness_frame(&[(11, 2, r#"{"user":{"name":"a2"}}"#)]));
     assert_eq!(bump.awareness_ids.updated, [11]);
 
     // Close: one frame with the last clocks and null states.
@@ -264,8 +264,8 @@ fn awareness_is_forwarded_raw_and_removed_on_close() {
     assert_eq!(room.on_close(&[11, 12]), None);
 
     // A client that sends null for itself is removed from the connection's set.
-    room.on_frame("conn-b", &awareness_frame(&[(21, 1, "{}")]));
-    let gone = room.on_frame("conn-b", &awareness_frame(&[(21, 2, "null")]));
+    room.on_frame("conn-b", awareness_frame(&[(21, 1, "{}")]));
+    let gone = room.on_frame("conn-b", awareness_frame(&[(21, 2, "null")]));
     assert_eq!(gone.awareness_ids, AwarenessIdChange { removed: vec![21], ..AwarenessIdChange::default() });
     let mut set = vec![21, 5];
     gone.awareness_ids.apply_to(&mut set);
@@ -275,7 +275,7 @@ fn awareness_is_forwarded_raw_and_removed_on_close() {
 #[test]
 fn invalid_awareness_json_is_rejected_whole() {
     let mut room = room();
-    let effects = room.on_frame("c", &awareness_frame(&[(1, 1, "{}"), (2, 1, "{not json")]));
+    let effects = room.on_frame("c", awareness_frame(&[(1, 1, "{}"), (2, 1, "{not json")]));
     assert!(matches!(effects.error, Some(FrameError::AwarenessJson(2))));
     assert!(effects.broadcast.is_empty());
     assert_eq!(room.on_connect().len(), 1);
@@ -302,13 +302,13 @@ fn load_update_neither_broadcasts_nor_queues() {
 fn a_reconnected_client_is_removed_when_its_new_socket_closes() {
     let mut room = room();
     let mut first = Vec::new();
-    room.on_frame("old", &awareness_frame(&[(7, 1, "{}")])).awareness_ids.apply_to(&mut first);
+    room.on_frame("old", awareness_frame(&[(7, 1, "{}")])).awareness_ids.apply_to(&mut first);
     assert_eq!(first, [7]);
     assert!(room.on_close(&first).is_some());
 
     // Same client ID, newer clock: an update of the removed state.
     let mut second = Vec::new();
-    let effects = room.on_frame("new", &awareness_frame(&[(7, 3, "{}")]));
+    let effects = room.on_frame("new", awareness_frame(&[(7, 3, "{}")]));
     assert!(effects.awareness_ids.added.is_empty());
     effects.awareness_ids.apply_to(&mut second);
     assert_eq!(second, [7]);
@@ -316,14 +316,97 @@ fn a_reconnected_client_is_removed_when_its_new_socket_closes() {
 }
 
 #[test]
-fn sync_frames_built_in_place_match_yrs_encoding() {
+fn sync_frames_match_yrs_encoding() {
     // 300 bytes needs a two-byte length varuint.
     for len in [0usize, 5, 127, 128, 300, 70_000] {
         let payload: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
         let step2 = Message::Sync(SyncMessage::SyncStep2(payload.clone())).encode_v1();
-        assert_eq!(super::sync_frame(super::SYNC_STEP_2, payload.clone()), step2, "step2 len {len}");
+        assert_eq!(sync_frame(SYNC_STEP_2, payload.clone()), step2, "len {len}");
         let update = Message::Sync(SyncMessage::Update(payload.clone())).encode_v1();
-        assert_eq!(super::sync_frame(super::SYNC_UPDATE, payload), update, "update len {len}");
+        let frame = sync_frame(SYNC_UPDATE, payload.clone());
+        assert_eq!(frame, update, "update len {len}");
+        assert_eq!(update_of_frame(Arc::new(frame)), payload, "len {len}");
     }
 }
 
+#[test]
+fn sync_messages_decode_as_yrs_decodes_them() {
+    let doc = Doc::new();
+    let update = edit(&doc, 0, "abc");
+    let frames = [
+        step1(&doc),
+        Message::Sync(SyncMessage::SyncStep2(update.clone())).encode_v1(),
+        update_frame(update),
+        vec![0, 3, 0],
+        vec![0, 0x80, 0x02, 0], // inner tag 256: not a u8
+        vec![0, 0x80],
+        vec![0, 1, 3, 0],
+        vec![0, 1, 2, 0xff, 0xff], // a payload that is not an update
+    ];
+    for frame in frames {
+        let mut ours = DecoderV1::new(Cursor::new(&frame));
+        let mut theirs = DecoderV1::new(Cursor::new(&frame));
+        assert_eq!(ours.read_var::<u64>().unwrap(), SYNC);
+        theirs.read_var::<u64>().unwrap();
+        let expected = SyncMessage::decode(&mut theirs);
+        match (decode_sync(&mut ours), expected) {
+            (Ok(DecodedSync::Step1(a)), Ok(SyncMessage::SyncStep1(b))) => assert_eq!(a, b),
+            (
+                Ok(DecodedSync::Update(a)),
+                Ok(SyncMessage::SyncStep2(b) | SyncMessage::Update(b)),
+            ) => {
+                assert_eq!(a.encode_v1(), Update::decode_v1(&b).unwrap().encode_v1());
+            }
+            (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "{frame:?}"),
+            (Err(a), Ok(SyncMessage::SyncStep2(b) | SyncMessage::Update(b))) => {
+                // yrs copies the payload first and fails when it is applied.
+                assert_eq!(a.to_string(), Update::decode_v1(&b).unwrap_err().to_string());
+            }
+            (a, b) => panic!("{frame:?}: ours {:?}, yrs {b:?}", a.is_ok()),
+        }
+    }
+}
+
+#[test]
+fn queued_updates_are_the_update_events_whether_or_not_a_broadcast_is_alive() {
+    let mut room = room();
+    let events: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+    let sink = Arc::clone(&events);
+    room.doc()
+        .observe_update_v1("test", move |_, event| sink.lock().unwrap().push(event.update.clone()))
+        .unwrap();
+    let client = Doc::new();
+
+    // Broadcast dropped first, as the shell does: the frame's buffer is reused.
+    let effects = room.on_frame("c", update_frame(edit(&client, 0, "hello")));
+    assert_eq!(effects.broadcast.len(), 1);
+    let frame = effects.broadcast[0].to_vec();
+    drop(effects);
+    let updates = room.take_doc_updates();
+    assert_eq!(updates, events.lock().unwrap().clone());
+    assert_eq!(frame, update_frame(updates[0].clone()));
+
+    // Broadcast still held: the update is copied out and the frame stays intact.
+    let effects = room.on_frame("c", update_frame(edit(&client, 5, " world")));
+    let updates = room.take_doc_updates();
+    assert_eq!(updates[..], events.lock().unwrap()[1..]);
+    assert_eq!(*effects.broadcast[0], update_frame(updates[0].clone()));
+    assert_eq!(text(room.doc()), "hello world");
+
+    // Queued exactly when yrs emits an update event: deletions, duplicates,
+    // and updates waiting for (then completed by) missing dependencies.
+    let deletion = {
+        let mut txn = client.transact_mut();
+        txn.get_or_insert_text("body").remove_range(&mut txn, 0, 2);
+        txn.encode_update_v1()
+    };
+    let early = edit(&client, 0, "?");
+    let late = edit(&client, 0, "!");
+    for frame in [deletion.clone(), deletion, late, early] {
+        room.on_frame("c", update_frame(frame));
+    }
+    let queued: Vec<Vec<u8>> = room.take_doc_updates();
+    assert_eq!(queued, events.lock().unwrap()[2..]);
+    assert_eq!(queued.len(), 2, "the deletion once, then both edits together");
+    assert_eq!(text(room.doc()), text(&client));
+}

@@ -6,6 +6,7 @@ use yrs::updates::decoder::Decode;
 use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
 
 use super::LoadError;
+use crate::encode;
 use crate::room::summary::DocumentSummary;
 use crate::store::legacy_kv::{LegacyJournalStats, LegacyKvState, LEGACY_DOCUMENT_KEY};
 use crate::store::sql::SqlExec;
@@ -60,7 +61,7 @@ fn apply_owned(doc: &Doc, bytes: Vec<u8>) -> Result<(), ApplyError> {
 }
 
 pub(super) fn full_state(doc: &Doc) -> Vec<u8> {
-    doc.transact().encode_state_as_update_v1(&StateVector::default())
+    encode::state_as_update_v1(&doc.transact(), &StateVector::default(), 0)
 }
 
 pub(super) fn state_vector(doc: &Doc) -> StateVector {
