@@ -13,6 +13,7 @@ import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import WebSocket from "ws";
 import { startServer } from "./harness.mjs";
+import { assertCors, assertNoCors } from "./http.mjs";
 import { connectClient, addNote, noteText, docUntil, echoCount, until } from "./clients.mjs";
 
 const CLAIM_TOKEN = "c1a1m70ken0123456789abcdef0123456789abcdef0123456789abcdef012345"; // 64 chars, like the page's
@@ -37,18 +38,6 @@ const clients = [];
 afterEach(() => { for (const c of clients.splice(0)) c.close(); });
 after(async () => { await Promise.all([main?.stop(), ttl?.stop(), legacy?.stop()]); });
 
-const CORS = {
-  "access-control-allow-origin": "*",
-  "access-control-allow-headers": "Authorization, Content-Type",
-  "access-control-allow-methods": "GET, POST, PUT, OPTIONS",
-  "access-control-expose-headers": "X-YAOS-Snapshot-Day",
-};
-function assertCors(res) {
-  for (const [k, v] of Object.entries(CORS)) assert.equal(res.headers.get(k), v, k);
-}
-function assertNoCors(res) {
-  for (const k of Object.keys(CORS)) assert.equal(res.headers.get(k), null, k);
-}
 
 const bearer = (token) => ({ Authorization: `Bearer ${token}` });
 const vaultPath = (vault, rest) => `/vault/${encodeURIComponent(vault)}/${rest}`;

@@ -3,21 +3,12 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startServer } from "./harness.mjs";
+import { assertCors } from "./http.mjs";
 
 let server;
 before(async () => { server = await startServer(); });
 after(async () => { await server?.stop(); });
 
-const CORS = {
-  "access-control-allow-origin": "*",
-  "access-control-allow-headers": "Authorization, Content-Type",
-  "access-control-allow-methods": "GET, POST, PUT, OPTIONS",
-  "access-control-expose-headers": "X-YAOS-Snapshot-Day",
-};
-
-function assertCors(res) {
-  for (const [k, v] of Object.entries(CORS)) assert.equal(res.headers.get(k), v, k);
-}
 
 test("GET /api/capabilities answers the spec 6.3 JSON with schema 3/3", async () => {
   const res = await fetch(`${server.url}/api/capabilities`);
