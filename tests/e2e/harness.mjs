@@ -93,12 +93,12 @@ export async function startServer({ persistDir = tempDir(), vars = {}, config = 
     await exited;
     clearTimeout(timer);
   };
-  /** SIGKILLs the workerd process (no graceful shutdown), then the rest of the tree. */
-  server.killWorkerd = async () => {
-    for (const pid of descendants(child.pid)) {
-      const name = procName(pid);
-      if (name && name.includes("workerd")) { try { process.kill(pid, "SIGKILL"); } catch {} }
-    }
+  /**
+   * SIGKILLs the workerd process (no graceful shutdown), then the rest of the
+   * tree. Pass PIDs looked up beforehand to make the kill itself immediate.
+   */
+  server.killWorkerd = async (pids = null) => {
+    for (const pid of pids ?? server.workerdPids()) { try { process.kill(pid, "SIGKILL"); } catch {} }
     try { process.kill(-child.pid, "SIGKILL"); } catch {}
     await exited;
   };

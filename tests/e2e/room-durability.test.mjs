@@ -71,13 +71,15 @@ test("SIGKILL of workerd right after the last postApply echo loses no echoed edi
     const c = connectClient(server, vault, { token: TOKEN });
     await c.synced();
     for (const [id, text] of written) assert.equal(noteText(c.doc, id), text, `round ${round}: ${id} survived`);
+    const workerd = server.workerdPids();
+    assert.ok(workerd.length > 0, "found the workerd process");
     for (let i = 0; i < 5; i++) {
       const text = `round ${round} edit ${i}`;
       written.push([addNote(c.doc, `r${round}-${i}.md`, text), text]);
     }
     await echoCovering(c);
     const echoedAt = Date.now();
-    await server.killWorkerd();
+    await server.killWorkerd(workerd);
     running.delete(server);
     assert.ok(Date.now() - echoedAt < 100, `killed ${Date.now() - echoedAt} ms after the echo`);
     c.close();
