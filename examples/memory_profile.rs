@@ -24,24 +24,31 @@
 //!   and the client's (empty) Step2 answer with its save and echo.
 //! - `compact`: an emergency compaction of the loaded document (after one
 //!   small journal entry, so it is not a no-op).
+//! - `migrate`: the first activation after the upgrade: `load_document` with
+//!   SQL empty and the same vault in the legacy key-value layout (checkpoint
+//!   plus a 4-entry journal), which migrates, verifies and serves it.
+//! - `resume`: the next activation after a crash between the migration's
+//!   snapshot and its marker (marker rows deleted): the containment check.
 //!
 //! Peaks are bytes above the live heap before any server state existed, so
-//! `client_sync` and `compact` include the loaded document. `--verbose` prints
+//! `client_sync` and `compact` include the loaded document, and `migrate`
+//! and `resume` the served one (the legacy store itself is not counted: on
+//! the platform it lives outside wasm memory until read). `--verbose` prints
 //! the live bytes after each shell step to stderr; `--sites` also prints, for
 //! each phase, the large (>= 1 MiB) allocations live at the peak and where
 //! they were made (slow; diagnostics only).
 
+#[path = "memory_profile/counting.rs"]
+mod counting;
 #[path = "../tests/support/sqlite.rs"]
 #[allow(dead_code)]
 mod sqlite;
+#[path = "memory_profile/vault.rs"]
+mod vault;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::backtrace::Backtrace;
-use std::cell::Cell;
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
-use std::sync::Mutex;
+use std::sync::atomic::Ordering::Relaxed;
 
+use counting::{current, peak, reset_peak, sites};
 use futures::executor::block_on;
 use serde_json::{json, Value};
 use sqlite::SqliteExec;
@@ -49,254 +56,13 @@ use yaos_server::persist::{Coordinator, EmergencyCompact, FallbackReason, Policy
 use yaos_server::room::protocol::{Room, UPDATE_OBSERVED_EVENT};
 use yaos_server::room::summary::schema_version;
 use yaos_server::store::kv::MemoryKv;
-use yaos_server::store::migrate::{load_document, LoadedDocument};
+use yaos_server::store::migrate::{load_document, LoadedDocument, MigrationStatus, StorageMode};
+use yaos_server::store::sql::SqlExec;
 use yaos_server::store::sql_store::SqlDocStore;
 use yaos_server::trace::TraceLog;
 use yrs::sync::{Message, SyncMessage};
 use yrs::updates::encoder::Encode;
-use yrs::{Any, Doc, Map, MapPrelim, ReadTxn, StateVector, TextPrelim, Transact, WriteTxn};
-
-// ---- the counting allocator ----
-
-struct Counting;
-
-static CURRENT: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-impl Counting {
-    /// Notes `bytes` more live, with `transient` extra bytes live only for
-    /// the duration of the call (the old buffer of a copying realloc).
-    fn grew(bytes: usize, transient: usize) {
-        let now = CURRENT.fetch_add(bytes, Relaxed) + bytes;
-        if now + transient > PEAK.fetch_max(now + transient, Relaxed) {
-            sites::on_new_peak(now + transient);
-        }
-    }
-
-    fn shrank(bytes: usize) {
-        CURRENT.fetch_sub(bytes, Relaxed);
-    }
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let ptr = System.alloc(layout);
-        if !ptr.is_null() {
-            sites::on_alloc(ptr, layout.size());
-            Counting::grew(layout.size(), 0);
-        }
-        ptr
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let ptr = System.alloc_zeroed(layout);
-        if !ptr.is_null() {
-            sites::on_alloc(ptr, layout.size());
-            Counting::grew(layout.size(), 0);
-        }
-        ptr
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        sites::on_free(ptr);
-        System.dealloc(ptr, layout);
-        Counting::shrank(layout.size());
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let new = System.realloc(ptr, layout, new_size);
-        if !new.is_null() {
-            let old = layout.size();
-            sites::on_free(ptr);
-            sites::on_alloc(new, new_size);
-            if new_size >= old {
-                Counting::grew(new_size - old, old);
-            } else {
-                Counting::shrank(old - new_size);
-            }
-        }
-        new
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
-
-fn current() -> usize {
-    CURRENT.load(Relaxed)
-}
-
-fn peak() -> usize {
-    PEAK.load(Relaxed)
-}
-
-fn reset_peak() {
-    PEAK.store(current(), Relaxed);
-    sites::reset();
-}
-
-/// `--sites`: which large allocations are live at each phase's peak.
-mod sites {
-    use super::*;
-
-    /// Allocations at least this big are tracked with their call site.
-    const LARGE: usize = 1 << 20;
-
-    pub static ENABLED: AtomicBool = AtomicBool::new(false);
-
-    thread_local! {
-        /// Set while the tracker itself allocates, so it does not recurse.
-        static BUSY: Cell<bool> = const { Cell::new(false) };
-    }
-
-    struct State {
-        live: HashMap<usize, (usize, String)>,
-        /// The large allocations live at the highest peak seen this phase.
-        at_peak: Vec<(usize, String)>,
-        at_peak_bytes: usize,
-    }
-
-    static STATE: Mutex<Option<State>> = Mutex::new(None);
-
-    fn with_state(f: impl FnOnce(&mut State)) {
-        if !ENABLED.load(Relaxed) || BUSY.with(Cell::get) {
-            return;
-        }
-        BUSY.with(|b| b.set(true));
-        let mut guard = STATE.lock().unwrap_or_else(|e| e.into_inner());
-        let state = guard.get_or_insert_with(|| State {
-            live: HashMap::new(),
-            at_peak: Vec::new(),
-            at_peak_bytes: 0,
-        });
-        f(state);
-        drop(guard);
-        BUSY.with(|b| b.set(false));
-    }
-
-    pub fn on_alloc(ptr: *mut u8, size: usize) {
-        if size >= LARGE {
-            with_state(|s| {
-                s.live.insert(ptr as usize, (size, call_site()));
-            });
-        }
-    }
-
-    pub fn on_free(ptr: *mut u8) {
-        with_state(|s| {
-            s.live.remove(&(ptr as usize));
-        });
-    }
-
-    /// Snapshots the large live allocations when the peak has grown by a
-    /// quarter MiB since the last snapshot (so small allocations that nudge
-    /// the peak do not each pay for a snapshot).
-    pub fn on_new_peak(bytes: usize) {
-        with_state(|s| {
-            if bytes >= s.at_peak_bytes + (LARGE / 4) {
-                s.at_peak_bytes = bytes;
-                s.at_peak = s.live.values().cloned().collect();
-                s.at_peak.sort_by_key(|(size, _)| std::cmp::Reverse(*size));
-            }
-        });
-    }
-
-    pub fn reset() {
-        with_state(|s| {
-            s.at_peak.clear();
-            s.at_peak_bytes = 0;
-        });
-    }
-
-    /// The large allocations live at the phase's peak, biggest first.
-    pub fn report() -> Vec<(usize, String)> {
-        let mut out = Vec::new();
-        with_state(|s| out = s.at_peak.clone());
-        out
-    }
-
-    /// The innermost few frames of this crate or yrs that made the allocation.
-    fn call_site() -> String {
-        let trace = Backtrace::force_capture().to_string();
-        let frames: Vec<&str> = trace
-            .lines()
-            .map(str::trim)
-            .filter(|line| !line.starts_with("at "))
-            .filter_map(|line| line.split_once(": ").map(|(_, name)| name))
-            .filter(|name| {
-                (name.starts_with("yaos_server::")
-                    || name.starts_with("yrs::")
-                    || name.starts_with("memory_profile::"))
-                    && !name.starts_with("memory_profile::sites")
-                    && !name.contains("GlobalAlloc")
-            })
-            .take(4)
-            .collect();
-        frames.join(" < ")
-    }
-}
-
-// ---- the vault ----
-
-/// A plugin-shaped vault of `notes` notes of about 2 KB each: `meta` (fileId
-/// -> nested Y.Map {path, mtime}), `pathToId`, `idToText` (fileId -> Y.Text)
-/// and `sys.schemaVersion` = 3. Returns the client's full state (v1).
-fn build_vault(notes: usize) -> Vec<u8> {
-    let doc = Doc::with_client_id(0x5eed);
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    for batch in (0..notes).collect::<Vec<_>>().chunks(100) {
-        let mut txn = doc.transact_mut();
-        let meta = txn.get_or_insert_map("meta");
-        let path_to_id = txn.get_or_insert_map("pathToId");
-        let id_to_text = txn.get_or_insert_map("idToText");
-        for &i in batch {
-            let id = rng.file_id();
-            let path = format!("Vault/folder-{:03}/note {i:05}.md", i % 200);
-            let mtime = Any::from(1_700_000_000_000.0 + i as f64 * 1000.0);
-            let fields = MapPrelim::from([("path", Any::from(path.as_str())), ("mtime", mtime)]);
-            meta.insert(&mut txn, id.as_str(), fields);
-            path_to_id.insert(&mut txn, path, id.as_str());
-            id_to_text.insert(&mut txn, id, TextPrelim::new(rng.note_body(2048)));
-        }
-    }
-    {
-        let mut txn = doc.transact_mut();
-        txn.get_or_insert_map("sys").insert(&mut txn, "schemaVersion", 3);
-    }
-    let update = doc.transact().encode_state_as_update_v1(&StateVector::default());
-    update
-}
-
-/// A small deterministic generator for ids and note text.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn file_id(&mut self) -> String {
-        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
-        (0..21).map(|_| ALPHABET[(self.next() % 64) as usize] as char).collect()
-    }
-
-    fn note_body(&mut self, len: usize) -> String {
-        const WORDS: &str = "vault note sync the of and a markdown link idea todo meeting project \
-            draft review obsidian yjs server durable object with for on in journal daily #tag \
-            [[Backlink]]";
-        let words: Vec<&str> = WORDS.split_whitespace().collect();
-        let mut body = String::with_capacity(len + 16);
-        body.push_str("# Heading\n\n");
-        while body.len() < len {
-            body.push_str(words[(self.next() % words.len() as u64) as usize]);
-            body.push(if self.next().is_multiple_of(12) { '\n' } else { ' ' });
-        }
-        body
-    }
-}
+use yrs::{Doc, Map, ReadTxn, StateVector, Transact, WriteTxn};
 
 // ---- the server, as the shell drives it ----
 
@@ -377,6 +143,16 @@ impl Server {
     }
 }
 
+/// One activation over a legacy store; it must end migrated (fresh or resumed).
+fn migrate(store: &SqlDocStore<SqliteExec>, kv: &MemoryKv) -> LoadedDocument {
+    let mut log = TraceLog::default();
+    let loaded = block_on(load_document(store, kv, &clock, &mut log)).expect("load_document");
+    let mode = (loaded.status.mode, loaded.status.migration_status);
+    assert_eq!(mode, (Some(StorageMode::KvMigrated), Some(MigrationStatus::Migrated)), "{log:?}");
+    assert_eq!(schema_version(&loaded.doc), Some(3));
+    loaded
+}
+
 // ---- measurement ----
 
 /// Live bytes after each step of a phase, for `--verbose`.
@@ -426,7 +202,7 @@ fn main() {
     }
 
     // The client's vault, reduced to the bytes it sends: one SyncStep2 frame.
-    let update = build_vault(notes);
+    let update = vault::build_vault(notes);
     let update_bytes = update.len();
     let mut frame = Message::Sync(SyncMessage::SyncStep2(update)).encode_v1();
     frame.shrink_to_fit(); // as the shell's frame, copied out of JavaScript
@@ -487,6 +263,31 @@ fn main() {
     });
     assert!(matches!(compacted, EmergencyCompact::Compacted { .. }), "compaction: {compacted:?}");
     phases.push(phase);
+    drop(server);
+    drop(store);
+
+    // (e) Migrating the same vault from the legacy key-value layout.
+    let kv = vault::legacy_vault(notes);
+    let store = SqlDocStore::new(SqliteExec::in_memory()).expect("sqlite store");
+    let idle = current();
+    let (loaded, phase) = measure("migrate", idle, |steps| {
+        let loaded = migrate(&store, &kv);
+        steps.mark("loaded");
+        loaded
+    });
+    phases.push(phase);
+    drop(loaded);
+
+    // (f) The activation after a crash between the snapshot and the marker.
+    store.sql().execute("DELETE FROM _migration_meta", &[]).expect("delete marker");
+    let idle = current();
+    let (loaded, phase) = measure("resume", idle, |steps| {
+        let loaded = migrate(&store, &kv);
+        steps.mark("loaded");
+        loaded
+    });
+    phases.push(phase);
+    drop(loaded);
 
     let ratio = |bytes: usize| (bytes as f64 / update_bytes as f64 * 100.0).round() / 100.0;
     let mut report = serde_json::Map::new();

@@ -359,6 +359,15 @@ async fn read_payload<K: KvStore>(
     chunk_key: impl Fn(u64) -> String,
 ) -> Result<Vec<u8>, LegacyKvError> {
     let mut payload = Vec::new();
+    // Sized once from a self-consistent manifest: reassembling a vault-sized
+    // checkpoint by doubling holds the old and new buffer (up to 3x the
+    // payload) and wasm memory never shrinks. A refused reservation, or a
+    // wrong length, is left to the checks below.
+    if descriptor.chunk_count == descriptor.byte_length.div_ceil(descriptor.chunk_size) {
+        if let Ok(length) = usize::try_from(descriptor.byte_length) {
+            let _ = payload.try_reserve_exact(length);
+        }
+    }
     let mut lengths = Vec::new();
     for index in 0..descriptor.chunk_count {
         let key = chunk_key(index);

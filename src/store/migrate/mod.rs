@@ -4,8 +4,8 @@
 //! - **sql**: SQL holds data; it is served (after finishing an interrupted
 //!   migration, see below).
 //! - **kv-migrated**: SQL is empty and the legacy store (10.3) has data. The
-//!   document is built from it, written with `rewrite_checkpoint`, **read back
-//!   and compared** (see Verification), and only then is the
+//!   document is built from it, written as the SQL snapshot, **read back and
+//!   compared** (see Verification), and only then is the
 //!   `_migration_meta` marker written and the legacy `document` key deleted.
 //!   The other legacy keys are kept for rollback.
 //! - **fresh**: nothing stored anywhere.
@@ -17,9 +17,11 @@
 //! # Verification
 //!
 //! The read-back passes only if (1) the snapshot bytes SQL returns are
-//! byte-identical to the bytes written, with no journal rows, and (2) the
-//! document rebuilt from them equals the source document: same state vector,
-//! same delete set and same content of every root (see [`same_document`]).
+//! identical to the bytes written (same length and SHA-256), with no journal
+//! rows, and (2) the document rebuilt from them equals the source document:
+//! same state vector, delete set, pending-update presence and content of
+//! every root (see [`same_document`]). The document served is the one
+//! rebuilt from SQL, which is the source by (2).
 //! Comparing re-encoded full updates byte for byte is **not** a usable test:
 //! yrs encodes JSON-object values (`Any::Map`, which is what v2 `meta` entries
 //! are) in `HashMap` order, which differs between two documents holding the
@@ -42,6 +44,18 @@
 //! the next activation starts over from an empty SQL store. Vaults with SQL
 //! data and no legacy data (born on the SQL server) never need the marker.
 //!
+//! # Memory
+//!
+//! Wasm memory only grows and a vault's document is about twice its encoded
+//! size, so a load holds one full document at a time. A migration builds the
+//! source, streams its encoding into SQL (hashing the bytes on the way),
+//! takes its [`fingerprint::Fingerprint`] (structure plus a hash of the
+//! content) and drops it before rebuilding from SQL; a verification failure
+//! reads and builds the legacy data again to serve it. A resume notes SQL's
+//! state vector and drops the SQL document while it builds the source, keeps
+//! only what the source adds to that state, then reloads SQL and merges that
+//! in, comparing fingerprints before and after (`verify::contains`).
+//!
 //! Migrating is repeatable: the same legacy store yields the same document
 //! (and snapshot size) and the same marker values, whether in one run or after
 //! a resume; only the encoding order of JSON objects may differ.
@@ -49,11 +63,13 @@
 //! # Layout
 //!
 //! This file holds the load decision and its result types; `source` builds
-//! documents from SQL rows and legacy data, `verify` holds the read-back and
-//! containment checks, `write` the migration's writes, resume and marker, and
-//! `cleanup` the admin KV cleanup of spec 10.6.
+//! documents from SQL rows and legacy data, `fingerprint` defines document
+//! equality, `verify` holds the read-back and containment checks, `write` the
+//! migration's writes, resume and marker, and `cleanup` the admin KV cleanup
+//! of spec 10.6.
 
 mod cleanup;
+mod fingerprint;
 mod source;
 mod verify;
 mod write;
@@ -72,7 +88,7 @@ use crate::trace::TraceSink;
 use source::{build_source, read_sql, Source, SqlDoc};
 
 pub use cleanup::{cleanup_kv, is_legacy_key, CleanupOutcome};
-pub use verify::same_document;
+pub use fingerprint::same_document;
 
 /// Most keys one key-value batch operation may name (platform limit).
 pub const KV_BATCH_LIMIT: usize = 128;
@@ -185,13 +201,7 @@ pub async fn load_document<E: SqlExec, K: KvStore>(
 ) -> Result<LoadedDocument, LoadError> {
     let mut run = Run { store, kv, now_ms, trace, started_ms: now_ms() };
     match read_sql(store) {
-        Err(error) => {
-            run.trace.trace(
-                "sql-load-failed",
-                json!({"error": error, "note": "attempting KV fallback"}),
-            );
-            run.fallback().await
-        }
+        Err(error) => run.sql_failed(error).await,
         Ok(Some(sql)) => run.serve_sql(sql).await,
         Ok(None) => run.migrate_or_fresh().await,
     }
@@ -261,8 +271,8 @@ impl<E: SqlExec, K: KvStore> Run<'_, E, K> {
     /// SQL is empty: migrate legacy data, or start fresh.
     async fn migrate_or_fresh(&mut self) -> Result<LoadedDocument, LoadError> {
         let legacy = self.read_legacy().await?;
-        match build_source(&legacy)? {
-            Some(source) => Ok(self.migrate(source).await),
+        match build_source(legacy)? {
+            Some(source) => self.migrate(source).await,
             None => Ok(self.fresh()),
         }
     }
@@ -287,11 +297,18 @@ impl<E: SqlExec, K: KvStore> Run<'_, E, K> {
         }
     }
 
-    /// SQL could not be loaded: serve legacy data read-only (or an empty doc).
-    async fn fallback(&mut self) -> Result<LoadedDocument, LoadError> {
+    async fn sql_failed(&mut self, error: String) -> Result<LoadedDocument, LoadError> {
+        let data = json!({"error": error, "note": "attempting KV fallback"});
+        self.trace.trace("sql-load-failed", data);
+        self.fallback(NOTE_SQL_FAILED).await
+    }
+
+    /// SQL could not be loaded or verified: serve legacy data read-only (or,
+    /// if there is none, an empty doc).
+    async fn fallback(&mut self, note: &str) -> Result<LoadedDocument, LoadError> {
         let legacy = self.read_legacy().await?;
-        match build_source(&legacy)? {
-            Some(source) => Ok(self.degraded(source, NOTE_SQL_FAILED)),
+        match build_source(legacy)? {
+            Some(source) => Ok(self.degraded(source, note)),
             None => {
                 let note = "SQL load failed and KV has no data; starting with empty document";
                 self.trace.trace("storage-unrecoverable", json!({ "note": note }));
@@ -309,22 +326,23 @@ impl<E: SqlExec, K: KvStore> Run<'_, E, K> {
 
     /// Serves the legacy source read-only in kv-fallback mode.
     fn degraded(&mut self, source: Source, note: &str) -> LoadedDocument {
+        let Source { doc, info } = source;
         self.trace.trace(
             "kv-fallback-activated",
             json!({
-                "kvCheckpointBytes": source.checkpoint_bytes,
-                "kvJournalEntries": source.stats.entry_count,
-                "kvJournalBytes": source.stats.total_bytes,
-                "activePathCount": source.active_path_count,
+                "kvCheckpointBytes": info.checkpoint_bytes,
+                "kvJournalEntries": info.stats.entry_count,
+                "kvJournalBytes": info.stats.total_bytes,
+                "activePathCount": info.active_path_count,
                 "note": note,
             }),
         );
         let status = self.status(StorageMode::KvFallback, MigrationStatus::Failed);
         let journal = JournalStats {
-            entry_count: source.stats.entry_count,
-            total_bytes: source.stats.total_bytes,
+            entry_count: info.stats.entry_count,
+            total_bytes: info.stats.total_bytes,
         };
-        LoadedDocument { doc: source.doc, status, journal, legacy_document_migrated: false }
+        LoadedDocument { doc, status, journal, legacy_document_migrated: false }
     }
 }
 

@@ -6,7 +6,6 @@ use yrs::updates::decoder::Decode;
 use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
 
 use super::LoadError;
-use crate::encode;
 use crate::room::summary::DocumentSummary;
 use crate::store::legacy_kv::{LegacyJournalStats, LegacyKvState, LEGACY_DOCUMENT_KEY};
 use crate::store::sql::SqlExec;
@@ -20,11 +19,16 @@ pub(super) struct SqlDoc {
     pub(super) has_snapshot: bool,
 }
 
-/// The document built from legacy data, and the facts the marker records.
+/// The document built from legacy data, and what the marker records.
 pub(super) struct Source {
     pub(super) doc: Doc,
-    /// Its full state (v1): what the migration writes.
-    pub(super) update: Vec<u8>,
+    pub(super) info: SourceInfo,
+}
+
+/// Facts about a [`Source`] that outlive its document: the migration drops
+/// the document before it rebuilds one from SQL (module docs, Memory).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct SourceInfo {
     /// `document` held bytes (source format `legacy+kv`).
     pub(super) had_legacy_key: bool,
     /// `document` held non-empty bytes (`legacyDocumentMigrated`).
@@ -51,17 +55,13 @@ pub(super) fn apply(doc: &Doc, update: &[u8]) -> Result<(), ApplyError> {
 /// Like [`apply`], but frees the encoded bytes as soon as they are decoded,
 /// so a large snapshot is not held alongside the document it builds (wasm
 /// memory never shrinks: the peak is what counts).
-fn apply_owned(doc: &Doc, bytes: Vec<u8>) -> Result<(), ApplyError> {
+pub(super) fn apply_owned(doc: &Doc, bytes: Vec<u8>) -> Result<(), ApplyError> {
     if bytes.is_empty() {
         return Ok(());
     }
     let update = Update::decode_v1(&bytes).map_err(|error| ApplyError(error.to_string()))?;
     drop(bytes);
     doc.transact_mut().apply_update(update).map_err(|error| ApplyError(error.to_string()))
-}
-
-pub(super) fn full_state(doc: &Doc) -> Vec<u8> {
-    encode::state_as_update_v1(&doc.transact(), &StateVector::default(), 0)
 }
 
 pub(super) fn state_vector(doc: &Doc) -> StateVector {
@@ -108,41 +108,66 @@ fn apply_chunked(doc: &Doc, legacy: &LegacyKvState) -> Result<(), LoadError> {
     Ok(())
 }
 
+/// [`apply_chunked`], freeing each value once decoded (see [`apply_owned`]).
+fn apply_chunked_owned(doc: &Doc, legacy: LegacyKvState) -> Result<(), LoadError> {
+    let first_seq = legacy.stats.next_seq.saturating_sub(legacy.journal.len() as u64);
+    let named = |name: String| {
+        move |ApplyError(message)| LoadError::Undecodable { source_name: name, message }
+    };
+    if let Some(checkpoint) = legacy.checkpoint {
+        apply_owned(doc, checkpoint).map_err(named("checkpoint".to_owned()))?;
+    }
+    for (offset, entry) in legacy.journal.into_iter().enumerate() {
+        let name = format!("journal entry {}", first_seq + offset as u64);
+        apply_owned(doc, entry).map_err(named(name))?;
+    }
+    Ok(())
+}
+
 /// Builds the document to migrate (spec 10.2 step 4), or `None` if the legacy
 /// store holds nothing. The legacy `document` is applied first only when it
 /// has an active path and the chunked store has no file state at all.
-pub(super) fn build_source(legacy: &LegacyKvState) -> Result<Option<Source>, LoadError> {
+///
+/// Takes the legacy data so that, without a legacy `document` (the usual
+/// case), each value is freed as it is decoded rather than held alongside
+/// the whole document. With one, the merge rule may apply the chunked values
+/// twice, so they are kept until the end.
+pub(super) fn build_source(mut legacy: LegacyKvState) -> Result<Option<Source>, LoadError> {
     if !legacy.has_data() {
         return Ok(None);
     }
+    let had_legacy_key = legacy.document.is_some();
+    let (stats, checkpoint_bytes) = (legacy.stats, legacy.checkpoint.as_ref().map_or(0, Vec::len));
+    let legacy_bytes = legacy.document.take().filter(|bytes| !bytes.is_empty());
+    let legacy_document_migrated = legacy_bytes.is_some();
     let chunked = Doc::new();
-    apply_chunked(&chunked, legacy)?;
-    let legacy_bytes = legacy.document.as_deref().filter(|bytes| !bytes.is_empty());
-    let legacy_applied = match legacy_bytes {
-        Some(bytes) => legacy_wins(bytes, &chunked)?,
-        None => false,
-    };
-    let doc = match legacy_bytes {
-        Some(bytes) if legacy_applied => {
-            let merged = Doc::new();
-            apply_legacy(&merged, bytes, LEGACY_DOCUMENT_KEY)?;
-            apply_chunked(&merged, legacy)?;
-            merged
+    let (doc, legacy_applied) = match legacy_bytes {
+        None => {
+            apply_chunked_owned(&chunked, legacy)?;
+            (chunked, false)
         }
-        _ => chunked,
+        Some(bytes) => {
+            apply_chunked(&chunked, &legacy)?;
+            if legacy_wins(&bytes, &chunked)? {
+                let merged = Doc::new();
+                apply_legacy(&merged, &bytes, LEGACY_DOCUMENT_KEY)?;
+                apply_chunked(&merged, &legacy)?;
+                (merged, true)
+            } else {
+                (chunked, false)
+            }
+        }
     };
-    let update = full_state(&doc);
     let active_path_count = DocumentSummary::of(&doc).active_path_count;
-    Ok(Some(Source {
-        doc,
-        update,
-        had_legacy_key: legacy.document.is_some(),
-        legacy_document_migrated: legacy_bytes.is_some(),
+    let info = SourceInfo {
+        had_legacy_key,
+        legacy_document_migrated,
         legacy_applied,
-        stats: legacy.stats,
-        checkpoint_bytes: legacy.checkpoint.as_ref().map_or(0, Vec::len),
+        stats,
+        checkpoint_bytes,
         active_path_count,
-    }))
+    };
+    Ok(Some(Source { doc, info }))
 }
 
 /// The legacy-document merge rule.

@@ -1,18 +1,32 @@
 //! Verification (module docs, Verification and Crash recovery): the
-//! read-back after a migration writes SQL, the containment check of a resumed
-//! one, and [`same_document`], the encoding-independent document comparison.
+//! read-back after a migration writes SQL and the containment check of a
+//! resumed one. Both compare [`Fingerprint`]s, so the document they check
+//! against need not be alive while the other one is rebuilt.
 
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
-use yrs::types::ToJson;
-use yrs::{Any, Doc, GetString, ReadTxn, Snapshot, Transact};
+use sha2::{Digest, Sha256};
+use yrs::{Doc, StateVector};
 
-use super::source::{apply, full_state, state_vector, ApplyError, Source};
+use super::fingerprint::Fingerprint;
+use super::source::{apply, apply_owned, ApplyError};
 use crate::store::sql::SqlExec;
 use crate::store::sql_store::SqlDocStore;
 use crate::store::{DocStore, JournalStats};
+
+/// What a streamed snapshot write handed to SQL: its length and SHA-256.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Written {
+    pub(super) len: usize,
+    pub(super) sha256: [u8; 32],
+}
+
+impl Written {
+    pub(super) fn of(bytes: &[u8]) -> Written {
+        Written { len: bytes.len(), sha256: Sha256::digest(bytes).into() }
+    }
+}
 
 /// Why a read-back did not match what was written.
 pub(super) enum VerifyFailure {
@@ -50,24 +64,29 @@ impl VerifyFailure {
 }
 
 /// Reloads SQL and checks it reproduces the source: the stored bytes come
-/// back unchanged and rebuild the same document (module docs).
+/// back unchanged (same length and SHA-256 as written, no journal rows) and
+/// rebuild a document with the source's fingerprint. That document is
+/// returned to be served.
 pub(super) fn read_back<E: SqlExec>(
     store: &SqlDocStore<E>,
-    source: &Source,
+    written: &Written,
+    expected: &Fingerprint,
 ) -> Result<(Doc, JournalStats), VerifyFailure> {
     let loaded = store.load().map_err(|error| VerifyFailure::Read(error.to_string()))?;
     let snapshot = loaded.snapshot.unwrap_or_default();
-    let bytes_match = snapshot == source.update && loaded.journal.is_empty();
+    let read = snapshot.len();
+    let bytes_match = Written::of(&snapshot) == *written && loaded.journal.is_empty();
     let doc = Doc::new();
-    apply(&doc, &snapshot)
+    // The bytes are freed once decoded, before the document grows.
+    apply_owned(&doc, snapshot)
         .map_err(|ApplyError(e)| VerifyFailure::Read(format!("snapshot does not apply: {e}")))?;
     for entry in &loaded.journal {
         apply(&doc, entry)
             .map_err(|ApplyError(e)| VerifyFailure::Read(format!("journal does not apply: {e}")))?;
     }
-    let (read, expected) = (Fingerprint::of(&doc), Fingerprint::of(&source.doc));
-    let structure_matches = read.snapshot == expected.snapshot;
-    let content_matches = read.roots == expected.roots;
+    let actual = Fingerprint::of(&doc);
+    let structure_matches = actual.structure_matches(expected);
+    let content_matches = actual.content_matches(expected);
     if bytes_match && structure_matches && content_matches {
         return Ok((doc, loaded.stats));
     }
@@ -75,57 +94,28 @@ pub(super) fn read_back<E: SqlExec>(
         bytes_match,
         structure_matches,
         content_matches,
-        written: source.update.len(),
-        read: snapshot.len(),
+        written: written.len,
+        read,
     })
 }
 
-/// What two documents must share to be the same document, in a form that
-/// compares independently of encoding order.
-#[derive(Debug, PartialEq)]
-struct Fingerprint {
-    /// State vector and delete set.
-    snapshot: Snapshot,
-    /// Per root: its map entries as JSON and its sequence read as text. A
-    /// root's type is not known after decoding, so both views are taken.
-    roots: BTreeMap<String, (Option<Any>, Option<String>)>,
-    pending: bool,
+/// True when a state at `sql_sv` has every block of a source at `source_sv`:
+/// the precheck of a containment check.
+pub(super) fn covers(sql_sv: &StateVector, source_sv: &StateVector) -> bool {
+    matches!(source_sv.partial_cmp(sql_sv), Some(Ordering::Less | Ordering::Equal))
 }
 
-impl Fingerprint {
-    fn of(doc: &Doc) -> Fingerprint {
-        let txn = doc.transact();
-        let names: Vec<String> = txn.root_refs().map(|(name, _)| name.to_owned()).collect();
-        let roots = names
-            .into_iter()
-            .map(|name| {
-                let map = txn.get_map(name.as_str()).map(|map| map.to_json(&txn));
-                let text = txn.get_text(name.as_str()).map(|text| text.get_string(&txn));
-                (name, (map, text))
-            })
-            .collect();
-        Fingerprint { snapshot: txn.snapshot(), roots, pending: txn.has_missing_updates() }
-    }
-}
-
-/// True when two documents hold the same state: equal state vectors, delete
-/// sets, pending-update presence and root contents. Unlike comparing
-/// encoded updates, this does not depend on the order yrs happens to encode
-/// JSON-object values in.
-pub fn same_document(a: &Doc, b: &Doc) -> bool {
-    Fingerprint::of(a) == Fingerprint::of(b)
-}
-
-/// True when `sql` already holds everything in `source`: merging the source
-/// into a copy of the SQL state leaves it the same document.
-pub(super) fn contains(sql: &Doc, source: &Source) -> bool {
-    let source_sv = state_vector(&source.doc);
-    if !matches!(source_sv.partial_cmp(&state_vector(sql)), Some(Ordering::Less | Ordering::Equal))
-    {
-        return false;
-    }
-    let merged = Doc::new();
-    apply(&merged, &full_state(sql)).is_ok()
-        && apply(&merged, &source.update).is_ok()
-        && same_document(&merged, sql)
+/// True when `sql` already holds everything in a source it [`covers`]:
+/// merging the source into the SQL state leaves it the same document.
+///
+/// `missing` is the source's state encoded against SQL's state vector. Its
+/// blocks being covered, all the full state could still change is in that
+/// update: the whole delete set and any pending updates (yrs merges both in
+/// whatever the state vector), so it is merged instead of the full state.
+/// The merge happens in `sql` itself (no copy of the document). It changes
+/// nothing when the answer is yes; when it is no, `sql` holds the merge and
+/// must not be served.
+pub(super) fn contains(sql: &Doc, missing: Vec<u8>) -> bool {
+    let before = Fingerprint::of(sql);
+    apply_owned(sql, missing).is_ok() && Fingerprint::of(sql) == before
 }
