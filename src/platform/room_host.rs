@@ -12,6 +12,7 @@ use std::rc::Rc;
 use futures::future::{FutureExt, LocalBoxFuture, Shared};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use wasm_bindgen::JsCast;
 use worker::*;
 
 use crate::persist::{Coordinator, SaveOutcome};
@@ -164,10 +165,15 @@ impl RoomHost {
         Ok(())
     }
 
-    /// Sends `frame` to every open socket of the room.
+    /// Sends `frame` to every open socket of the room, through one JavaScript
+    /// copy: workerd keeps a reference to a sent buffer until it is on the
+    /// wire, so sharing it is safe, and `send_with_bytes` would make one copy
+    /// per socket (a vault-sized frame times the number of clients).
     pub fn broadcast(&self, frame: &[u8]) {
+        let buffer = js_sys::Uint8Array::from(frame).buffer();
         for ws in self.state.get_websockets() {
-            let _ = ws.send_with_bytes(frame);
+            let socket: &wasm_bindgen::JsValue = ws.as_ref();
+            let _ = socket.unchecked_ref::<BufferSocket>().send_buffer(&buffer);
         }
     }
 
@@ -293,6 +299,14 @@ impl RoomHost {
             console_warn!("roomMeta write failed: {e}");
         }
     }
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    /// `WebSocket.send(ArrayBuffer)`, which workers-rs wraps only with a copy.
+    type BufferSocket;
+    #[wasm_bindgen(method, catch, js_name = send)]
+    fn send_buffer(this: &BufferSocket, data: &js_sys::ArrayBuffer) -> std::result::Result<(), wasm_bindgen::JsValue>;
 }
 
 /// The socket's `readyState` (1 = OPEN).
