@@ -90,20 +90,21 @@ impl RoomHost {
     }
 
     /// The vault id: learned from the Worker's requests and kept in storage,
-    /// so a room woken by a hibernated socket still knows it.
+    /// so a room woken by a hibernated socket still knows it. Storage is read
+    /// once per activation and written only when the name is new to it.
     pub async fn learn_room_id(&self, name: Option<String>) {
-        match name {
-            Some(name) if self.room_id.borrow().as_deref() != Some(name.as_str()) => {
-                *self.room_id.borrow_mut() = Some(name.clone());
-                let _ = self.kv().put(ROOM_NAME_KEY, KvValue::String(name)).await;
+        if self.room_id.borrow().is_none() {
+            if let Ok(Some(KvValue::String(stored))) = self.kv().get(ROOM_NAME_KEY).await {
+                *self.room_id.borrow_mut() = Some(stored);
             }
-            Some(_) => {}
-            None if self.room_id.borrow().is_none() => {
-                if let Ok(Some(KvValue::String(name))) = self.kv().get(ROOM_NAME_KEY).await {
-                    *self.room_id.borrow_mut() = Some(name);
-                }
-            }
-            None => {}
+        }
+        let Some(name) = name else { return };
+        if self.room_id.borrow().as_deref() == Some(name.as_str()) {
+            return;
+        }
+        *self.room_id.borrow_mut() = Some(name.clone());
+        if let Err(e) = self.kv().put(ROOM_NAME_KEY, KvValue::String(name)).await {
+            console_warn!("room name write failed: {e}");
         }
     }
 
