@@ -53,8 +53,16 @@ pub fn r2_bound(env: &Env) -> bool {
     R2_ROUTES_IMPLEMENTED && env.bucket("YAOS_BUCKET").is_ok()
 }
 
-fn header(req: &Request, name: &str) -> Option<String> {
+pub fn header(req: &Request, name: &str) -> Option<String> {
     req.headers().get(name).ok().flatten()
+}
+
+/// The Bearer check of spec 5.3: `None` when authorized, otherwise the
+/// rejection to answer (logged, never traced, no Durable Object touched).
+pub fn bearer_rejection(state: &AuthState, req: &Request, route: &str) -> Option<Reply> {
+    let denial = state.authorize_http(header(req, "Authorization").as_deref()).err()?;
+    console_warn!("{route} rejected: {}", EdgeError::from(denial));
+    Some(EdgeError::from(denial).reply())
 }
 
 async fn capabilities(req: &Request, env: &Env) -> Result<Reply> {
@@ -94,9 +102,8 @@ async fn relay(mut res: Response) -> Result<Reply> {
 
 async fn vault_route(req: Request, env: &Env, vault_id: &str, action: VaultAction) -> Result<Reply> {
     let state = auth_state(env).await?;
-    if let Err(denial) = state.authorize_http(header(&req, "Authorization").as_deref()) {
-        console_warn!("vault route rejected: {}", EdgeError::from(denial));
-        return Ok(EdgeError::from(denial).reply());
+    if let Some(rejection) = bearer_rejection(&state, &req, "vault route") {
+        return Ok(rejection);
     }
     match action {
         VaultAction::IssueTicket => {

@@ -5,14 +5,14 @@
 use serde_json::Value;
 use worker::*;
 
-use crate::edge::auth::{AuthMode, AuthState, StoredConfig};
+use crate::edge::auth::{AuthMode, StoredConfig};
 use crate::edge::capabilities::Capabilities;
 use crate::edge::config_rules::ClaimRequest;
 use crate::edge::http::{parse_json_body, EdgeError, Reply};
 use crate::edge::pages;
 
 use super::config_cache::{config_fetch, invalidate, stored_config};
-use super::edge_worker::{auth_state, r2_bound};
+use super::edge_worker::{auth_state, bearer_rejection, r2_bound};
 
 fn origin(req: &Request) -> Result<String> {
     Ok(req.url()?.origin().ascii_serialization())
@@ -72,11 +72,9 @@ pub async fn claim(mut req: Request, env: &Env) -> Result<Reply> {
 
 /// `POST /api/update-metadata` (spec 6.5; CORS added by the caller).
 pub async fn update_metadata(mut req: Request, env: &Env) -> Result<Reply> {
-    let state: AuthState = auth_state(env).await?;
-    let authorization = req.headers().get("Authorization")?;
-    if let Err(denial) = state.authorize_http(authorization.as_deref()) {
-        console_warn!("update-metadata rejected: {}", EdgeError::from(denial));
-        return Ok(EdgeError::from(denial).reply());
+    let state = auth_state(env).await?;
+    if let Some(rejection) = bearer_rejection(&state, &req, "update-metadata") {
+        return Ok(rejection);
     }
     let body = match parse_json_body(&req.bytes().await?) {
         Ok(body) => body,

@@ -284,20 +284,25 @@ impl RoomHost {
         }
     }
 
-    /// Writes `roomMeta` when the live schema differs from the in-memory copy.
-    pub async fn sync_room_meta(&self) {
-        let live_schema = match self.live.borrow().as_ref() {
-            Some(live) => schema_version(live.room.doc()),
-            None => return,
-        };
-        let current = self.room_meta.borrow().as_ref().map(|m| m.schema_version);
-        if current == Some(live_schema) {
-            return;
+    /// Brings the in-memory `roomMeta` up to the loaded document's schema.
+    /// Returns the new value when it changed (the caller decides whether to
+    /// store it), `None` when unchanged or when no document is loaded.
+    pub fn refresh_room_meta(&self) -> Option<RoomMeta> {
+        let live_schema = schema_version(self.live.borrow().as_ref()?.room.doc());
+        if self.room_meta.borrow().as_ref().map(|m| m.schema_version) == Some(live_schema) {
+            return None;
         }
         let meta = RoomMeta::new(live_schema, now_ms());
         *self.room_meta.borrow_mut() = Some(meta.clone());
-        if let Err(e) = self.kv().put(ROOM_META_KEY, meta.to_kv()).await {
-            console_warn!("roomMeta write failed: {e}");
+        Some(meta)
+    }
+
+    /// Writes `roomMeta` when the live schema differs from the in-memory copy.
+    pub async fn sync_room_meta(&self) {
+        if let Some(meta) = self.refresh_room_meta() {
+            if let Err(e) = self.kv().put(ROOM_META_KEY, meta.to_kv()).await {
+                console_warn!("roomMeta write failed: {e}");
+            }
         }
     }
 }

@@ -8,14 +8,14 @@ use worker::*;
 
 use crate::edge::http::{parse_json_body, Reply};
 use crate::room::room_meta::{RoomMeta, ROOM_META_KEY};
-use crate::room::summary::{schema_version, DocumentSummary};
+use crate::room::summary::DocumentSummary;
 use crate::room::trace_store::{recent_traces, DEBUG_TRACE_LIMIT};
 use crate::store::kv::KvStore;
 
 use super::admin;
 use super::reply::to_response;
 use super::room_host::{Attachment, RoomHost};
-use super::runtime::{env_string, now_ms, random_bytes, wasm_memory_bytes};
+use super::runtime::{env_string, random_bytes, wasm_memory_bytes};
 
 fn json_reply(status: u16, value: Value) -> Result<Response> {
     to_response(Reply::json(status, value))
@@ -109,12 +109,7 @@ async fn meta(host: &Rc<RoomHost>) -> Result<Response> {
         }
     }
     // A loaded document's live schema wins; cached in memory only.
-    if let Some(live_schema) = host.live.borrow().as_ref().map(|l| schema_version(l.room.doc())) {
-        let differs = host.room_meta.borrow().as_ref().map(|m| m.schema_version) != Some(live_schema);
-        if differs {
-            *host.room_meta.borrow_mut() = Some(RoomMeta::new(live_schema, now_ms()));
-        }
-    }
+    host.refresh_room_meta();
     let meta = host.room_meta.borrow().as_ref().map(RoomMeta::to_json).unwrap_or(Value::Null);
     json_reply(200, json!({"roomId": host.room_id(), "meta": meta}))
 }
