@@ -24,6 +24,9 @@
 //!   and the client's (empty) Step2 answer with its save and echo.
 //! - `compact`: an emergency compaction of the loaded document (after one
 //!   small journal entry, so it is not a no-op).
+//! - `snapshot`: a snapshot of the loaded document (index facts, canonical
+//!   full update, SHA-256, gzip), with the gzip output only counted (on the
+//!   platform it leaves wasm memory piece by piece).
 //! - `migrate`: the first activation after the upgrade: `load_document` with
 //!   SQL empty and the same vault in the legacy key-value layout (checkpoint
 //!   plus a 4-entry journal), which migrates, verifies and serves it.
@@ -52,9 +55,12 @@ use counting::{current, peak, reset_peak, sites};
 use futures::executor::block_on;
 use serde_json::{json, Value};
 use sqlite::SqliteExec;
+use yaos_server::bucket::PayloadSink;
 use yaos_server::persist::{Coordinator, EmergencyCompact, FallbackReason, Policy, SaveOutcome};
 use yaos_server::room::protocol::{Room, UPDATE_OBSERVED_EVENT};
 use yaos_server::room::summary::schema_version;
+use yaos_server::snapshot::index::DocFacts;
+use yaos_server::snapshot::payload::write_payload;
 use yaos_server::store::kv::MemoryKv;
 use yaos_server::store::migrate::{load_document, LoadedDocument, MigrationStatus, StorageMode};
 use yaos_server::store::sql::SqlExec;
@@ -63,6 +69,19 @@ use yaos_server::trace::TraceLog;
 use yrs::sync::{Message, SyncMessage};
 use yrs::updates::encoder::Encode;
 use yrs::{Doc, Map, ReadTxn, StateVector, Transact, WriteTxn};
+
+/// A payload sink that keeps nothing, for the snapshot phase.
+struct CountingSink(u64);
+
+impl PayloadSink for CountingSink {
+    fn write(&mut self, piece: &[u8]) {
+        self.0 += piece.len() as u64;
+    }
+
+    fn len(&self) -> u64 {
+        self.0
+    }
+}
 
 // ---- the server, as the shell drives it ----
 
@@ -262,6 +281,18 @@ fn main() {
         server.coordinator.compact_now(&store, server.room.doc(), clock(), &mut server.log)
     });
     assert!(matches!(compacted, EmergencyCompact::Compacted { .. }), "compaction: {compacted:?}");
+    phases.push(phase);
+
+    // (d') A snapshot of the loaded document: facts, canonical encoding,
+    // SHA-256 and gzip in one pass. The gzip output is only counted here: on
+    // the platform it goes to JavaScript memory piece by piece.
+    let (stats, phase) = measure("snapshot", idle, |_| {
+        let facts = DocFacts::of(server.room.doc());
+        let stats =
+            write_payload(server.room.doc(), &mut CountingSink(0)).expect("gzip to a counter");
+        (facts.markdown_file_count, stats)
+    });
+    assert_eq!(stats.0, notes as u64, "every note counted");
     phases.push(phase);
     drop(server);
     drop(store);

@@ -7,6 +7,9 @@
 # Prints one JSON line on stdout; progress and wrangler diagnostics go to stderr.
 # `scripts/bench.sh --migration [--notes N]` instead times the one-time
 # key-value-to-SQL migration of an N-note vault (tests/bench/migration.mjs).
+# `scripts/bench.sh --snapshot [--notes N] [--runs R]` times daily and manual
+# snapshots of an N-note vault and the wasm memory they add
+# (tests/bench/snapshot.mjs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh >&2
@@ -19,6 +22,10 @@ echo "== benchmark (wrangler dev + real clients)" >&2
 if [ "${1:-}" = "--migration" ]; then
   shift
   exec node tests/bench/migration.mjs "$@"
+fi
+if [ "${1:-}" = "--snapshot" ]; then
+  shift
+  exec node --max-old-space-size=8192 tests/bench/snapshot.mjs "$@"
 fi
 # The Node clients hold several copies of the vault at once (one Y.Doc each).
 exec node --max-old-space-size=8192 tests/bench/bench.mjs "$@"

@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Runs every test: the native core tests (cargo test, real SQLite through
+# Runs every test: the lint gates, the native core tests (cargo test, real SQLite through
 # rusqlite), then the end-to-end suite against the real worker under
 # `wrangler dev`. Installs what it needs first (idempotent).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 source scripts/env.sh
+
+echo "== lint gates (rustfmt, clippy native and wasm32)"
+cargo fmt --check
+cargo clippy --locked --all-targets -- -D warnings
+cargo clippy --locked --target wasm32-unknown-unknown -- -D warnings
 
 echo "== native tests (cargo test)"
 cargo test --locked
@@ -15,4 +20,5 @@ bash scripts/build.sh
 
 echo "== end-to-end tests (wrangler dev + real clients)"
 # One server at a time: each test file starts its own wrangler dev.
-node --test --test-concurrency=1 'tests/e2e/*.test.mjs'
+# A hung test fails after 5 minutes instead of holding CI.
+node --test --test-concurrency=1 --test-timeout=300000 'tests/e2e/*.test.mjs'

@@ -46,8 +46,28 @@ pub fn write_state_as_update_v1<T: ReadTxn>(txn: &T, sv: &StateVector, out: &mut
         return;
     }
     let buf = Vec::with_capacity(STREAM_PIECE_BYTES);
-    let mut encoder = SinkEncoderV1 { sink: Sink::Stream { buf, out } };
+    let mut encoder = SinkEncoderV1 { sink: Sink::Stream { buf, out }, canonical: false };
     txn.encode_state_as_update(sv, &mut encoder);
+    encoder.flush();
+}
+
+/// The full state (`encodeStateAsUpdate`) streamed to `out` in a canonical
+/// form: JSON-like map values are written with their keys sorted. yrs holds
+/// such maps (`meta` entries, attachment references) in hash maps whose
+/// order changes from one process to the next, so the plain encoding of the
+/// same document is not stable across restarts; this one is, which is what a
+/// content hash (a snapshot's `fullUpdateHash`) needs. Decoding it gives the
+/// same document.
+pub fn write_canonical_full_update_v1<T: ReadTxn>(txn: &T, out: &mut dyn FnMut(&[u8])) {
+    let sv = StateVector::default();
+    let store = txn.store();
+    if store.pending_update().is_some() || store.pending_ds().is_some() {
+        out(&txn.encode_state_as_update_v1(&sv));
+        return;
+    }
+    let buf = Vec::with_capacity(STREAM_PIECE_BYTES);
+    let mut encoder = SinkEncoderV1 { sink: Sink::Stream { buf, out }, canonical: true };
+    txn.encode_state_as_update(&sv, &mut encoder);
     encoder.flush();
 }
 
@@ -59,10 +79,11 @@ pub fn transaction_update_v1(txn: &TransactionMut, headroom: usize) -> Vec<u8> {
 /// Runs `encode` once to count its bytes, then again into a buffer of that
 /// size plus `headroom`.
 fn encode_exact(headroom: usize, encode: impl Fn(&mut SinkEncoderV1)) -> Vec<u8> {
-    let mut counter = SinkEncoderV1 { sink: Sink::Count(0) };
+    let mut counter = SinkEncoderV1 { sink: Sink::Count(0), canonical: false };
     encode(&mut counter);
     let Sink::Count(len) = counter.sink else { unreachable!("the counter only counts") };
-    let mut encoder = SinkEncoderV1 { sink: Sink::Bytes(Vec::with_capacity(len + headroom)) };
+    let mut encoder =
+        SinkEncoderV1 { sink: Sink::Bytes(Vec::with_capacity(len + headroom)), canonical: false };
     encode(&mut encoder);
     encoder.to_vec()
 }
@@ -81,6 +102,8 @@ enum Sink<'a> {
 /// yrs's `EncoderV1`, method for method, over a [`Sink`].
 struct SinkEncoderV1<'a> {
     sink: Sink<'a>,
+    /// Write `Any` maps with sorted keys (see [`write_canonical_full_update_v1`]).
+    canonical: bool,
 }
 
 impl SinkEncoderV1<'_> {
@@ -176,7 +199,11 @@ impl Encoder for SinkEncoderV1<'_> {
     }
 
     fn write_any(&mut self, any: &Any) {
-        any.encode(self)
+        if self.canonical {
+            write_sorted_any(self, any)
+        } else {
+            any.encode(self)
+        }
     }
 
     fn write_json(&mut self, any: &Any) {
@@ -187,6 +214,31 @@ impl Encoder for SinkEncoderV1<'_> {
 
     fn write_key(&mut self, key: &str) {
         self.write_string(key)
+    }
+}
+
+/// lib0's `Any` encoding (as `Any::encode` writes it) with map keys sorted,
+/// at every depth; every other value is written by yrs itself.
+fn write_sorted_any(encoder: &mut SinkEncoderV1, any: &Any) {
+    match any {
+        Any::Map(map) => {
+            encoder.write_u8(118);
+            encoder.write_var(map.len() as u64);
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            for (key, value) in entries {
+                encoder.write_string(key);
+                write_sorted_any(encoder, value);
+            }
+        }
+        Any::Array(items) => {
+            encoder.write_u8(117);
+            encoder.write_var(items.len() as u64);
+            for item in items.iter() {
+                write_sorted_any(encoder, item);
+            }
+        }
+        other => other.encode(encoder),
     }
 }
 
@@ -245,6 +297,39 @@ mod tests {
             write_state_as_update_v1(&txn, &sv, &mut |piece| streamed.extend_from_slice(piece));
             assert_eq!(streamed, expected);
         }
+    }
+
+    #[test]
+    fn the_canonical_encoding_sorts_map_keys_and_decodes_to_the_same_document() {
+        let doc = busy_doc();
+        let txn = doc.transact();
+        let mut canonical = Vec::new();
+        write_canonical_full_update_v1(&txn, &mut |piece| canonical.extend_from_slice(piece));
+        let copy = Doc::new();
+        copy.transact_mut().apply_update(Update::decode_v1(&canonical).unwrap()).unwrap();
+        let mut again = Vec::new();
+        write_canonical_full_update_v1(&copy.transact(), &mut |piece| {
+            again.extend_from_slice(piece)
+        });
+        assert_eq!(again, canonical, "the decoded document encodes to the same bytes");
+        assert_eq!(copy.transact().state_vector(), txn.state_vector());
+        // The same map written in two insertion orders encodes identically.
+        let with_order = |keys: &[&str]| {
+            let doc = Doc::with_client_id(9);
+            {
+                let mut txn = doc.transact_mut();
+                let map: HashMap<String, Any> =
+                    keys.iter().map(|k| ((*k).to_owned(), Any::from(*k))).collect();
+                txn.get_or_insert_map("m").insert(&mut txn, "v", Any::from(map));
+            }
+            let mut out = Vec::new();
+            write_canonical_full_update_v1(&doc.transact(), &mut |p| out.extend_from_slice(p));
+            out
+        };
+        let keys: Vec<String> = (0..32).map(|i| format!("key{i}")).collect();
+        let forward: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let backward: Vec<&str> = forward.iter().rev().copied().collect();
+        assert_eq!(with_order(&forward), with_order(&backward));
     }
 
     #[test]

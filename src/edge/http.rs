@@ -74,6 +74,14 @@ impl Reply {
             .with_body(Body::Bytes(bytes))
     }
 
+    /// The head of a download whose body the shell streams through (a blob
+    /// or a snapshot payload straight from R2): content type and `no-store`.
+    pub fn streamed(status: u16, content_type: impl Into<String>) -> Self {
+        Self::empty(status)
+            .with_header("Content-Type", content_type)
+            .with_header("Cache-Control", "no-store")
+    }
+
     /// The CORS preflight: 204, empty, CORS headers (spec 4 step 1).
     pub fn preflight() -> Self {
         Self::empty(204).with_cors()

@@ -15,10 +15,12 @@
 //!   [`repo_url`] for the repository URL.
 //! - [`pages`]: the claim, running and mobile-setup HTML pages and the setup
 //!   QR code (6.1–6.2).
+//! - [`blobs`], [`snapshots`]: the R2 routes' input rules (7.3–7.4).
 //! - [`js`]: the JavaScript built-in semantics the contract inherits.
 
 pub mod admission;
 pub mod auth;
+pub mod blobs;
 pub mod capabilities;
 pub mod config_rules;
 pub mod http;
@@ -26,4 +28,5 @@ pub mod js;
 pub mod pages;
 pub mod repo_url;
 pub mod router;
+pub mod snapshots;
 pub mod ticket;

@@ -8,9 +8,9 @@ use worker::{console_warn, Error, Result};
 
 use super::do_sql::DoSql;
 use super::room_host::RoomHost;
+use super::runtime::now_ms;
 use crate::store::migrate::cleanup_kv as cleanup_legacy_keys;
 use crate::store::sql_store::SqlDocStore;
-use super::runtime::now_ms;
 use crate::trace::TraceLog;
 
 /// Removes the legacy key-value document keys once SQL verifiably holds the
@@ -39,7 +39,10 @@ pub async fn compact(host: &Rc<RoomHost>) -> Result<Value> {
     let answer = {
         let live = host.live.borrow();
         let live = live.as_ref().ok_or_else(|| Error::RustError("document not loaded".into()))?;
-        host.coordinator.borrow_mut().compact_now(&live.store, live.room.doc(), now_ms(), &mut log).to_json()
+        host.coordinator
+            .borrow_mut()
+            .compact_now(&live.store, live.room.doc(), now_ms(), &mut log)
+            .to_json()
     };
     host.write_traces(log).await;
     Ok(answer)

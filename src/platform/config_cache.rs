@@ -29,7 +29,10 @@ pub fn invalidate() {
 pub async fn stored_config(env: &Env) -> Result<StoredConfig> {
     let now = now_ms();
     if let Some(config) = CACHED.with(|c| {
-        c.borrow().as_ref().filter(|(at, _)| now.saturating_sub(*at) < TTL_MS).map(|(_, cfg)| cfg.clone())
+        c.borrow()
+            .as_ref()
+            .filter(|(at, _)| now.saturating_sub(*at) < TTL_MS)
+            .map(|(_, cfg)| cfg.clone())
     }) {
         return Ok(config);
     }
@@ -37,7 +40,9 @@ pub async fn stored_config(env: &Env) -> Result<StoredConfig> {
         f.borrow_mut()
             .get_or_insert_with(|| {
                 let env = env.clone();
-                async move { fetch_config(&env).await.map_err(|e| e.to_string()) }.boxed_local().shared()
+                async move { fetch_config(&env).await.map_err(|e| e.to_string()) }
+                    .boxed_local()
+                    .shared()
             })
             .clone()
     });
@@ -50,14 +55,20 @@ pub async fn stored_config(env: &Env) -> Result<StoredConfig> {
 
 /// A request to the config object (`https://internal/__yaos/...`).
 pub async fn config_fetch(env: &Env, req: worker::Request) -> Result<worker::Response> {
-    env.durable_object("YAOS_CONFIG")?.get_by_name(CONFIG_OBJECT_NAME)?.fetch_with_request(req).await
+    env.durable_object("YAOS_CONFIG")?
+        .get_by_name(CONFIG_OBJECT_NAME)?
+        .fetch_with_request(req)
+        .await
 }
 
 async fn fetch_config(env: &Env) -> Result<StoredConfig> {
     let req = worker::Request::new("https://internal/__yaos/config", worker::Method::Get)?;
     let mut res = config_fetch(env, req).await?;
     if res.status_code() != 200 {
-        return Err(worker::Error::RustError(format!("config object answered {}", res.status_code())));
+        return Err(worker::Error::RustError(format!(
+            "config object answered {}",
+            res.status_code()
+        )));
     }
     Ok(res.json::<StoredConfig>().await?.normalized())
 }

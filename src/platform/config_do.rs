@@ -34,7 +34,8 @@ fn kv_error(e: crate::store::kv::KvError) -> Error {
 impl ServerConfig {
     async fn read_config(&self) -> Result<StoredConfig> {
         let kv = DoKv::new(self.state.storage());
-        let claimed = matches!(kv.get("claimed").await.map_err(kv_error)?, Some(KvValue::Bool(true)));
+        let claimed =
+            matches!(kv.get("claimed").await.map_err(kv_error)?, Some(KvValue::Bool(true)));
         Ok(StoredConfig {
             claimed,
             token_hash: string_of(kv.get("tokenHash").await.map_err(kv_error)?),

@@ -66,10 +66,7 @@ impl SqlExec for DoSql {
         on_row: &mut dyn FnMut(Vec<SqlValue>) -> Result<(), SqlError>,
     ) -> Result<(), SqlError> {
         let bindings: Vec<JsValue> = params.iter().map(bind).collect();
-        let cursor = self
-            .sql
-            .exec_raw(sql, bindings)
-            .map_err(|e| SqlError::Exec(e.to_string()))?;
+        let cursor = self.sql.exec_raw(sql, bindings).map_err(|e| SqlError::Exec(e.to_string()))?;
         for row in cursor.raw() {
             let row = row.map_err(|e| SqlError::Exec(e.to_string()))?;
             on_row(row.into_iter().map(convert).collect())?;

@@ -6,12 +6,17 @@ use crate::edge::auth::{legacy_ws_token_disabled, AuthState, SocketAuth, SocketC
 use crate::edge::capabilities::Capabilities;
 use crate::edge::http::{EdgeError, Reply};
 use crate::edge::router::{classify, Route, VaultAction};
+use crate::edge::snapshots::prune_request;
 use crate::edge::ticket::ttl_from_env;
+use crate::snapshot::vault::unavailable_json;
+use js_sys::Uint8Array;
 use worker::*;
 
 use super::config_cache::stored_config;
 use super::public_routes;
-use super::reply::to_response;
+use super::r2::r2_bound;
+use super::r2_routes::{self, Answer};
+use super::reply::{to_response, to_streaming_response};
 use super::runtime::{env_string, now_ms, random_bytes};
 
 pub async fn handle(req: Request, env: Env) -> Result<Response> {
@@ -24,7 +29,11 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
         Route::Capabilities => to_response(capabilities(&req, &env).await?),
         Route::SyncSocket { vault_id } => sync_socket(req, &env, &vault_id).await,
         Route::Vault { vault_id, action } => {
-            to_response(vault_route(req, &env, &vault_id, action).await?.with_cors())
+            let Answer { reply, stream } = vault_route(req, &env, &vault_id, action).await?;
+            match stream {
+                Some(stream) => to_streaming_response(reply.with_cors(), stream),
+                None => to_response(reply.with_cors()),
+            }
         }
         Route::Home => to_response(public_routes::home(&req, &env).await?),
         Route::MobileSetup => to_response(public_routes::mobile_setup(&req)?),
@@ -41,16 +50,6 @@ pub async fn auth_state(env: &Env) -> Result<AuthState> {
         return Ok(state);
     }
     Ok(AuthState::from_stored(&stored_config(env).await?))
-}
-
-/// Whether attachments and snapshots are offered. The TypeScript server
-/// offered them whenever `YAOS_BUCKET` was bound; this server does not serve
-/// the blob and snapshot routes yet, so it never advertises them (the plugin
-/// then does not try), and those routes answer "unavailable".
-const R2_ROUTES_IMPLEMENTED: bool = false;
-
-pub fn r2_bound(env: &Env) -> bool {
-    R2_ROUTES_IMPLEMENTED && env.bucket("YAOS_BUCKET").is_ok()
 }
 
 pub fn header(req: &Request, name: &str) -> Option<String> {
@@ -83,10 +82,23 @@ fn vault_stub(env: &Env, vault_id: &str) -> Result<Stub> {
 /// A request to the vault object's internal routes, naming the room so the
 /// object knows its vault id without parsing it from a path.
 async fn room_fetch(env: &Env, vault_id: &str, method: Method, path: &str) -> Result<Response> {
+    room_fetch_with(env, vault_id, method, path, None).await
+}
+
+async fn room_fetch_with(
+    env: &Env,
+    vault_id: &str,
+    method: Method,
+    path: &str,
+    body: Option<Vec<u8>>,
+) -> Result<Response> {
     let headers = Headers::new();
     headers.set("x-partykit-room", vault_id)?;
     let mut init = RequestInit::new();
     init.with_method(method).with_headers(headers);
+    if let Some(body) = body {
+        init.with_body(Some(Uint8Array::from(&body[..]).into()));
+    }
     let req = Request::new_with_init(&format!("https://internal{path}"), &init)?;
     vault_stub(env, vault_id)?.fetch_with_request(req).await
 }
@@ -100,12 +112,17 @@ async fn relay(mut res: Response) -> Result<Reply> {
     Ok(Reply::bytes(status, content_type, bytes))
 }
 
-async fn vault_route(req: Request, env: &Env, vault_id: &str, action: VaultAction) -> Result<Reply> {
+async fn vault_route(
+    mut req: Request,
+    env: &Env,
+    vault_id: &str,
+    action: VaultAction,
+) -> Result<Answer> {
     let state = auth_state(env).await?;
     if let Some(rejection) = bearer_rejection(&state, &req, "vault route") {
-        return Ok(rejection);
+        return Ok(rejection.into());
     }
-    match action {
+    let reply = match action {
         VaultAction::IssueTicket => {
             let ttl = ttl_from_env(env_string(env, "YAOS_TICKET_TTL_MS").as_deref());
             match state.issue_ticket(vault_id, now_ms(), ttl, &random_bytes::<16>()) {
@@ -113,33 +130,75 @@ async fn vault_route(req: Request, env: &Env, vault_id: &str, action: VaultActio
                 Err(e) => Ok(e.reply()),
             }
         }
-        VaultAction::DebugRecent => relay(room_fetch(env, vault_id, Method::Get, "/__yaos/debug").await?).await,
+        VaultAction::DebugRecent => {
+            relay(room_fetch(env, vault_id, Method::Get, "/__yaos/debug").await?).await
+        }
         VaultAction::DebugCompact => {
             relay(room_fetch(env, vault_id, Method::Post, "/__yaos/compact").await?).await
         }
         VaultAction::DebugCleanupKv => {
             relay(room_fetch(env, vault_id, Method::Post, "/__yaos/cleanup-kv").await?).await
         }
-        // Attachments and snapshots need R2, which this server does not use yet.
-        VaultAction::BlobsExist | VaultAction::GetBlob { .. } | VaultAction::PutBlob { .. } => {
-            Ok(EdgeError::AttachmentsUnavailable.reply())
+        VaultAction::BlobsExist => return r2_routes::blobs_exist(req, env, vault_id).await,
+        VaultAction::PutBlob { hash } => {
+            return r2_routes::put_blob(req, env, vault_id, &hash).await
         }
-        VaultAction::CreateSnapshot | VaultAction::MaybeSnapshot => Ok(Reply::json(
-            200,
-            serde_json::json!({"status": "unavailable", "reason": "R2 bucket not configured"}),
-        )),
-        VaultAction::ListSnapshots
-        | VaultAction::PruneSnapshots
-        | VaultAction::SnapshotStatus
-        | VaultAction::GetSnapshot { .. } => Ok(EdgeError::SnapshotsUnavailable.reply()),
-    }
+        VaultAction::GetBlob { hash } => return r2_routes::get_blob(env, vault_id, &hash).await,
+        VaultAction::ListSnapshots => return r2_routes::list_snapshots(&req, env, vault_id).await,
+        VaultAction::SnapshotStatus => return r2_routes::snapshot_status(env, vault_id).await,
+        VaultAction::GetSnapshot { snapshot_id } => {
+            return r2_routes::get_snapshot(env, vault_id, &snapshot_id).await
+        }
+        // Creating a snapshot needs the live document: the vault's object
+        // does it. Without a bucket a manual snapshot is answered here.
+        VaultAction::CreateSnapshot if !r2_bound(env) => Ok(Reply::json(200, unavailable_json())),
+        VaultAction::CreateSnapshot => {
+            let body = req.bytes().await?;
+            relay(
+                room_fetch_with(env, vault_id, Method::Post, "/__yaos/snapshot", Some(body))
+                    .await?,
+            )
+            .await
+        }
+        VaultAction::MaybeSnapshot => {
+            let body = req.bytes().await?;
+            relay(
+                room_fetch_with(env, vault_id, Method::Post, "/__yaos/snapshot-maybe", Some(body))
+                    .await?,
+            )
+            .await
+        }
+        VaultAction::PruneSnapshots if !r2_bound(env) => {
+            Ok(EdgeError::SnapshotsUnavailable.reply())
+        }
+        VaultAction::PruneSnapshots => match prune_request(&req.bytes().await?) {
+            Err(e) => Ok(e.reply()),
+            Ok(prune_legacy) => {
+                let body =
+                    serde_json::json!({ "pruneLegacy": prune_legacy }).to_string().into_bytes();
+                relay(
+                    room_fetch_with(
+                        env,
+                        vault_id,
+                        Method::Post,
+                        "/__yaos/snapshot-prune",
+                        Some(body),
+                    )
+                    .await?,
+                )
+                .await
+            }
+        },
+    };
+    reply.map(Answer::from)
 }
 
 /// The socket route (spec 5.6): auth, client schema, room schema, then the
 /// original request goes unchanged to the room.
 async fn sync_socket(req: Request, env: &Env, vault_id: &str) -> Result<Response> {
     let url = req.url()?;
-    let query = |name: &str| url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
+    let query =
+        |name: &str| url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
     let (ticket, token) = (query("ticket"), query("token"));
     let (schema_version, schema) = (query("schemaVersion"), query("schema"));
     let authorization = header(&req, "Authorization");
@@ -166,7 +225,9 @@ async fn sync_socket(req: Request, env: &Env, vault_id: &str) -> Result<Response
         console_warn!("sync socket admitted with a long-lived token; tickets are preferred");
     }
     let room_schema = room_schema(env, vault_id).await;
-    if let Err(rejection) = admission::check_room_schema(admitted.client_schema_version, room_schema) {
+    if let Err(rejection) =
+        admission::check_room_schema(admitted.client_schema_version, room_schema)
+    {
         return reject_socket(&rejection, is_websocket);
     }
     vault_stub(env, vault_id)?.fetch_with_request(req).await

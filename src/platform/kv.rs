@@ -43,8 +43,13 @@ pub fn from_js(value: &JsValue) -> KvValue {
         let buffer = Reflect::get(value, &"buffer".into()).unwrap_or(JsValue::UNDEFINED);
         let offset = Reflect::get(value, &"byteOffset".into()).ok().and_then(|v| v.as_f64());
         let length = Reflect::get(value, &"byteLength".into()).ok().and_then(|v| v.as_f64());
-        if let (Some(buf), Some(offset), Some(length)) = (buffer.dyn_ref::<ArrayBuffer>(), offset, length) {
-            return KvValue::Bytes(Uint8Array::new_with_byte_offset_and_length(buf, offset as u32, length as u32).to_vec());
+        if let (Some(buf), Some(offset), Some(length)) =
+            (buffer.dyn_ref::<ArrayBuffer>(), offset, length)
+        {
+            return KvValue::Bytes(
+                Uint8Array::new_with_byte_offset_and_length(buf, offset as u32, length as u32)
+                    .to_vec(),
+            );
         }
     }
     if let Some(array) = value.dyn_ref::<Array>() {

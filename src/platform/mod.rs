@@ -3,7 +3,8 @@
 //!
 //! - [`edge_worker`], [`public_routes`]: the Worker's `fetch` (routes, auth, pages, proxying).
 //! - [`config_do`] / [`config_cache`]: the `ServerConfig` object and its cached reads.
-//! - [`vault_do`], [`room_host`], [`room_routes`], [`loader`], [`admin`]: the vault room.
+//! - [`vault_do`], [`room_host`], [`room_routes`], [`room_snapshots`], [`loader`], [`admin`]: the vault room.
+//! - [`r2`], [`r2_routes`]: the bucket adapter and the Worker's attachment and snapshot routes.
 //! - [`do_sql`], [`kv`], [`reply`], [`runtime`]: adapters to core traits and types.
 
 mod admin;
@@ -14,9 +15,12 @@ mod edge_worker;
 mod kv;
 mod loader;
 mod public_routes;
+mod r2;
+mod r2_routes;
 mod reply;
 mod room_host;
 mod room_routes;
+mod room_snapshots;
 mod runtime;
 mod vault_do;
 

@@ -12,7 +12,8 @@ use crate::edge::http::{parse_json_body, EdgeError, Reply};
 use crate::edge::pages;
 
 use super::config_cache::{config_fetch, invalidate, stored_config};
-use super::edge_worker::{auth_state, bearer_rejection, r2_bound};
+use super::edge_worker::{auth_state, bearer_rejection};
+use super::r2::r2_bound;
 
 fn origin(req: &Request) -> Result<String> {
     Ok(req.url()?.origin().ascii_serialization())
@@ -50,11 +51,14 @@ pub async fn claim(mut req: Request, env: &Env) -> Result<Reply> {
     if auth_state(env).await?.mode().is_claimed() {
         return Ok(EdgeError::AlreadyClaimed.reply());
     }
-    let claim = match parse_json_body(&req.bytes().await?).and_then(|b| ClaimRequest::from_json(&b)) {
+    let claim = match parse_json_body(&req.bytes().await?).and_then(|b| ClaimRequest::from_json(&b))
+    {
         Ok(claim) => claim,
         Err(e) => return Ok(e.reply()),
     };
-    let res = config_post(env, "/__yaos/claim", &serde_json::json!({"tokenHash": claim.token_hash()})).await?;
+    let res =
+        config_post(env, "/__yaos/claim", &serde_json::json!({"tokenHash": claim.token_hash()}))
+            .await?;
     if !(200..300).contains(&res.status_code()) {
         return Ok(EdgeError::AlreadyClaimed.reply());
     }

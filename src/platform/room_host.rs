@@ -28,8 +28,8 @@ use crate::trace::TraceLog;
 use super::do_sql::DoSql;
 use super::kv::DoKv;
 use super::loader::load_room;
-use crate::store::migrate::StorageStatus;
 use super::runtime::{now_ms, random_bytes};
+use crate::store::migrate::StorageStatus;
 
 /// The key under which the room's name (the vault id) is kept, as partyserver did.
 const ROOM_NAME_KEY: &str = "__ps_name";
@@ -63,6 +63,8 @@ pub struct RoomHost {
     pub traces: TraceStore,
     /// The in-memory copy of `roomMeta` (spec 11.1); empty after a cold start.
     pub room_meta: RefCell<Option<RoomMeta>>,
+    /// Snapshot operations run one at a time per room (spec 10.7).
+    pub snapshot_lock: futures::lock::Mutex<()>,
 }
 
 impl RoomHost {
@@ -78,6 +80,7 @@ impl RoomHost {
             sv_echo: RefCell::new(SvEchoCounters::default()),
             traces: TraceStore::default(),
             room_meta: RefCell::new(None),
+            snapshot_lock: futures::lock::Mutex::new(()),
         }
     }
 
@@ -271,8 +274,10 @@ impl RoomHost {
             other => Map::from_iter([("value".to_owned(), other)]),
         };
         let room_id = self.room_id();
-        let result =
-            self.traces.record(&self.kv(), &room_id, event, &data, now_ms(), random_bytes::<6>).await;
+        let result = self
+            .traces
+            .record(&self.kv(), &room_id, event, &data, now_ms(), random_bytes::<6>)
+            .await;
         if let Err(e) = result {
             console_warn!("trace write failed: {e}");
         }
@@ -312,7 +317,10 @@ extern "C" {
     /// `WebSocket.send(ArrayBuffer)`, which workers-rs wraps only with a copy.
     type BufferSocket;
     #[wasm_bindgen(method, catch, js_name = send)]
-    fn send_buffer(this: &BufferSocket, data: &js_sys::ArrayBuffer) -> std::result::Result<(), wasm_bindgen::JsValue>;
+    fn send_buffer(
+        this: &BufferSocket,
+        data: &js_sys::ArrayBuffer,
+    ) -> std::result::Result<(), wasm_bindgen::JsValue>;
 }
 
 /// The socket's `readyState` (1 = OPEN).

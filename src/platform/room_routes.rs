@@ -15,6 +15,7 @@ use crate::store::kv::KvStore;
 use super::admin;
 use super::reply::to_response;
 use super::room_host::{Attachment, RoomHost};
+use super::room_snapshots;
 use super::runtime::{env_string, random_bytes, wasm_memory_bytes};
 
 fn json_reply(status: u16, value: Value) -> Result<Response> {
@@ -49,13 +50,15 @@ async fn route(host: &Rc<RoomHost>, mut req: Request) -> Result<Response> {
     let name = req.headers().get("x-partykit-room")?.or_else(|| room_name_from_path(&path));
     host.learn_room_id(name).await;
 
-    let is_upgrade = req.headers().get("Upgrade")?.is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    let is_upgrade =
+        req.headers().get("Upgrade")?.is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     match (req.method(), path.as_str()) {
         (Method::Get, "/__yaos/meta") => meta(host).await,
         (Method::Get, "/__yaos/debug") => json_reply(200, debug_json(host).await),
         (Method::Get, "/__yaos/document") => {
             host.ensure_loaded().await?;
-            let bytes = host.live.borrow().as_ref().map(|l| l.room.full_update()).unwrap_or_default();
+            let bytes =
+                host.live.borrow().as_ref().map(|l| l.room.full_update()).unwrap_or_default();
             to_response(Reply::bytes(200, "application/octet-stream", bytes))
         }
         (Method::Post, "/__yaos/trace") => {
@@ -75,6 +78,15 @@ async fn route(host: &Rc<RoomHost>, mut req: Request) -> Result<Response> {
             json_reply(404, json!({"error": "not found"}))
         }
         (Method::Post, "/__yaos/compact") => json_reply(200, admin::compact(host).await?),
+        (Method::Post, "/__yaos/snapshot") => {
+            json_reply(200, room_snapshots::manual(host, &req.bytes().await?).await?)
+        }
+        (Method::Post, "/__yaos/snapshot-maybe") => {
+            json_reply(200, room_snapshots::maybe(host, &req.bytes().await?).await?)
+        }
+        (Method::Post, "/__yaos/snapshot-prune") => {
+            json_reply(200, room_snapshots::prune(host, &req.bytes().await?).await?)
+        }
         (Method::Post, "/__yaos/cleanup-kv") => json_reply(200, admin::cleanup_kv(host).await?),
         _ if is_upgrade => accept_socket(host, &req).await,
         _ => Response::error("Not implemented", 404),

@@ -22,7 +22,11 @@ impl DurableObject for VaultSyncServer {
         room_routes::fetch(&self.host, req).await
     }
 
-    async fn websocket_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> Result<()> {
+    async fn websocket_message(
+        &self,
+        ws: WebSocket,
+        message: WebSocketIncomingMessage,
+    ) -> Result<()> {
         match message {
             WebSocketIncomingMessage::Binary(bytes) => {
                 if let Err(e) = self.host.on_binary(&ws, bytes).await {
@@ -39,7 +43,13 @@ impl DurableObject for VaultSyncServer {
         Ok(())
     }
 
-    async fn websocket_close(&self, ws: WebSocket, code: usize, reason: String, _clean: bool) -> Result<()> {
+    async fn websocket_close(
+        &self,
+        ws: WebSocket,
+        code: usize,
+        reason: String,
+        _clean: bool,
+    ) -> Result<()> {
         self.host.on_close(&ws);
         // Complete the closing handshake; the socket may already be gone.
         let code = if code == 1005 || code == 1006 { 1000 } else { code as u16 };

@@ -28,7 +28,9 @@ impl RoomMeta {
             _ => return None,
         };
         match value.get("updatedAt")? {
-            KvValue::String(s) if !s.is_empty() => Some(RoomMeta { schema_version, updated_at: s.clone() }),
+            KvValue::String(s) if !s.is_empty() => {
+                Some(RoomMeta { schema_version, updated_at: s.clone() })
+            }
             _ => None,
         }
     }
@@ -67,8 +69,16 @@ mod tests {
     #[test]
     fn rejects_invalid_values() {
         let ts = || KvValue::String("2026-05-28T10:11:12.345Z".into());
-        assert_eq!(RoomMeta::from_kv(&stored(KvValue::Number(2.0), ts())).unwrap().schema_version, Some(2));
-        for bad in [KvValue::Number(-1.0), KvValue::Number(2.5), KvValue::Number(f64::INFINITY), KvValue::String("3".into())] {
+        assert_eq!(
+            RoomMeta::from_kv(&stored(KvValue::Number(2.0), ts())).unwrap().schema_version,
+            Some(2)
+        );
+        for bad in [
+            KvValue::Number(-1.0),
+            KvValue::Number(2.5),
+            KvValue::Number(f64::INFINITY),
+            KvValue::String("3".into()),
+        ] {
             assert_eq!(RoomMeta::from_kv(&stored(bad, ts())), None);
         }
         assert_eq!(RoomMeta::from_kv(&stored(KvValue::Null, KvValue::String(String::new()))), None);

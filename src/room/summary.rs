@@ -17,7 +17,9 @@ pub fn schema_version(doc: &Doc) -> Option<i64> {
     match txn.get_map("sys")?.get(&txn, "schemaVersion")? {
         Out::Any(Any::Number(n)) => match n {
             Number::Int(i) => Some(i),
-            Number::Float(f) if f.fract() == 0.0 && f.abs() <= Number::F64_MAX_SAFE_INTEGER => Some(f as i64),
+            Number::Float(f) if f.fract() == 0.0 && f.abs() <= Number::F64_MAX_SAFE_INTEGER => {
+                Some(f as i64)
+            }
             Number::Float(_) => None,
         },
         _ => None,
@@ -78,7 +80,8 @@ impl FileMeta {
         };
         let Some(Any::String(path)) = field("path") else { return None };
         let deleted = matches!(field("deleted"), Some(Any::Bool(true)));
-        let deleted_at = matches!(field("deletedAt"), Some(Any::Number(n)) if as_f64(n).is_finite());
+        let deleted_at =
+            matches!(field("deletedAt"), Some(Any::Number(n)) if as_f64(n).is_finite());
         Some(FileMeta { path: path.to_string(), tombstoned: deleted || deleted_at })
     }
 }
@@ -116,7 +119,9 @@ fn lookup<T: ReadTxn>(
         None | Some(Out::Any(Any::Null | Any::Undefined | Any::String(_) | Any::Bool(false))) => {
             PathLookup::NoId
         }
-        Some(Out::Any(Any::Number(n))) if as_f64(n) == 0.0 || as_f64(n).is_nan() => PathLookup::NoId,
+        Some(Out::Any(Any::Number(n))) if as_f64(n) == 0.0 || as_f64(n).is_nan() => {
+            PathLookup::NoId
+        }
         Some(_) => PathLookup::IdWithoutText,
     }
 }
@@ -137,7 +142,8 @@ impl DocumentSummary {
         };
 
         let mut active_paths = HashSet::new();
-        let entries = meta.iter().flat_map(|m| m.iter(&txn).filter_map(|(_, v)| FileMeta::read(&txn, &v)));
+        let entries =
+            meta.iter().flat_map(|m| m.iter(&txn).filter_map(|(_, v)| FileMeta::read(&txn, &v)));
         for file in entries {
             if file.tombstoned {
                 summary.tombstoned_path_count += 1;
@@ -170,18 +176,24 @@ fn raw_schema_version<T: ReadTxn>(txn: &T) -> Value {
 
 /// JSON as `JSON.stringify` would write the value: integral floats as
 /// integers, non-finite numbers, `undefined` and buffers as null.
-fn any_to_json(any: &Any) -> Value {
+pub(crate) fn any_to_json(any: &Any) -> Value {
     match any {
         Any::Null | Any::Undefined | Any::Buffer(_) => Value::Null,
         Any::Bool(b) => Value::Bool(*b),
         Any::Number(Number::Int(i)) => Value::from(*i),
-        Any::Number(Number::Float(f)) if f.fract() == 0.0 && f.abs() <= Number::F64_MAX_SAFE_INTEGER => {
+        Any::Number(Number::Float(f))
+            if f.fract() == 0.0 && f.abs() <= Number::F64_MAX_SAFE_INTEGER =>
+        {
             Value::from(*f as i64)
         }
-        Any::Number(Number::Float(f)) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
+        Any::Number(Number::Float(f)) => {
+            serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number)
+        }
         Any::String(s) => Value::from(s.as_ref()),
         Any::Array(items) => items.iter().map(any_to_json).collect(),
-        Any::Map(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), any_to_json(v))).collect()),
+        Any::Map(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), any_to_json(v))).collect())
+        }
     }
 }
 
@@ -202,7 +214,11 @@ mod tests {
             for &(id, path, deleted, with_text, indexed) in files {
                 let mut fields = vec![("path", In::from(path)), ("mtime", In::from(1.0))];
                 if deleted {
-                    fields.push(if nested { ("deleted", In::from(true)) } else { ("deletedAt", In::from(5.0)) });
+                    fields.push(if nested {
+                        ("deleted", In::from(true))
+                    } else {
+                        ("deletedAt", In::from(5.0))
+                    });
                 }
                 if nested {
                     meta.insert(&mut txn, id, MapPrelim::from_iter(fields));
@@ -282,7 +298,10 @@ mod tests {
     fn empty_doc_and_odd_schema_versions() {
         let doc = Doc::new();
         let summary = DocumentSummary::of(&doc);
-        assert_eq!(summary, DocumentSummary { schema_version: Value::Null, ..DocumentSummary::default() });
+        assert_eq!(
+            summary,
+            DocumentSummary { schema_version: Value::Null, ..DocumentSummary::default() }
+        );
         assert_eq!(
             serde_json::to_string(&summary).unwrap(),
             r#"{"activePathCount":0,"tombstonedPathCount":0,"metaCount":0,"pathToIdCount":0,"idToTextCount":0,"activePathsWithText":0,"activePathsMissingFromPathToId":0,"activePathsMissingText":0,"pathToIdWithoutActiveMeta":0,"schemaVersion":null}"#

@@ -139,7 +139,10 @@ mod tests {
     fn frame_matches_spec_example() {
         assert_eq!(sv_echo_frame(&[0x01, 0x07, 0x06]), EXAMPLE);
         // Standard alphabet with padding, as btoa produces.
-        assert_eq!(sv_echo_frame(&[0xfb, 0xff]), r#"__YPS:{"type":"yaos/sv-echo","schema":1,"sv":"+/8="}"#);
+        assert_eq!(
+            sv_echo_frame(&[0xfb, 0xff]),
+            r#"__YPS:{"type":"yaos/sv-echo","schema":1,"sv":"+/8="}"#
+        );
     }
 
     #[test]
@@ -147,7 +150,10 @@ mod tests {
         let mut sent = Vec::new();
         let mut counters = SvEchoCounters::default();
         let result = try_send_sv_echo(true, &[1, 7, 6], SvEchoKind::Baseline, send_ok(&mut sent));
-        assert_eq!(result, SvEchoResult { kind: SvEchoKind::Baseline, bytes: EXAMPLE.len(), failure: None });
+        assert_eq!(
+            result,
+            SvEchoResult { kind: SvEchoKind::Baseline, bytes: EXAMPLE.len(), failure: None }
+        );
         counters.record(&result);
         let result = try_send_sv_echo(true, &[0], SvEchoKind::PostApply, send_ok(&mut sent));
         counters.record(&result);
@@ -169,14 +175,16 @@ mod tests {
         counters.record(&closed);
 
         // 49155 bytes give 65540 base64 characters; 49152 give exactly 65536.
-        let at_limit = try_send_sv_echo(true, &[0; 49152], SvEchoKind::PostApply, send_ok(&mut sent));
+        let at_limit =
+            try_send_sv_echo(true, &[0; 49152], SvEchoKind::PostApply, send_ok(&mut sent));
         assert_eq!(at_limit.failure, None);
         let big = try_send_sv_echo(true, &[0; 49155], SvEchoKind::PostApply, |_| Err::<(), ()>(()));
         assert_eq!(big.failure, Some(SvEchoFailure::Oversize));
         assert!(big.bytes > 65540);
         counters.record(&big);
 
-        let broken = try_send_sv_echo(true, &[0], SvEchoKind::Baseline, |_| Err::<(), &str>("closed"));
+        let broken =
+            try_send_sv_echo(true, &[0], SvEchoKind::Baseline, |_| Err::<(), &str>("closed"));
         assert_eq!(broken.failure, Some(SvEchoFailure::SendFailed));
         counters.record(&broken);
 

@@ -65,7 +65,12 @@ fn json_len(value: &Map<String, Value>) -> usize {
 /// Builds the stored entry. Data keys named like the core keys are dropped
 /// (the server's values win). `traceTruncated: true` marks any change; an
 /// entry over 16 KiB keeps only the core keys and the list of data keys.
-pub fn prepare_trace_entry(ts: &str, event: &str, room_id: &str, data: &Map<String, Value>) -> Value {
+pub fn prepare_trace_entry(
+    ts: &str,
+    event: &str,
+    room_id: &str,
+    data: &Map<String, Value>,
+) -> Value {
     let mut core = Map::new();
     core.insert("ts".into(), truncate_utf8(ts, 128).into());
     core.insert("event".into(), truncate_utf8(event, 256).into());
@@ -144,7 +149,10 @@ mod tests {
         assert_eq!(obj.len(), 21);
         assert_eq!(obj["__truncatedKeys"], 3);
         // Top-level values are depth 0; containers at depth 4 are replaced.
-        assert_eq!(out["deep"], json!({"a": {"b": {"c": {"d": "[trace-depth-truncated]", "f": 1}, "n": 2}}}));
+        assert_eq!(
+            out["deep"],
+            json!({"a": {"b": {"c": {"d": "[trace-depth-truncated]", "f": 1}, "n": 2}}})
+        );
         assert_eq!(out["traceTruncated"], true);
     }
 
@@ -158,7 +166,8 @@ mod tests {
 
     #[test]
     fn oversized_entries_keep_core_and_key_list() {
-        let data: Map<String, Value> = (0..20).map(|i| (format!("key{i}"), json!("y".repeat(2000)))).collect();
+        let data: Map<String, Value> =
+            (0..20).map(|i| (format!("key{i}"), json!("y".repeat(2000)))).collect();
         let out = entry(Value::Object(data));
         let keys: Vec<String> = (0..20).map(|i| format!("key{i}")).collect();
         assert_eq!(
@@ -168,7 +177,8 @@ mod tests {
                 "traceTruncated": true, "traceOriginalKeys": keys.join(","),
             })
         );
-        let many: Map<String, Value> = (0..400).map(|i| (format!("{i:08}"), json!("y".repeat(100)))).collect();
+        let many: Map<String, Value> =
+            (0..400).map(|i| (format!("{i:08}"), json!("y".repeat(100)))).collect();
         let out = entry(Value::Object(many));
         assert_eq!(out["traceOriginalKeys"].as_str().unwrap().len(), 1024);
     }

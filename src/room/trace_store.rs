@@ -103,7 +103,11 @@ impl TraceStore {
             if !is_summary && !limiter.admit(now_ms) {
                 return Ok(false);
             }
-            if is_summary { 0 } else { limiter.drain_dropped() }
+            if is_summary {
+                0
+            } else {
+                limiter.drain_dropped()
+            }
         };
         let ts = iso_from_ms(now_ms);
         let entry = prepare_trace_entry(&ts, event, room_id, data);
@@ -171,7 +175,10 @@ mod tests {
 
     #[test]
     fn key_is_padded_ms_and_hex() {
-        assert_eq!(trace_key(42, [0xde, 0xad, 0xbe, 0xef, 0x00, 0x01]), "trace:0000000000042:deadbeef0001");
+        assert_eq!(
+            trace_key(42, [0xde, 0xad, 0xbe, 0xef, 0x00, 0x01]),
+            "trace:0000000000042:deadbeef0001"
+        );
     }
 
     #[test]
@@ -239,7 +246,8 @@ mod tests {
         block_on(async {
             let mut admitted = Vec::new();
             for i in 0..5 {
-                admitted.push(store.record(&kv, "r", "ev", &empty, T0 + i, &mut random).await.unwrap());
+                admitted
+                    .push(store.record(&kv, "r", "ev", &empty, T0 + i, &mut random).await.unwrap());
             }
             assert_eq!(admitted, [true, true, false, false, false]);
             let later = T0 + DEFAULT_RATE_WINDOW_MS + 10;

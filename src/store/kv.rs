@@ -59,9 +59,9 @@ impl KvValue {
             KvValue::String(s) => Value::String(s.clone()),
             KvValue::Bytes(b) => Value::Array(b.iter().map(|x| Value::from(*x)).collect()),
             KvValue::Array(items) => Value::Array(items.iter().map(KvValue::to_json).collect()),
-            KvValue::Object(entries) => Value::Object(
-                entries.iter().map(|(k, v)| (k.clone(), v.to_json())).collect(),
-            ),
+            KvValue::Object(entries) => {
+                Value::Object(entries.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
+            }
         }
     }
 }

@@ -94,7 +94,10 @@ impl<E: SqlExec> SqlDocStore<E> {
             "SELECT COUNT(*), COALESCE(SUM(length(data)), 0) FROM snapshot_chunks",
             "snapshot_chunks size",
         )?;
-        Ok((read_u64(&sizes, 0, "snapshot_chunks count")?, read_u64(&sizes, 1, "snapshot_chunks length")?))
+        Ok((
+            read_u64(&sizes, 0, "snapshot_chunks count")?,
+            read_u64(&sizes, 1, "snapshot_chunks length")?,
+        ))
     }
 
     /// Reads the snapshot chunks into one buffer sized up front, so peak memory

@@ -13,6 +13,7 @@ import { loadavg } from "node:os";
 import { startServer, tempDir } from "../e2e/harness.mjs";
 import { Y, connectClient, addNote, echoedStateVector, dominates } from "../e2e/clients.mjs";
 import { RssSampler, cpuDelta, median, ms, summarize, withTimeout } from "./metrics.mjs";
+import { noteBody, notePath } from "./content.mjs";
 
 const USAGE = `usage: scripts/bench.sh [options]
   --notes N          notes in the seeded vault (default 2000)
@@ -181,26 +182,6 @@ function preloaded(seedUpdate) {
   Y.applyUpdate(doc, seedUpdate);
   return open(doc);
 }
-
-// ---------------------------------------------------------------- content
-const WORDS = ("the of and to in is that for it as with was on be by this are from or at an which but not have "
-  + "vault note sync server client merge update state vector journal snapshot markdown heading link tag "
-  + "obsidian plugin folder file text edit draft idea list todo done review project meeting summary").split(" ");
-
-/** Deterministic markdown-like text of exactly `bytes` ASCII characters. */
-function noteBody(i, bytes) {
-  let x = (i * 2654435761 + 1) >>> 0 || 1;
-  const parts = [`# Note ${i}\n\n`];
-  let len = parts[0].length;
-  while (len < bytes) {
-    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
-    const w = WORDS[x % WORDS.length] + (x % 17 === 0 ? ".\n\n" : " ");
-    parts.push(w);
-    len += w.length;
-  }
-  return parts.join("").slice(0, bytes);
-}
-const notePath = (i) => `notes/folder-${String(i % 100).padStart(2, "0")}/note-${i}.md`;
 
 // ---------------------------------------------------------------- phases
 async function main() {

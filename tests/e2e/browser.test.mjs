@@ -158,8 +158,8 @@ test("GET / after the claim is the running page", { timeout: 60000 }, async () =
   assert.match(await page.textContent("h1"), /online/);
   assert.match(await page.textContent("#auth-mode"), /claimed and is locked/);
   assert.equal(await page.textContent("#badge-text-sync"), "Text Sync: ON");
-  assert.equal(await page.textContent("#badge-attachments"), "Attachments: OFF");
-  assert.equal(await page.textContent("#badge-snapshots"), "Snapshots: OFF");
+  assert.equal(await page.textContent("#badge-attachments"), "Attachments: ON");
+  assert.equal(await page.textContent("#badge-snapshots"), "Snapshots: ON");
   assert.equal(await page.locator("#claim-button").count(), 0);
   await page.screenshot({ path: join(ARTIFACTS, "running-page.png"), fullPage: true });
   await page.close();

@@ -6,7 +6,8 @@ import { startServer } from "./harness.mjs";
 import { assertCors } from "./http.mjs";
 
 let server;
-before(async () => { server = await startServer(); });
+// The text-only shape: no R2 bucket bound.
+before(async () => { server = await startServer({ bucket: false }); });
 after(async () => { await server?.stop(); });
 
 

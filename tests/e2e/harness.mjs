@@ -3,11 +3,12 @@
 // here runs from a derived config without the [build] step, so restarts take
 // seconds, and with its own loopback port and persist directory.
 import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync, mkdirSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
+import { localConfig } from "../../scripts/local-config.mjs";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
@@ -33,34 +34,18 @@ export function tempDir(prefix = "yaos-e2e-") {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
-/** The deployed wrangler.toml minus its [build] section, main pointing at the built shim. */
-function derivedConfig() {
-  const source = readFileSync(join(ROOT, "wrangler.toml"), "utf8");
-  const lines = source.split("\n");
-  const out = [];
-  let skipping = false;
-  for (const line of lines) {
-    if (/^\[build\]\s*$/.test(line)) { skipping = true; continue; }
-    if (skipping && /^\[/.test(line)) skipping = false;
-    if (skipping) continue;
-    out.push(line.startsWith("main =") ? 'main = "worker/shim.mjs"' : line);
-  }
-  mkdirSync(join(ROOT, "build"), { recursive: true });
-  const path = join(ROOT, "build", "wrangler.e2e.toml");
-  writeFileSync(path, out.join("\n"));
-  return path;
-}
-
 /**
  * Starts `wrangler dev`. `vars` become `--var` bindings (SYNC_TOKEN etc.).
+ * `bucket: false` runs the text-only shape (no R2 binding); by default a
+ * local R2 bucket is bound, persisted under `persistDir`.
  * `config` runs another worker (a test fixture) instead of the server.
  * Resolves once `readyPath` answers (any status from a fixture; 200 from the server).
  */
-export async function startServer({ persistDir = tempDir(), vars = {}, config = null, readyPath = "/api/capabilities" } = {}) {
+export async function startServer({ persistDir = tempDir(), vars = {}, config = null, bucket = true, readyPath = "/api/capabilities" } = {}) {
   const port = await freePort();
   const inspectorPort = await freePort();
   const fixture = config !== null;
-  config = config ?? derivedConfig();
+  config = config ?? localConfig({ bucket });
   const args = [
     "dev", "--config", config, "--ip", "127.0.0.1", "--port", String(port),
     "--inspector-port", String(inspectorPort), "--persist-to", persistDir,

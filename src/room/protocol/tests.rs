@@ -44,13 +44,17 @@ fn client_apply(doc: &Doc, frame: &[u8]) {
 fn awareness_frame(entries: &[(u64, u32, &str)]) -> Vec<u8> {
     let clients = entries
         .iter()
-        .map(|&(id, clock, json)| (ClientID::new(id), AwarenessUpdateEntry { clock, json: json.into() }))
+        .map(|&(id, clock, json)| {
+            (ClientID::new(id), AwarenessUpdateEntry { clock, json: json.into() })
+        })
         .collect();
     Message::Awareness(AwarenessUpdate { clients }).encode_v1()
 }
 
 fn decode_awareness(frame: &[u8]) -> HashMap<u64, (u32, String)> {
-    let Message::Awareness(update) = Message::decode_v1(frame).unwrap() else { panic!("not awareness") };
+    let Message::Awareness(update) = Message::decode_v1(frame).unwrap() else {
+        panic!("not awareness")
+    };
     update.clients.into_iter().map(|(id, e)| (id.get(), (e.clock, e.json.to_string()))).collect()
 }
 
@@ -81,7 +85,8 @@ fn handshake_and_edits_converge_across_clients() {
         Message::Sync(SyncMessage::SyncStep1(sv)) => sv,
         other => panic!("{other:?}"),
     };
-    let step2 = Message::Sync(SyncMessage::SyncStep2(alice.transact().encode_diff_v1(&server_sv))).encode_v1();
+    let step2 = Message::Sync(SyncMessage::SyncStep2(alice.transact().encode_diff_v1(&server_sv)))
+        .encode_v1();
     let effects = room.on_frame("alice", step2);
     assert!(effects.update_bearing && effects.doc_changed && effects.reply.is_none());
     assert_eq!(effects.broadcast.len(), 1);
@@ -102,7 +107,10 @@ fn handshake_and_edits_converge_across_clients() {
     client_apply(&bob, &effects.broadcast[0]); // the sender gets it too: a no-op
     assert_eq!(text(&alice), "hello world");
     assert_eq!(text(&bob), "hello world");
-    assert_eq!(room.full_update(), alice.transact().encode_state_as_update_v1(&StateVector::default()));
+    assert_eq!(
+        room.full_update(),
+        alice.transact().encode_state_as_update_v1(&StateVector::default())
+    );
     assert_eq!(
         effects.update_observed_trace(42),
         Some(json!({"updateBytes": 42, "docChanged": true}))
@@ -231,7 +239,10 @@ fn classifier_matches_the_typescript_server() {
 #[test]
 fn awareness_is_forwarded_raw_and_removed_on_close() {
     let mut room = room();
-    let frame = awareness_frame(&[(11, 1, r#"{"user":{"name":"a"}}"#), (12, 1, r#"{"user":{"name":"b"}}"#)]);
+    let frame = awareness_frame(&[
+        (11, 1, r#"{"user":{"name":"a"}}"#),
+        (12, 1, r#"{"user":{"name":"b"}}"#),
+    ]);
     // Trailing bytes after the payload are not forwarded.
     let mut with_trailer = frame.clone();
     with_trailer.push(9);
@@ -266,7 +277,10 @@ fn awareness_is_forwarded_raw_and_removed_on_close() {
     // A client that sends null for itself is removed from the connection's set.
     room.on_frame("conn-b", awareness_frame(&[(21, 1, "{}")]));
     let gone = room.on_frame("conn-b", awareness_frame(&[(21, 2, "null")]));
-    assert_eq!(gone.awareness_ids, AwarenessIdChange { removed: vec![21], ..AwarenessIdChange::default() });
+    assert_eq!(
+        gone.awareness_ids,
+        AwarenessIdChange { removed: vec![21], ..AwarenessIdChange::default() }
+    );
     let mut set = vec![21, 5];
     gone.awareness_ids.apply_to(&mut set);
     assert_eq!(set, [5]);
@@ -312,7 +326,10 @@ fn a_reconnected_client_is_removed_when_its_new_socket_closes() {
     assert!(effects.awareness_ids.added.is_empty());
     effects.awareness_ids.apply_to(&mut second);
     assert_eq!(second, [7]);
-    assert_eq!(decode_awareness(&room.on_close(&second).unwrap()), HashMap::from([(7, (3, "null".to_owned()))]));
+    assert_eq!(
+        decode_awareness(&room.on_close(&second).unwrap()),
+        HashMap::from([(7, (3, "null".to_owned()))])
+    );
 }
 
 #[test]

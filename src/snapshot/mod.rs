@@ -1,0 +1,14 @@
+//! Vault snapshots on R2 (spec 7.4, 10.7): gzipped full updates with an
+//! index each, a latest pointer, daily dedup and retention.
+//!
+//! - [`id`]: snapshot IDs and the day recovered from them.
+//! - [`index`]: the facts read off the document and the `index.json` shape.
+//! - [`payload`]: the gzip payload and the full-update hash, streamed.
+//! - [`retention`]: which snapshots to keep, a pure function.
+//! - [`vault`]: one vault's snapshots over a [`crate::bucket::Bucket`].
+
+pub mod id;
+pub mod index;
+pub mod payload;
+pub mod retention;
+pub mod vault;

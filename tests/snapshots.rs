@@ -1,0 +1,277 @@
+//! Snapshots over the in-memory bucket with real yrs documents: the write
+//! order, the daily dedup decision, manual snapshots, listing, status and
+//! retention over stored objects of both the new and the older index shapes.
+
+use futures::executor::block_on;
+use serde_json::{json, Value};
+use yrs::{Doc, GetString, Map, Text, TextPrelim, Transact, WriteTxn};
+
+use yaos_server::bucket::memory::MemoryBucket;
+use yaos_server::snapshot::id::new_snapshot_id;
+use yaos_server::snapshot::retention::DEFAULT_RETENTION;
+use yaos_server::snapshot::vault::{DailyOutcome, Stamp, VaultSnapshots};
+use yaos_server::timefmt::iso_from_ms;
+
+const DAY: u64 = 86_400_000;
+const NOW: u64 = 1_779_963_072_345; // 2026-05-28T10:11:12.345Z
+
+fn stamp(now_ms: u64, n: u8) -> Stamp {
+    Stamp { now_ms, random: [n, 0xab, 0xcd, 0xef] }
+}
+
+fn vault() -> Doc {
+    let doc = Doc::with_client_id(7);
+    {
+        let mut txn = doc.transact_mut();
+        let path_to_id = txn.get_or_insert_map("pathToId");
+        let texts = txn.get_or_insert_map("idToText");
+        for i in 0..20 {
+            path_to_id.insert(&mut txn, format!("n{i}.md"), format!("id{i}"));
+            texts.insert(&mut txn, format!("id{i}"), TextPrelim::new(format!("note {i}")));
+        }
+        txn.get_or_insert_map("sys").insert(&mut txn, "schemaVersion", 3);
+    }
+    doc
+}
+
+fn edit(doc: &Doc) {
+    let mut txn = doc.transact_mut();
+    let texts = txn.get_or_insert_map("idToText");
+    if let Some(yrs::Out::YText(text)) = texts.get(&txn, "id0") {
+        text.insert(&mut txn, 0, "edited ");
+    }
+}
+
+/// Stores an index (and a payload) directly, as an older server would have.
+fn seed(bucket: &MemoryBucket, vault: &str, created_ms: u64, n: u8, fields: Value) -> String {
+    let id = new_snapshot_id(created_ms, [n, 1, 2, 3]);
+    let day = yaos_server::snapshot::id::utc_day(created_ms);
+    let mut index = json!({"snapshotId": id, "vaultId": vault, "createdAt": iso_from_ms(created_ms), "day": day, "crdtSizeBytes": 3});
+    for (k, v) in fields.as_object().unwrap() {
+        index[k] = v.clone();
+    }
+    let dir = format!("v1/{vault}/snapshots/{day}/{id}");
+    bucket.insert(&format!("{dir}/index.json"), index.to_string(), "application/json");
+    bucket.insert(&format!("{dir}/crdt.bin.gz"), vec![1, 2, 3], "application/gzip");
+    id
+}
+
+#[test]
+fn a_snapshot_writes_payload_and_index_before_the_pointer() {
+    let bucket = MemoryBucket::new();
+    let snaps = VaultSnapshots::new(&bucket, "v");
+    let doc = vault();
+    let index = block_on(snaps.create(
+        &doc,
+        stamp(NOW, 1),
+        yaos_server::snapshot::index::Reason::Daily,
+        Some("phone".into()),
+    ))
+    .unwrap();
+    let id = index.snapshot_id().unwrap().to_owned();
+    let dir = format!("v1/v/snapshots/2026-05-28/{id}");
+    let writes = bucket.writes.borrow().clone();
+    assert_eq!(writes.len(), 3);
+    assert_eq!(writes[2], "put v1/v/snapshots/latest-index.json", "pointer last");
+    assert!(writes[..2].contains(&format!("put {dir}/crdt.bin.gz")));
+    assert!(writes[..2].contains(&format!("put {dir}/index.json")));
+    let payload = bucket.object(&format!("{dir}/crdt.bin.gz")).unwrap();
+    assert_eq!(payload.content_type, "application/gzip");
+    let json = index.to_json();
+    assert_eq!(json["crdtSizeBytes"], payload.body.len() as u64);
+    assert_eq!(json["markdownFileCount"], 20);
+    assert_eq!(json["schemaVersion"], 3);
+    assert_eq!(json["triggeredBy"], "phone");
+    assert_eq!((json["pinned"].clone(), json["reason"].clone()), (json!(false), json!("daily")));
+    let pointer: Value =
+        serde_json::from_slice(&bucket.object("v1/v/snapshots/latest-index.json").unwrap().body)
+            .unwrap();
+    assert_eq!(pointer, json);
+}
+
+#[test]
+fn a_failed_payload_write_leaves_no_pointer() {
+    let bucket = MemoryBucket::new();
+    bucket.fail_payload_puts.set(true);
+    let snaps = VaultSnapshots::new(&bucket, "v");
+    assert!(block_on(snaps.maybe_daily(&vault(), stamp(NOW, 1), None)).is_err());
+    assert!(bucket.object("v1/v/snapshots/latest-index.json").is_none());
+}
+
+#[test]
+fn daily_creates_then_noops_until_the_document_changes() {
+    let bucket = MemoryBucket::new();
+    let snaps = VaultSnapshots::new(&bucket, "v");
+    let doc = vault();
+    let first = block_on(snaps.maybe_daily(&doc, stamp(NOW, 1), None)).unwrap();
+    assert!(matches!(first, DailyOutcome::Created { .. }), "{first:?}");
+    let again = block_on(snaps.maybe_daily(&doc, stamp(NOW + 1000, 2), None)).unwrap();
+    assert_eq!(again.to_json()["status"], "noop");
+    edit(&doc);
+    let changed = block_on(snaps.maybe_daily(&doc, stamp(NOW + 2000, 3), None)).unwrap();
+    assert_eq!(changed.to_json()["status"], "created");
+    // A deletion alone changes the full update too.
+    {
+        let mut txn = doc.transact_mut();
+        txn.get_or_insert_map("pathToId").remove(&mut txn, "n3.md");
+    }
+    let deleted = block_on(snaps.maybe_daily(&doc, stamp(NOW + 3000, 4), None)).unwrap();
+    assert_eq!(deleted.to_json()["status"], "created");
+}
+
+#[test]
+fn a_poisoned_pointer_does_not_block_the_daily_snapshot() {
+    let bucket = MemoryBucket::new();
+    let snaps = VaultSnapshots::new(&bucket, "v");
+    let doc = vault();
+    let DailyOutcome::Created { index, .. } =
+        block_on(snaps.maybe_daily(&doc, stamp(NOW, 1), None)).unwrap()
+    else {
+        panic!("created")
+    };
+    let keys = snaps.keys_of(index.snapshot_id().unwrap()).unwrap();
+    bucket.remove(&keys.payload);
+    let outcome = block_on(snaps.maybe_daily(&doc, stamp(NOW + 1, 2), None)).unwrap();
+    assert_eq!(outcome.to_json()["status"], "created", "the pointed payload is missing");
+    // A payload whose size disagrees with the index is poisoned too.
+    let DailyOutcome::Created { index, .. } = outcome else { unreachable!() };
+    let keys = snaps.keys_of(index.snapshot_id().unwrap()).unwrap();
+    bucket.insert(&keys.payload, vec![0u8; 5], "application/gzip");
+    let outcome = block_on(snaps.maybe_daily(&doc, stamp(NOW + 2, 3), None)).unwrap();
+    assert_eq!(outcome.to_json()["status"], "created");
+}
+
+#[test]
+fn older_pointers_decide_as_the_typescript_server_did() {
+    let doc = vault();
+    // Only stateVectorHash: always create.
+    let bucket = MemoryBucket::new();
+    let id = seed(&bucket, "v", NOW - 1000, 1, json!({"stateVectorHash": "ab"}));
+    let pointer = bucket.object(&format!("v1/v/snapshots/2026-05-28/{id}/index.json")).unwrap();
+    bucket.insert("v1/v/snapshots/latest-index.json", pointer.body, "application/json");
+    let snaps = VaultSnapshots::new(&bucket, "v");
+    assert_eq!(
+        block_on(snaps.maybe_daily(&doc, stamp(NOW, 2), None)).unwrap().to_json()["status"],
+        "created"
+    );
+    // No hash fields: one per day.
+    let bucket = MemoryBucket::new();
+    let id = seed(&bucket, "v", NOW - 1000, 1, json!({}));
+    let pointer = bucket.object(&format!("v1/v/snapshots/2026-05-28/{id}/index.json")).unwrap();
+    bucket.insert("v1/v/snapshots/latest-index.json", pointer.body, "application/json");
+    let snaps = VaultSnapshots::new(&bucket, "v");
+    let outcome = block_on(snaps.maybe_daily(&doc, stamp(NOW, 2), None)).unwrap().to_json();
+    assert_eq!(outcome["status"], "noop");
+    assert_eq!(outcome["reason"], "Snapshot already taken today (2026-05-28)");
+    assert_eq!(
+        block_on(snaps.maybe_daily(&doc, stamp(NOW + DAY, 3), None)).unwrap().to_json()["status"],
+        "created"
+    );
+}
+
+#[test]
+fn manual_snapshots_are_pinned_and_say_whether_they_equal_the_latest() {
+    let bucket = MemoryBucket::new();
+    let snaps = VaultSnapshots::new(&bucket, "v");
+    let doc = vault();
+    let first = block_on(snaps.create_manual(&doc, stamp(NOW, 1), None)).unwrap();
+    assert!(!first.identical_to_latest, "nothing to compare with");
+    assert_eq!(first.index.to_json()["pinned"], true);
+    assert_eq!(first.index.to_json()["reason"], "manual");
+    let second = block_on(snaps.create_manual(&doc, stamp(NOW + 1, 2), Some("laptop".into())))
+        .unwrap()
+        .to_json();
+    assert_eq!(
+        (second["snapshotIdenticalToLatest"].clone(), second["semanticUnchanged"].clone()),
+        (json!(true), json!(true))
+    );
+    edit(&doc);
+    let third = block_on(snaps.create_manual(&doc, stamp(NOW + 2, 3), None)).unwrap();
+    assert!(!third.identical_to_latest);
+}
+
+#[test]
+fn listing_is_newest_first_limited_and_skips_the_pointer_and_junk() {
+    let bucket = MemoryBucket::new();
+    let ids: Vec<String> = (0..5)
+        .map(|i| seed(&bucket, "v", NOW - (i as u64) * DAY, i, json!({"reason": "daily"})))
+        .collect();
+    seed(&bucket, "other", NOW, 9, json!({}));
+    bucket.insert("v1/v/snapshots/latest-index.json", "{}", "application/json");
+    bucket.insert(
+        "v1/v/snapshots/2026-01-01/broken-00000000/index.json",
+        "not json",
+        "application/json",
+    );
+    let snaps = VaultSnapshots::new(&bucket, "v");
+    let all = block_on(snaps.list(None)).unwrap();
+    let listed: Vec<&str> = all.indexes().map(|s| s.snapshot_id().unwrap()).collect();
+    assert_eq!(listed, ids.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(all.total_index_keys, 6, "the unparseable index counts as a key");
+    let two = block_on(snaps.list(Some(2))).unwrap();
+    assert_eq!(two.to_json(true)["fetchedCount"], 2);
+    assert_eq!(two.to_json(true)["limited"], true);
+    assert_eq!(two.to_json(false).as_object().unwrap().len(), 1);
+    let status = block_on(snaps.status()).unwrap();
+    assert_eq!(status["snapshotCount"], 6);
+    assert_eq!(status["listedSnapshotCount"], 5);
+    assert_eq!(status["estimatedStorageBytes"], 15);
+    assert_eq!(status["latestSnapshotId"], Value::Null, "the pointer has no id");
+}
+
+#[test]
+fn retention_prunes_old_dailies_and_keeps_the_rest() {
+    let bucket = MemoryBucket::new();
+    let keep_recent = seed(&bucket, "v", NOW - 2 * DAY, 1, json!({"reason": "daily"}));
+    let old_daily = seed(&bucket, "v", NOW - 500 * DAY, 2, json!({"reason": "daily"}));
+    let old_pinned =
+        seed(&bucket, "v", NOW - 501 * DAY, 3, json!({"reason": "daily", "pinned": true}));
+    let old_legacy = seed(&bucket, "v", NOW - 502 * DAY, 4, json!({"stateVectorHash": "x"}));
+    let old_manual = seed(&bucket, "v", NOW - 503 * DAY, 5, json!({"reason": "manual"}));
+    let snaps = VaultSnapshots::new(&bucket, "v");
+    let outcome = block_on(snaps.apply_retention(DEFAULT_RETENTION, NOW, false)).unwrap();
+    assert_eq!((outcome.kept, outcome.pruned, outcome.failed), (4, 1, 0));
+    let remaining: Vec<String> = block_on(snaps.list(None))
+        .unwrap()
+        .indexes()
+        .map(|s| s.snapshot_id().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        remaining,
+        vec![keep_recent.clone(), old_pinned.clone(), old_legacy.clone(), old_manual.clone()]
+    );
+    assert!(!bucket.keys().iter().any(|k| k.contains(&old_daily)), "both objects deleted");
+    // Legacy pruning, then a failing delete.
+    let outcome = block_on(snaps.apply_retention(DEFAULT_RETENTION, NOW, true)).unwrap();
+    assert_eq!(outcome.pruned, 1);
+    seed(&bucket, "v", NOW - 600 * DAY, 6, json!({"reason": "daily"}));
+    bucket.fail_deletes.set(true);
+    let outcome = block_on(snaps.apply_retention(DEFAULT_RETENTION, NOW, false)).unwrap();
+    assert_eq!((outcome.pruned, outcome.failed, outcome.errors.len()), (0, 1, 1));
+    assert_eq!(outcome.trace_json(false)["errors"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn the_payload_round_trips_to_the_live_document() {
+    use flate2::read::GzDecoder;
+    use std::io::Read;
+    use yrs::updates::decoder::Decode;
+    let bucket = MemoryBucket::new();
+    let snaps = VaultSnapshots::new(&bucket, "v");
+    let doc = vault();
+    let outcome = block_on(snaps.create_manual(&doc, stamp(NOW, 1), None)).unwrap();
+    let keys = snaps.keys_of(outcome.index.snapshot_id().unwrap()).unwrap();
+    let mut raw = Vec::new();
+    GzDecoder::new(&bucket.object(&keys.payload).unwrap().body[..]).read_to_end(&mut raw).unwrap();
+    let copy = Doc::new();
+    copy.transact_mut().apply_update(yrs::Update::decode_v1(&raw).unwrap()).unwrap();
+    let text = {
+        let txn = copy.transact();
+        let texts = yrs::ReadTxn::get_map(&txn, "idToText").unwrap();
+        match texts.get(&txn, "id5") {
+            Some(yrs::Out::YText(t)) => t.get_string(&txn),
+            _ => String::new(),
+        }
+    };
+    assert_eq!(text, "note 5");
+}
