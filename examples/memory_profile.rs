@@ -1,6 +1,5 @@
 //! Peak live heap of the server's big operations, measured natively through
-//! the crate's real code paths (Room, Coordinator, SqlDocStore over an
-//! in-memory SQLite, `load_document`).
+//! the crate's real code paths (the vault room over an in-memory SQLite).
 //!
 //! ```text
 //! cargo run --release --example memory_profile -- --notes 10000 [--verbose] [--sites]
@@ -15,7 +14,8 @@
 //! counted as in place. SQLite allocates through its own malloc, outside this
 //! count, as it lives outside wasm memory on the platform.
 //!
-//! Phases, each mirroring what the shell (`platform/room_host.rs`) does:
+//! Phases, each through the real vault room (`room::vault_room`) as the
+//! shell drives it, with an outbox that discards what it would send:
 //! - `seed`: a fresh room gets the whole vault as one SyncStep2 frame; reply
 //!   and broadcast frames are taken and dropped in the shell's order, updates
 //!   are recorded, and the save writes a checkpoint (the update is > 2 MiB).
@@ -49,6 +49,7 @@ mod sqlite;
 #[path = "memory_profile/vault.rs"]
 mod vault;
 
+use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
 
 use counting::{current, peak, reset_peak, sites};
@@ -56,16 +57,14 @@ use futures::executor::block_on;
 use serde_json::{json, Value};
 use sqlite::SqliteExec;
 use yaos_server::bucket::PayloadSink;
-use yaos_server::persist::{Coordinator, EmergencyCompact, FallbackReason, Policy, SaveOutcome};
-use yaos_server::room::protocol::{Room, UPDATE_OBSERVED_EVENT};
-use yaos_server::room::summary::schema_version;
+use yaos_server::diagnostics::trace::TraceLog;
+use yaos_server::migration::{MigrationStatus, StorageMode};
+use yaos_server::persist::{EmergencyCompact, FallbackReason, SaveOutcome};
+use yaos_server::room::vault_room::{Outbox, VaultRoom};
 use yaos_server::snapshot::index::DocFacts;
 use yaos_server::snapshot::payload::write_payload;
 use yaos_server::store::kv::MemoryKv;
-use yaos_server::store::migrate::{load_document, LoadedDocument, MigrationStatus, StorageMode};
 use yaos_server::store::sql::SqlExec;
-use yaos_server::store::sql_store::SqlDocStore;
-use yaos_server::trace::TraceLog;
 use yrs::sync::{Message, SyncMessage};
 use yrs::updates::encoder::Encode;
 use yrs::{Doc, Map, ReadTxn, StateVector, Transact, WriteTxn};
@@ -83,93 +82,64 @@ impl PayloadSink for CountingSink {
     }
 }
 
-// ---- the server, as the shell drives it ----
+// ---- the server: the real vault room, with an outbox that discards ----
 
 fn clock() -> u64 {
     1_779_963_072_345
 }
 
-/// The coordinator policy the shell's loader uses (`platform/loader.rs`).
-fn room_policy(snapshot_bytes: u64) -> Policy {
-    Policy { scale_to_snapshot: true, ..Policy::default() }.scaled_to_snapshot(snapshot_bytes)
+/// The vault room over a shared in-memory database (several activations).
+type Server = VaultRoom<Rc<SqliteExec>>;
+
+/// One activation of the room over `sql`, as the shell activates it.
+fn activate(sql: &Rc<SqliteExec>, kv: &MemoryKv) -> Server {
+    let mut log = TraceLog::default();
+    block_on(VaultRoom::activate(Rc::clone(sql), kv, clock, &mut log)).expect("activation")
 }
 
-struct Server {
-    room: Room,
-    coordinator: Coordinator,
-    log: TraceLog,
+/// The sockets, reduced to marking each send as a step.
+struct Discard<'a>(&'a mut Steps);
+
+impl Outbox for Discard<'_> {
+    fn reply(&mut self, frame: &[u8]) {
+        std::hint::black_box(frame);
+        self.0.mark("reply sent");
+    }
+
+    fn broadcast(&mut self, frame: &[u8]) {
+        std::hint::black_box(frame);
+        self.0.mark("broadcast sent");
+    }
+
+    fn reply_text(&mut self, text: &str) -> Result<(), String> {
+        std::hint::black_box(text);
+        self.0.mark("echo sent");
+        Ok(())
+    }
+
+    fn sender_open(&self) -> bool {
+        true
+    }
 }
 
-impl Server {
-    /// One activation: `load_document` (legacy KV empty), the room and the
-    /// coordinator set up as `RoomHost::load` does.
-    fn load(store: &SqlDocStore<SqliteExec>) -> Server {
-        let mut log = TraceLog::default();
-        let kv = MemoryKv::default();
-        let loaded: LoadedDocument =
-            block_on(load_document(store, &kv, &clock, &mut log)).expect("load_document");
-        let snapshot_bytes = store.snapshot_size().map(|(_, bytes)| bytes).unwrap_or(0);
-        let room = Room::from_doc(loaded.doc, clock);
-        let mut coordinator = Coordinator::default();
-        coordinator.on_loaded(room.doc(), loaded.journal);
-        coordinator.set_policy(room_policy(snapshot_bytes));
-        assert!(!loaded.status.is_read_only(), "the profile expects a writable room");
-        Server { room, coordinator, log }
-    }
-
-    /// `RoomHost::on_binary` minus the socket: the same steps in the same
-    /// order, each large buffer dropped where the shell drops it.
-    fn on_binary(
-        &mut self,
-        store: &SqlDocStore<SqliteExec>,
-        frame: Vec<u8>,
-        steps: &mut Steps,
-    ) -> Option<SaveOutcome> {
-        let frame_len = frame.len();
-        let mut effects = self.room.on_frame("conn", frame);
-        steps.mark("on_frame");
-        assert!(effects.error.is_none(), "frame rejected: {:?}", effects.error);
-        if let Some(reply) = effects.reply.take() {
-            std::hint::black_box(&reply); // ws.send_with_bytes(&reply)
-        }
-        steps.mark("reply sent");
-        for out in effects.broadcast.drain(..) {
-            std::hint::black_box(&out); // self.broadcast(&out)
-        }
-        steps.mark("broadcast sent");
-        for update in self.room.take_doc_updates() {
-            self.coordinator.record_update(update);
-        }
-        steps.mark("updates recorded");
-        if let Some(data) = effects.update_observed_trace(frame_len) {
-            self.log.events.push((UPDATE_OBSERVED_EVENT.to_owned(), data));
-        }
-        let outcome = effects.update_bearing.then(|| {
-            let outcome = self.coordinator.save(store, self.room.doc(), clock(), &mut self.log);
-            if !matches!(outcome, SaveOutcome::Failed(_)) {
-                std::hint::black_box(self.room.state_vector()); // postApply echo
-            }
-            outcome
-        });
-        steps.mark("saved");
-        outcome
-    }
-
-    /// `RoomHost::greet`: Step1, awareness, baseline echo.
-    fn greet(&self) {
-        std::hint::black_box(self.room.on_connect());
-        std::hint::black_box(self.room.state_vector());
-    }
+/// One binary frame through the room's frame turn.
+fn on_binary(server: &mut Server, frame: Vec<u8>, steps: &mut Steps) -> Option<SaveOutcome> {
+    let turn = server.frame("conn", frame, &mut Vec::new(), &mut Discard(steps));
+    assert!(turn.error.is_none(), "frame rejected: {:?}", turn.error);
+    steps.mark("saved");
+    turn.save
 }
 
 /// One activation over a legacy store; it must end migrated (fresh or resumed).
-fn migrate(store: &SqlDocStore<SqliteExec>, kv: &MemoryKv) -> LoadedDocument {
-    let mut log = TraceLog::default();
-    let loaded = block_on(load_document(store, kv, &clock, &mut log)).expect("load_document");
-    let mode = (loaded.status.mode, loaded.status.migration_status);
-    assert_eq!(mode, (Some(StorageMode::KvMigrated), Some(MigrationStatus::Migrated)), "{log:?}");
-    assert_eq!(schema_version(&loaded.doc), Some(3));
-    loaded
+fn migrate(sql: &Rc<SqliteExec>, kv: &MemoryKv) -> Server {
+    let server = activate(sql, kv);
+    let storage = server.storage();
+    assert_eq!(
+        (storage.mode, storage.migration_status),
+        (Some(StorageMode::KvMigrated), Some(MigrationStatus::Migrated))
+    );
+    assert_eq!(server.schema_version(), Some(3));
+    server
 }
 
 // ---- measurement ----
@@ -226,13 +196,14 @@ fn main() {
     let mut frame = Message::Sync(SyncMessage::SyncStep2(update)).encode_v1();
     frame.shrink_to_fit(); // as the shell's frame, copied out of JavaScript
 
-    let store = SqlDocStore::new(SqliteExec::in_memory()).expect("sqlite store");
+    let sql = Rc::new(SqliteExec::in_memory());
+    let no_legacy = MemoryKv::default();
     let idle = current() - frame.capacity();
     let mut phases = Vec::new();
 
     // (a) Seeding a fresh room with the whole vault in one frame.
-    let mut server = Server::load(&store);
-    let (outcome, phase) = measure("seed", idle, |steps| server.on_binary(&store, frame, steps));
+    let mut server = activate(&sql, &no_legacy);
+    let (outcome, phase) = measure("seed", idle, |steps| on_binary(&mut server, frame, steps));
     assert_eq!(
         outcome,
         Some(SaveOutcome::CheckpointFallback(FallbackReason::DeltaExceedsThreshold)),
@@ -244,25 +215,25 @@ fn main() {
 
     // (b) Cold load of the stored vault: a new activation.
     let (server, phase) = measure("cold_load", idle, |steps| {
-        let server = Server::load(&store);
+        let server = activate(&sql, &no_legacy);
         steps.mark("loaded");
         server
     });
     phases.push(phase);
     let mut server = server;
-    assert_eq!(schema_version(server.room.doc()), Some(3));
+    assert_eq!(server.schema_version(), Some(3));
     let loaded_doc_bytes = current() - idle;
-    let snapshot_bytes = store.snapshot_size().expect("snapshot size").1;
+    let snapshot_bytes = server.store().snapshot_size().expect("snapshot size").1;
 
     // (c) A fresh client connects and syncs.
     let (_, phase) = measure("client_sync", idle, |steps| {
-        server.greet();
+        server.connect(&mut Discard(steps));
         steps.mark("greeted");
         let step1 = Message::Sync(SyncMessage::SyncStep1(StateVector::default())).encode_v1();
-        server.on_binary(&store, step1, steps);
+        on_binary(&mut server, step1, steps);
         let empty = Doc::new().transact().encode_state_as_update_v1(&StateVector::default());
         let step2 = Message::Sync(SyncMessage::SyncStep2(empty)).encode_v1();
-        server.on_binary(&store, step2, steps);
+        on_binary(&mut server, step2, steps);
     });
     phases.push(phase);
 
@@ -275,11 +246,9 @@ fn main() {
         txn.encode_update_v1()
     };
     let edit = Message::Sync(SyncMessage::Update(edit)).encode_v1();
-    let saved = server.on_binary(&store, edit, &mut Steps::default());
+    let saved = on_binary(&mut server, edit, &mut Steps::default());
     assert!(matches!(saved, Some(SaveOutcome::Appended(_))), "small edit appends: {saved:?}");
-    let (compacted, phase) = measure("compact", idle, |_| {
-        server.coordinator.compact_now(&store, server.room.doc(), clock(), &mut server.log)
-    });
+    let (compacted, phase) = measure("compact", idle, |_| server.compact_now());
     assert!(matches!(compacted, EmergencyCompact::Compacted { .. }), "compaction: {compacted:?}");
     phases.push(phase);
 
@@ -287,22 +256,21 @@ fn main() {
     // SHA-256 and gzip in one pass. The gzip output is only counted here: on
     // the platform it goes to JavaScript memory piece by piece.
     let (stats, phase) = measure("snapshot", idle, |_| {
-        let facts = DocFacts::of(server.room.doc());
-        let stats =
-            write_payload(server.room.doc(), &mut CountingSink(0)).expect("gzip to a counter");
+        let facts = DocFacts::of(server.doc());
+        let stats = write_payload(server.doc(), &mut CountingSink(0)).expect("gzip to a counter");
         (facts.markdown_file_count, stats)
     });
     assert_eq!(stats.0, notes as u64, "every note counted");
     phases.push(phase);
     drop(server);
-    drop(store);
+    drop(sql);
 
     // (e) Migrating the same vault from the legacy key-value layout.
     let kv = vault::legacy_vault(notes);
-    let store = SqlDocStore::new(SqliteExec::in_memory()).expect("sqlite store");
+    let sql = Rc::new(SqliteExec::in_memory());
     let idle = current();
     let (loaded, phase) = measure("migrate", idle, |steps| {
-        let loaded = migrate(&store, &kv);
+        let loaded = migrate(&sql, &kv);
         steps.mark("loaded");
         loaded
     });
@@ -310,10 +278,10 @@ fn main() {
     drop(loaded);
 
     // (f) The activation after a crash between the snapshot and the marker.
-    store.sql().execute("DELETE FROM _migration_meta", &[]).expect("delete marker");
+    sql.execute("DELETE FROM _migration_meta", &[]).expect("delete marker");
     let idle = current();
     let (loaded, phase) = measure("resume", idle, |steps| {
-        let loaded = migrate(&store, &kv);
+        let loaded = migrate(&sql, &kv);
         steps.mark("loaded");
         loaded
     });

@@ -14,12 +14,12 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use failing_store::FailingStore;
+use yaos_server::diagnostics::trace::TraceLog;
 use yaos_server::persist::{
     state_vector_prefix_hex, Compaction, CompactionReason, Coordinator, EmergencyCompact,
     FallbackReason, PersistenceHealth, Policy, SaveOutcome, SavePath, SkipReason, Status,
 };
 use yaos_server::store::{DocStore, JournalStats};
-use yaos_server::trace::TraceLog;
 use yrs::{Doc, StateVector};
 
 const START_MS: u64 = 1_779_963_072_345;

@@ -20,19 +20,19 @@ use futures::executor::block_on;
 use legacy_writer::{append_update, checkpoint_doc, dump, get, set_field, write_legacy_document};
 use serde_json::{json, Value};
 use sqlite::SqliteExec;
-use yaos_server::room::summary::DocumentSummary;
+use yaos_server::diagnostics::trace::TraceLog;
+use yaos_server::doc_model::summary::DocumentSummary;
+use yaos_server::migration::{
+    cleanup_kv, load_document, same_document, CleanupOutcome, LoadError, LoadedDocument,
+    MigrationStatus, StorageMode, StorageStatus,
+};
 use yaos_server::store::kv::{KvError, KvStore, KvValue, MemoryKv};
 use yaos_server::store::legacy_kv::{
     checkpoint_manifest_key, IntegrityRule, LegacyKvError, JOURNAL_META_KEY,
 };
-use yaos_server::store::migrate::{
-    cleanup_kv, load_document, same_document, CleanupOutcome, LoadError, LoadedDocument,
-    MigrationStatus, StorageMode, StorageStatus,
-};
 use yaos_server::store::sql::{SqlError, SqlExec, SqlParam, SqlValue};
 use yaos_server::store::sql_store::SqlDocStore;
 use yaos_server::store::{DocStore, JournalStats};
-use yaos_server::trace::TraceLog;
 use yrs::{Any, Doc, Map, TextPrelim, Transact, WriteTxn};
 
 const T0: u64 = 1_779_963_072_000;

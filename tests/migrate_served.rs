@@ -21,13 +21,13 @@ use futures::executor::block_on;
 use legacy_writer::{append_update, checkpoint_doc};
 use serde_json::json;
 use sqlite::SqliteExec;
-use yaos_server::store::kv::MemoryKv;
-use yaos_server::store::migrate::{
+use yaos_server::diagnostics::trace::TraceLog;
+use yaos_server::migration::{
     load_document, same_document, LoadedDocument, MigrationStatus, StorageMode,
 };
+use yaos_server::store::kv::MemoryKv;
 use yaos_server::store::sql_store::SqlDocStore;
 use yaos_server::store::DocStore;
-use yaos_server::trace::TraceLog;
 use yrs::types::ToJson;
 use yrs::{
     Any, Doc, GetString, Map, MapPrelim, ReadTxn, Text, TextPrelim, Transact, Transaction, WriteTxn,

@@ -7,10 +7,10 @@ use serde_json::{json, Value};
 use yrs::{Doc, GetString, Map, Text, TextPrelim, Transact, WriteTxn};
 
 use yaos_server::bucket::memory::MemoryBucket;
+use yaos_server::diagnostics::timefmt::iso_from_ms;
 use yaos_server::snapshot::id::new_snapshot_id;
 use yaos_server::snapshot::retention::DEFAULT_RETENTION;
 use yaos_server::snapshot::vault::{DailyOutcome, Stamp, VaultSnapshots};
-use yaos_server::timefmt::iso_from_ms;
 
 const DAY: u64 = 86_400_000;
 const NOW: u64 = 1_779_963_072_345; // 2026-05-28T10:11:12.345Z

@@ -7,8 +7,8 @@
 
 use std::fmt;
 
+use crate::hex::sha256_hex;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::config_rules::UPDATE_PROVIDERS;
@@ -275,11 +275,6 @@ pub fn legacy_ws_token_disabled(raw: Option<&str>) -> bool {
     raw.is_some_and(|value| !value.is_empty())
 }
 
-/// Lowercase hex SHA-256 of some bytes.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The stored `tokenHash` form of a token: hex SHA-256 of its UTF-8 bytes.
 /// Callers trim first where the contract says so (claiming does).
 pub fn token_hash_of(token: &str) -> String {
@@ -298,14 +293,6 @@ mod tests {
 
     fn env_state() -> AuthState {
         AuthState::Env { token: TOKEN.to_owned() }
-    }
-
-    #[test]
-    fn sha256_hex_known_vector() {
-        assert_eq!(
-            sha256_hex(b"abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
     }
 
     #[test]

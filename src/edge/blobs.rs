@@ -7,6 +7,7 @@ use serde_json::Value;
 use super::capabilities::MAX_BLOB_UPLOAD_BYTES;
 use super::http::EdgeError;
 use crate::hex::is_sha256_hex;
+use crate::safe_int::MAX_SAFE_INTEGER;
 
 /// Hashes of one `POST /blobs/exists` that are looked up; the rest are ignored.
 pub const EXISTS_BATCH_LIMIT: usize = 50;
@@ -62,7 +63,6 @@ pub fn check_body_length(length: u64) -> Result<(), EdgeError> {
 /// `Content-Length` as the TypeScript server read it: trimmed, `^\d+$`, and
 /// a safe integer (≤ 2^53 − 1); leading zeros are fine.
 pub fn parse_content_length(raw: &str) -> Option<u64> {
-    const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
     let trimmed = super::js::trim(raw);
     if trimmed.is_empty() || !trimmed.bytes().all(|b| b.is_ascii_digit()) {
         return None;

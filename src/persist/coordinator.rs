@@ -15,9 +15,9 @@ use super::outcome::{
     journal_json, Compaction, EmergencyCompact, SaveOutcome, SavePath, SkipReason,
 };
 use super::policy::{CompactionReason, FallbackReason, Policy};
+use crate::diagnostics::trace::TraceSink;
 use crate::encode;
 use crate::store::{AppendOutcome, DocStore, JournalStats, StoreError};
-use crate::trace::TraceSink;
 
 /// Which checkpoint a save is writing, for traces and failure accounting.
 #[derive(Debug, Clone, Copy)]

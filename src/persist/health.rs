@@ -6,7 +6,8 @@ use yrs::encoding::write::Write;
 use yrs::StateVector;
 
 use super::policy::CompactionReason;
-use crate::timefmt::iso_from_ms;
+use crate::diagnostics::timefmt::iso_from_ms;
+use crate::hex::lower_hex;
 
 /// Whether the last save left everything durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -135,7 +136,7 @@ pub fn state_vector_prefix_hex(state_vector: &StateVector) -> String {
         encoded.write_var(client);
         encoded.write_var(clock);
     }
-    encoded.iter().take(16).map(|byte| format!("{byte:02x}")).collect()
+    lower_hex(&encoded[..encoded.len().min(16)])
 }
 
 #[cfg(test)]

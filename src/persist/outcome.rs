@@ -24,6 +24,13 @@ pub enum SaveOutcome {
 }
 
 impl SaveOutcome {
+    /// Whether every change the room holds is durable after this save, so
+    /// the sender may be acknowledged: anything written, or nothing pending.
+    /// The read-only fallback never writes, so it never acknowledges.
+    pub fn is_durable(&self) -> bool {
+        !matches!(self, SaveOutcome::Failed(_) | SaveOutcome::Skipped(SkipReason::ReadOnly))
+    }
+
     /// The result name the original server reports (spec 10.4), plus `failed`.
     pub fn result_name(&self) -> &'static str {
         match self {

@@ -8,10 +8,9 @@ use worker::{console_warn, Error, Result};
 
 use super::do_sql::DoSql;
 use super::room_host::RoomHost;
-use super::runtime::now_ms;
-use crate::store::migrate::cleanup_kv as cleanup_legacy_keys;
+use crate::diagnostics::trace::TraceLog;
+use crate::migration::cleanup_kv as cleanup_legacy_keys;
 use crate::store::sql_store::SqlDocStore;
-use crate::trace::TraceLog;
 
 /// Removes the legacy key-value document keys once SQL verifiably holds the
 /// document. Loading first completes an interrupted migration's marker; a
@@ -34,16 +33,5 @@ pub async fn cleanup_kv(host: &Rc<RoomHost>) -> Result<Value> {
 /// Emergency compaction: folds the journal into a fresh snapshot. Runs even
 /// in the read-only fallback, as the original did.
 pub async fn compact(host: &Rc<RoomHost>) -> Result<Value> {
-    host.ensure_loaded().await?;
-    let mut log = TraceLog::default();
-    let answer = {
-        let live = host.live.borrow();
-        let live = live.as_ref().ok_or_else(|| Error::RustError("document not loaded".into()))?;
-        host.coordinator
-            .borrow_mut()
-            .compact_now(&live.store, live.room.doc(), now_ms(), &mut log)
-            .to_json()
-    };
-    host.write_traces(log).await;
-    Ok(answer)
+    host.with_room(|room| room.compact_now().to_json()).await
 }

@@ -10,6 +10,7 @@ use super::reply::to_response;
 use crate::edge::auth::StoredConfig;
 use crate::edge::config_rules::{claim_token_hash, UpdateMetadata};
 use crate::edge::http::{parse_json_body, EdgeError, Reply};
+use crate::internal_routes::ConfigRoute;
 use crate::store::kv::{KvStore, KvValue};
 
 pub const CONFIG_OBJECT_NAME: &str = "global-config";
@@ -123,15 +124,13 @@ impl DurableObject for ServerConfig {
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         let path = req.path();
-        let reply = match (req.method(), path.as_str()) {
-            (Method::Get, "/__yaos/config") => {
+        let reply = match ConfigRoute::parse(req.method().as_ref(), &path) {
+            Some(ConfigRoute::Config) => {
                 Reply::json(200, serde_json::to_value(self.read_config().await?)?)
             }
-            (Method::Post, "/__yaos/claim") => self.claim(&req.bytes().await?).await?,
-            (Method::Post, "/__yaos/update-metadata") => {
-                self.update_metadata(&req.bytes().await?).await?
-            }
-            _ => EdgeError::NotFound.reply(),
+            Some(ConfigRoute::Claim) => self.claim(&req.bytes().await?).await?,
+            Some(ConfigRoute::UpdateMetadata) => self.update_metadata(&req.bytes().await?).await?,
+            None => EdgeError::NotFound.reply(),
         };
         to_response(reply)
     }

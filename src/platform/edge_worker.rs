@@ -8,6 +8,7 @@ use crate::edge::http::{EdgeError, Reply};
 use crate::edge::router::{classify, Route, VaultAction};
 use crate::edge::snapshots::prune_request;
 use crate::edge::ticket::ttl_from_env;
+use crate::internal_routes::{RoomRoute, INTERNAL_ORIGIN, ROOM_HEADER};
 use crate::snapshot::vault::unavailable_json;
 use js_sys::Uint8Array;
 use worker::*;
@@ -79,28 +80,34 @@ fn vault_stub(env: &Env, vault_id: &str) -> Result<Stub> {
     env.durable_object("YAOS_SYNC")?.get_by_name(vault_id)
 }
 
-/// A request to the vault object's internal routes, naming the room so the
-/// object knows its vault id without parsing it from a path.
-async fn room_fetch(env: &Env, vault_id: &str, method: Method, path: &str) -> Result<Response> {
-    room_fetch_with(env, vault_id, method, path, None).await
-}
-
-async fn room_fetch_with(
+/// A request to one of the vault object's internal routes, naming the room
+/// so the object knows its vault id without parsing it from a path.
+async fn room_fetch(
     env: &Env,
     vault_id: &str,
-    method: Method,
-    path: &str,
+    route: RoomRoute,
     body: Option<Vec<u8>>,
 ) -> Result<Response> {
     let headers = Headers::new();
-    headers.set("x-partykit-room", vault_id)?;
+    headers.set(ROOM_HEADER, vault_id)?;
+    let method = Method::from(route.method().to_owned());
     let mut init = RequestInit::new();
     init.with_method(method).with_headers(headers);
     if let Some(body) = body {
         init.with_body(Some(Uint8Array::from(&body[..]).into()));
     }
-    let req = Request::new_with_init(&format!("https://internal{path}"), &init)?;
+    let req = Request::new_with_init(&format!("{INTERNAL_ORIGIN}{}", route.path()), &init)?;
     vault_stub(env, vault_id)?.fetch_with_request(req).await
+}
+
+/// Relays a room answer for `route`.
+async fn room_relay(
+    env: &Env,
+    vault_id: &str,
+    route: RoomRoute,
+    body: Option<Vec<u8>>,
+) -> Result<Reply> {
+    relay(room_fetch(env, vault_id, route, body).await?).await
 }
 
 /// Copies a room answer into a core reply (status, content type, body).
@@ -130,15 +137,9 @@ async fn vault_route(
                 Err(e) => Ok(e.reply()),
             }
         }
-        VaultAction::DebugRecent => {
-            relay(room_fetch(env, vault_id, Method::Get, "/__yaos/debug").await?).await
-        }
-        VaultAction::DebugCompact => {
-            relay(room_fetch(env, vault_id, Method::Post, "/__yaos/compact").await?).await
-        }
-        VaultAction::DebugCleanupKv => {
-            relay(room_fetch(env, vault_id, Method::Post, "/__yaos/cleanup-kv").await?).await
-        }
+        VaultAction::DebugRecent => room_relay(env, vault_id, RoomRoute::Debug, None).await,
+        VaultAction::DebugCompact => room_relay(env, vault_id, RoomRoute::Compact, None).await,
+        VaultAction::DebugCleanupKv => room_relay(env, vault_id, RoomRoute::CleanupKv, None).await,
         VaultAction::BlobsExist => return r2_routes::blobs_exist(req, env, vault_id).await,
         VaultAction::PutBlob { hash } => {
             return r2_routes::put_blob(req, env, vault_id, &hash).await
@@ -153,20 +154,10 @@ async fn vault_route(
         // does it. Without a bucket a manual snapshot is answered here.
         VaultAction::CreateSnapshot if !r2_bound(env) => Ok(Reply::json(200, unavailable_json())),
         VaultAction::CreateSnapshot => {
-            let body = req.bytes().await?;
-            relay(
-                room_fetch_with(env, vault_id, Method::Post, "/__yaos/snapshot", Some(body))
-                    .await?,
-            )
-            .await
+            room_relay(env, vault_id, RoomRoute::Snapshot, Some(req.bytes().await?)).await
         }
         VaultAction::MaybeSnapshot => {
-            let body = req.bytes().await?;
-            relay(
-                room_fetch_with(env, vault_id, Method::Post, "/__yaos/snapshot-maybe", Some(body))
-                    .await?,
-            )
-            .await
+            room_relay(env, vault_id, RoomRoute::SnapshotMaybe, Some(req.bytes().await?)).await
         }
         VaultAction::PruneSnapshots if !r2_bound(env) => {
             Ok(EdgeError::SnapshotsUnavailable.reply())
@@ -176,17 +167,7 @@ async fn vault_route(
             Ok(prune_legacy) => {
                 let body =
                     serde_json::json!({ "pruneLegacy": prune_legacy }).to_string().into_bytes();
-                relay(
-                    room_fetch_with(
-                        env,
-                        vault_id,
-                        Method::Post,
-                        "/__yaos/snapshot-prune",
-                        Some(body),
-                    )
-                    .await?,
-                )
-                .await
+                room_relay(env, vault_id, RoomRoute::SnapshotPrune, Some(body)).await
             }
         },
     };
@@ -236,14 +217,14 @@ async fn sync_socket(req: Request, env: &Env, vault_id: &str) -> Result<Response
 /// The room's schema version via `/__yaos/meta`; any failure means unknown,
 /// so the schema check fails open.
 async fn room_schema(env: &Env, vault_id: &str) -> Option<i64> {
-    let mut res = room_fetch(env, vault_id, Method::Get, "/__yaos/meta").await.ok()?;
+    let mut res = room_fetch(env, vault_id, RoomRoute::Meta, None).await.ok()?;
     let meta: serde_json::Value = res.json().await.ok()?;
     match admission::room_schema_from_meta(&meta) {
         RoomSchemaProbe::Known(schema) => schema,
         RoomSchemaProbe::ReadDocument => {
-            let mut res = room_fetch(env, vault_id, Method::Get, "/__yaos/document").await.ok()?;
+            let mut res = room_fetch(env, vault_id, RoomRoute::Document, None).await.ok()?;
             let bytes = res.bytes().await.ok()?;
-            crate::room::summary::schema_version_of_update(&bytes)
+            crate::doc_model::summary::schema_version_of_update(&bytes)
         }
     }
 }

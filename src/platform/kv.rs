@@ -101,7 +101,7 @@ impl KvStore for DoKv {
     }
 
     async fn delete_many(&self, keys: &[String]) -> Result<(), KvError> {
-        for batch in keys.chunks(128) {
+        for batch in keys.chunks(Self::BATCH_LIMIT) {
             let keys: Vec<JsValue> = batch.iter().map(|k| JsValue::from_str(k)).collect();
             let promise = self.storage.as_raw().delete_multiple(keys).map_err(err)?;
             JsFuture::from(promise).await.map_err(err)?;

@@ -3,7 +3,7 @@
 //!
 //! - [`edge_worker`], [`public_routes`]: the Worker's `fetch` (routes, auth, pages, proxying).
 //! - [`config_do`] / [`config_cache`]: the `ServerConfig` object and its cached reads.
-//! - [`vault_do`], [`room_host`], [`room_routes`], [`room_snapshots`], [`loader`], [`admin`]: the vault room.
+//! - [`vault_do`], [`room_host`], [`room_routes`], [`room_snapshots`], [`admin`]: the vault room.
 //! - [`r2`], [`r2_routes`]: the bucket adapter and the Worker's attachment and snapshot routes.
 //! - [`do_sql`], [`kv`], [`reply`], [`runtime`]: adapters to core traits and types.
 
@@ -13,7 +13,6 @@ mod config_do;
 mod do_sql;
 mod edge_worker;
 mod kv;
-mod loader;
 mod public_routes;
 mod r2;
 mod r2_routes;

@@ -10,6 +10,7 @@ use crate::edge::capabilities::Capabilities;
 use crate::edge::config_rules::ClaimRequest;
 use crate::edge::http::{parse_json_body, EdgeError, Reply};
 use crate::edge::pages;
+use crate::internal_routes::{ConfigRoute, INTERNAL_ORIGIN};
 
 use super::config_cache::{config_fetch, invalidate, stored_config};
 use super::edge_worker::{auth_state, bearer_rejection};
@@ -32,10 +33,11 @@ pub fn mobile_setup(req: &Request) -> Result<Reply> {
 }
 
 /// POSTs JSON to the config object.
-async fn config_post(env: &Env, path: &str, body: &Value) -> Result<Response> {
+async fn config_post(env: &Env, route: ConfigRoute, body: &Value) -> Result<Response> {
     let mut init = RequestInit::new();
-    init.with_method(Method::Post).with_body(Some(body.to_string().into()));
-    let req = Request::new_with_init(&format!("https://internal{path}"), &init)?;
+    init.with_method(Method::from(route.method().to_owned()))
+        .with_body(Some(body.to_string().into()));
+    let req = Request::new_with_init(&format!("{INTERNAL_ORIGIN}{}", route.path()), &init)?;
     config_fetch(env, req).await
 }
 
@@ -57,7 +59,7 @@ pub async fn claim(mut req: Request, env: &Env) -> Result<Reply> {
         Err(e) => return Ok(e.reply()),
     };
     let res =
-        config_post(env, "/__yaos/claim", &serde_json::json!({"tokenHash": claim.token_hash()}))
+        config_post(env, ConfigRoute::Claim, &serde_json::json!({"tokenHash": claim.token_hash()}))
             .await?;
     if !(200..300).contains(&res.status_code()) {
         return Ok(EdgeError::AlreadyClaimed.reply());
@@ -84,7 +86,7 @@ pub async fn update_metadata(mut req: Request, env: &Env) -> Result<Reply> {
         Ok(body) => body,
         Err(e) => return Ok(e.reply()),
     };
-    let mut res = config_post(env, "/__yaos/update-metadata", &body).await?;
+    let mut res = config_post(env, ConfigRoute::UpdateMetadata, &body).await?;
     if !(200..300).contains(&res.status_code()) {
         let status = res.status_code();
         let text = res.text().await.unwrap_or_default();

@@ -1,10 +1,9 @@
-//! The live state of one vault room inside its Durable Object: the document
-//! (loaded once per activation), the persistence coordinator, the sockets'
-//! frame handling, traces and SV-echo counters.
-//!
-//! Every update-bearing frame is applied, broadcast, written to SQL and only
-//! then acknowledged with its `postApply` echo, all in one synchronous turn;
-//! the output gate holds the echo until the write is durable.
+//! The vault object's live state inside its Durable Object: the core
+//! [`VaultRoom`] once activated, the room's name, its trace store and the
+//! in-memory `roomMeta`. This module adapts; the rules are the vault room's:
+//! it owns activation (one shared attempt per activation, retried after a
+//! failure), hands the room the sockets as an [`Outbox`], stores socket
+//! attachments and writes the traces the room recorded.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -15,21 +14,15 @@ use serde_json::{Map, Value};
 use wasm_bindgen::JsCast;
 use worker::*;
 
-use crate::persist::{Coordinator, SaveOutcome};
-use crate::room::protocol::{Room, UPDATE_OBSERVED_EVENT};
+use crate::diagnostics::trace::TraceLog;
+use crate::diagnostics::trace_store::TraceStore;
 use crate::room::room_meta::{RoomMeta, ROOM_META_KEY};
-use crate::room::summary::schema_version;
-use crate::room::sv_echo::{try_send_sv_echo, SvEchoCounters, SvEchoKind};
-use crate::room::trace_store::TraceStore;
+use crate::room::vault_room::{Outbox, VaultRoom};
 use crate::store::kv::{KvStore, KvValue};
-use crate::store::sql_store::SqlDocStore;
-use crate::trace::TraceLog;
 
 use super::do_sql::DoSql;
 use super::kv::DoKv;
-use super::loader::load_room;
 use super::runtime::{now_ms, random_bytes};
-use crate::store::migrate::StorageStatus;
 
 /// The key under which the room's name (the vault id) is kept, as partyserver did.
 const ROOM_NAME_KEY: &str = "__ps_name";
@@ -43,28 +36,60 @@ pub struct Attachment {
     pub awareness_ids: Vec<u64>,
 }
 
-/// The loaded document and its store.
-pub struct Live {
-    pub room: Room,
-    pub store: SqlDocStore<DoSql>,
-}
-
 type LoadFuture = Shared<LocalBoxFuture<'static, std::result::Result<(), String>>>;
 
 pub struct RoomHost {
     pub state: State,
     pub env: Env,
-    pub live: RefCell<Option<Live>>,
+    /// The activated room; `None` until the first request that needs it.
+    pub live: RefCell<Option<VaultRoom<DoSql>>>,
     loading: RefCell<Option<LoadFuture>>,
     pub room_id: RefCell<Option<String>>,
-    pub coordinator: RefCell<Coordinator>,
-    pub storage_status: RefCell<StorageStatus>,
-    pub sv_echo: RefCell<SvEchoCounters>,
     pub traces: TraceStore,
     /// The in-memory copy of `roomMeta` (spec 11.1); empty after a cold start.
     pub room_meta: RefCell<Option<RoomMeta>>,
     /// Snapshot operations run one at a time per room (spec 10.7).
     pub snapshot_lock: futures::lock::Mutex<()>,
+}
+
+/// The room's sockets as the vault room's outbox: `sender` is the socket the
+/// event came from (none on wake).
+struct Sockets<'a> {
+    host: &'a RoomHost,
+    sender: Option<&'a WebSocket>,
+}
+
+impl Outbox for Sockets<'_> {
+    fn reply(&mut self, frame: &[u8]) {
+        if let Some(ws) = self.sender {
+            let _ = ws.send_with_bytes(frame);
+        }
+    }
+
+    /// Through one JavaScript copy: workerd keeps a reference to a sent
+    /// buffer until it is on the wire, so sharing it is safe, and
+    /// `send_with_bytes` would make one copy per socket (a vault-sized frame
+    /// times the number of clients).
+    fn broadcast(&mut self, frame: &[u8]) {
+        let buffer = js_sys::Uint8Array::from(frame).buffer();
+        for ws in self.host.state.get_websockets() {
+            if ready_state(&ws) == Some(SOCKET_OPEN) {
+                let socket: &wasm_bindgen::JsValue = ws.as_ref();
+                let _ = socket.unchecked_ref::<BufferSocket>().send_buffer(&buffer);
+            }
+        }
+    }
+
+    fn reply_text(&mut self, text: &str) -> std::result::Result<(), String> {
+        match self.sender {
+            Some(ws) => ws.send_with_str(text).map_err(|e| e.to_string()),
+            None => Err("no sender".into()),
+        }
+    }
+
+    fn sender_open(&self) -> bool {
+        self.sender.is_some_and(|ws| ready_state(ws) == Some(SOCKET_OPEN))
+    }
 }
 
 impl RoomHost {
@@ -75,9 +100,6 @@ impl RoomHost {
             live: RefCell::new(None),
             loading: RefCell::new(None),
             room_id: RefCell::new(None),
-            coordinator: RefCell::new(Coordinator::default()),
-            storage_status: RefCell::new(StorageStatus::default()),
-            sv_echo: RefCell::new(SvEchoCounters::default()),
             traces: TraceStore::default(),
             room_meta: RefCell::new(None),
             snapshot_lock: futures::lock::Mutex::new(()),
@@ -86,10 +108,6 @@ impl RoomHost {
 
     pub fn kv(&self) -> DoKv {
         DoKv::new(self.state.storage())
-    }
-
-    pub fn is_loaded(&self) -> bool {
-        self.live.borrow().is_some()
     }
 
     /// The vault id: learned from the Worker's requests and kept in storage,
@@ -115,10 +133,10 @@ impl RoomHost {
         self.room_id.borrow().clone().unwrap_or_else(|| "unknown".into())
     }
 
-    /// Loads the document once per activation. Concurrent callers share one
-    /// load; a failed load is forgotten so the next caller retries.
+    /// Activates the room once per activation. Concurrent callers share one
+    /// attempt; a failed one is forgotten so the next caller retries.
     pub async fn ensure_loaded(self: &Rc<Self>) -> Result<()> {
-        if self.is_loaded() {
+        if self.live.borrow().is_some() {
             return Ok(());
         }
         let pending = self.loading.borrow().clone();
@@ -126,7 +144,7 @@ impl RoomHost {
             Some(future) => future,
             None => {
                 let host = Rc::clone(self);
-                let future = async move { host.load().await }.boxed_local().shared();
+                let future = async move { host.activate().await }.boxed_local().shared();
                 *self.loading.borrow_mut() = Some(future.clone());
                 future
             }
@@ -136,134 +154,72 @@ impl RoomHost {
         result.map_err(Error::RustError)
     }
 
-    async fn load(self: Rc<Self>) -> std::result::Result<(), String> {
+    async fn activate(self: Rc<Self>) -> std::result::Result<(), String> {
         self.learn_room_id(None).await;
         let mut log = TraceLog::default();
-        let loaded = load_room(&self.state, &self.kv(), &mut log).await;
-        let loaded = match loaded {
-            Ok(loaded) => loaded,
-            Err(e) => {
-                self.write_traces(log).await;
-                return Err(e);
-            }
-        };
-        {
-            let mut coordinator = self.coordinator.borrow_mut();
-            coordinator.on_loaded(loaded.live.room.doc(), loaded.journal);
-            coordinator.set_policy(loaded.policy);
-            if loaded.read_only {
-                coordinator.enter_read_only();
-            }
-            coordinator.set_legacy_document_migrated(loaded.legacy_document_migrated);
-        }
-        *self.storage_status.borrow_mut() = loaded.status;
-        let step1 = loaded.live.room.sync_step1();
-        *self.live.borrow_mut() = Some(loaded.live);
-        // Woken with sockets still open (spec 8.7): ask every client for
-        // whatever the freshly loaded document lacks.
-        for ws in self.state.get_websockets() {
-            let _ = ws.send_with_bytes(&step1);
-        }
+        let sql = DoSql::new(self.state.storage());
+        let activated = VaultRoom::activate(sql, &self.kv(), now_ms, &mut log).await;
         self.write_traces(log).await;
+        let room = activated.map_err(|e| e.to_string())?;
+        // Woken with sockets still open: no-op on a fresh activation.
+        room.wake(&mut Sockets { host: &self, sender: None });
+        *self.live.borrow_mut() = Some(room);
         self.sync_room_meta().await;
         Ok(())
     }
 
-    /// Sends `frame` to every open socket of the room, through one JavaScript
-    /// copy: workerd keeps a reference to a sent buffer until it is on the
-    /// wire, so sharing it is safe, and `send_with_bytes` would make one copy
-    /// per socket (a vault-sized frame times the number of clients).
-    pub fn broadcast(&self, frame: &[u8]) {
-        let buffer = js_sys::Uint8Array::from(frame).buffer();
-        for ws in self.state.get_websockets() {
-            let socket: &wasm_bindgen::JsValue = ws.as_ref();
-            let _ = socket.unchecked_ref::<BufferSocket>().send_buffer(&buffer);
-        }
-    }
-
-    /// A new socket: Step1, awareness if any, then the baseline echo.
+    /// A new socket: the room's greeting frames and baseline echo.
     pub fn greet(&self, ws: &WebSocket) {
-        let live = self.live.borrow();
-        let Some(live) = live.as_ref() else { return };
-        for frame in live.room.on_connect() {
-            let _ = ws.send_with_bytes(&frame);
+        if let Some(room) = self.live.borrow_mut().as_mut() {
+            room.connect(&mut Sockets { host: self, sender: Some(ws) });
         }
-        self.send_echo(ws, &live.room.state_vector(), SvEchoKind::Baseline);
     }
 
-    fn send_echo(&self, ws: &WebSocket, sv: &[u8], kind: SvEchoKind) {
-        let result = try_send_sv_echo(ready_state(ws) == Some(SOCKET_OPEN), sv, kind, |frame| {
-            ws.send_with_str(frame)
-        });
-        self.sv_echo.borrow_mut().record(&result);
-    }
-
-    /// One binary frame from a client. Large frames are freed as soon as they
-    /// are used (the incoming bytes after decoding, outgoing frames after
-    /// sending), before the save encodes anything: wasm memory never shrinks,
-    /// so overlapping full-size buffers would set the isolate's high-water mark.
+    /// One binary frame from a client: the vault room's frame turn, then the
+    /// socket's attachment and the traces it recorded.
     pub async fn on_binary(self: &Rc<Self>, ws: &WebSocket, frame: Vec<u8>) -> Result<()> {
         self.ensure_loaded().await?;
-        let mut log = TraceLog::default();
         let mut attachment: Attachment = ws.deserialize_attachment()?.unwrap_or_default();
-        let frame_len = frame.len();
-        let echo_sv = {
+        let (turn, log) = {
             let mut live = self.live.borrow_mut();
-            let Some(live) = live.as_mut() else { return Ok(()) };
-            // The room frees the frame once it is decoded.
-            let mut effects = live.room.on_frame(&attachment.id, frame);
-            if let Some(error) = &effects.error {
-                console_warn!("dropped a frame from {}: {error}", attachment.id);
-            }
-            if let Some(reply) = effects.reply.take() {
-                let _ = ws.send_with_bytes(&reply);
-            }
-            for out in effects.broadcast.drain(..) {
-                self.broadcast(&out);
-            }
-            let mut coordinator = self.coordinator.borrow_mut();
-            for update in live.room.take_doc_updates() {
-                coordinator.record_update(update);
-            }
-            if let Some(data) = effects.update_observed_trace(frame_len) {
-                log.events.push((UPDATE_OBSERVED_EVENT.to_owned(), data));
-            }
-            if !effects.awareness_ids.is_empty() {
-                effects.awareness_ids.apply_to(&mut attachment.awareness_ids);
-                ws.serialize_attachment(&attachment)?;
-            }
-            // Durable before acknowledged: the echo is sent only after the
-            // save, and not at all when the save failed or the room is a
-            // read-only fallback (spec 10.2).
-            if effects.update_bearing && !coordinator.is_read_only() {
-                let outcome = coordinator.save(&live.store, live.room.doc(), now_ms(), &mut log);
-                (!matches!(outcome, SaveOutcome::Failed(_))).then(|| live.room.state_vector())
-            } else {
-                None
-            }
+            let Some(room) = live.as_mut() else { return Ok(()) };
+            let mut out = Sockets { host: self, sender: Some(ws) };
+            let turn = room.frame(&attachment.id, frame, &mut attachment.awareness_ids, &mut out);
+            (turn, room.take_traces())
         };
-        if let Some(sv) = echo_sv {
-            self.send_echo(ws, &sv, SvEchoKind::PostApply);
+        if let Some(error) = &turn.error {
+            console_warn!("dropped a frame from {}: {error}", attachment.id);
+        }
+        if turn.awareness_ids_changed {
+            ws.serialize_attachment(&attachment)?;
         }
         self.write_traces(log).await;
         self.sync_room_meta().await;
         Ok(())
     }
 
-    /// A socket closed: drop its awareness states and tell the others.
+    /// A socket closed: its awareness states go, and the others are told.
     pub fn on_close(&self, ws: &WebSocket) {
         let attachment: Attachment = ws.deserialize_attachment().ok().flatten().unwrap_or_default();
-        let frame = {
-            let mut live = self.live.borrow_mut();
-            live.as_mut().and_then(|live| live.room.on_close(&attachment.awareness_ids))
-        };
-        if let Some(frame) = frame {
-            for other in self.state.get_websockets() {
-                if ready_state(&other) == Some(SOCKET_OPEN) {
-                    let _ = other.send_with_bytes(&frame);
-                }
-            }
+        if let Some(room) = self.live.borrow_mut().as_mut() {
+            room.close(&attachment.awareness_ids, &mut Sockets { host: self, sender: None });
         }
+    }
+
+    /// Runs `f` on the activated room and writes the traces it recorded.
+    pub async fn with_room<R>(
+        self: &Rc<Self>,
+        f: impl FnOnce(&mut VaultRoom<DoSql>) -> R,
+    ) -> Result<R> {
+        self.ensure_loaded().await?;
+        let (value, log) = {
+            let mut live = self.live.borrow_mut();
+            let room =
+                live.as_mut().ok_or_else(|| Error::RustError("document not loaded".into()))?;
+            (f(room), room.take_traces())
+        };
+        self.write_traces(log).await;
+        Ok(value)
     }
 
     /// Records one trace event through the rate-limited store.
@@ -293,7 +249,7 @@ impl RoomHost {
     /// Returns the new value when it changed (the caller decides whether to
     /// store it), `None` when unchanged or when no document is loaded.
     pub fn refresh_room_meta(&self) -> Option<RoomMeta> {
-        let live_schema = schema_version(self.live.borrow().as_ref()?.room.doc());
+        let live_schema = self.live.borrow().as_ref()?.schema_version();
         if self.room_meta.borrow().as_ref().map(|m| m.schema_version) == Some(live_schema) {
             return None;
         }

@@ -6,10 +6,11 @@ use std::rc::Rc;
 use serde_json::{json, Value};
 use worker::*;
 
+use crate::diagnostics::trace_store::{recent_traces, DEBUG_TRACE_LIMIT};
 use crate::edge::http::{parse_json_body, Reply};
+use crate::internal_routes::{RoomRoute, ROOM_HEADER};
+use crate::room::debug_report::debug_report;
 use crate::room::room_meta::{RoomMeta, ROOM_META_KEY};
-use crate::room::summary::DocumentSummary;
-use crate::room::trace_store::{recent_traces, DEBUG_TRACE_LIMIT};
 use crate::store::kv::KvStore;
 
 use super::admin;
@@ -17,6 +18,7 @@ use super::reply::to_response;
 use super::room_host::{Attachment, RoomHost};
 use super::room_snapshots;
 use super::runtime::{env_string, random_bytes, wasm_memory_bytes};
+use crate::hex::lower_hex;
 
 fn json_reply(status: u16, value: Value) -> Result<Response> {
     to_response(Reply::json(status, value))
@@ -47,21 +49,30 @@ pub async fn fetch(host: &Rc<RoomHost>, req: Request) -> Result<Response> {
 
 async fn route(host: &Rc<RoomHost>, mut req: Request) -> Result<Response> {
     let path = req.path();
-    let name = req.headers().get("x-partykit-room")?.or_else(|| room_name_from_path(&path));
+    let name = req.headers().get(ROOM_HEADER)?.or_else(|| room_name_from_path(&path));
     host.learn_room_id(name).await;
 
     let is_upgrade =
         req.headers().get("Upgrade")?.is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-    match (req.method(), path.as_str()) {
-        (Method::Get, "/__yaos/meta") => meta(host).await,
-        (Method::Get, "/__yaos/debug") => json_reply(200, debug_json(host).await),
-        (Method::Get, "/__yaos/document") => {
-            host.ensure_loaded().await?;
-            let bytes =
-                host.live.borrow().as_ref().map(|l| l.room.full_update()).unwrap_or_default();
+    let Some(route) = RoomRoute::parse(req.method().as_ref(), &path) else {
+        return if is_upgrade {
+            accept_socket(host, &req).await
+        } else {
+            Response::error("Not implemented", 404)
+        };
+    };
+    // Gated before any load, so a disabled route never wakes storage.
+    if route.is_admin() && !admin_enabled(&host.env) {
+        return json_reply(404, json!({"error": "not found"}));
+    }
+    match route {
+        RoomRoute::Meta => meta(host).await,
+        RoomRoute::Debug => json_reply(200, debug_json(host).await),
+        RoomRoute::Document => {
+            let bytes = host.with_room(|room| room.full_update()).await?;
             to_response(Reply::bytes(200, "application/octet-stream", bytes))
         }
-        (Method::Post, "/__yaos/trace") => {
+        RoomRoute::Trace => {
             let body = req.bytes().await?;
             let parsed = parse_json_body(&body).map_err(|e| e.to_string());
             let Ok(Value::Object(mut body)) = parsed else {
@@ -73,23 +84,17 @@ async fn route(host: &Rc<RoomHost>, mut req: Request) -> Result<Response> {
             host.trace(&event, body.remove("data").unwrap_or(Value::Null)).await;
             json_reply(200, json!({"ok": true}))
         }
-        // Gated before any load, so a disabled route never wakes storage.
-        (Method::Post, "/__yaos/compact" | "/__yaos/cleanup-kv") if !admin_enabled(&host.env) => {
-            json_reply(404, json!({"error": "not found"}))
-        }
-        (Method::Post, "/__yaos/compact") => json_reply(200, admin::compact(host).await?),
-        (Method::Post, "/__yaos/snapshot") => {
+        RoomRoute::Compact => json_reply(200, admin::compact(host).await?),
+        RoomRoute::CleanupKv => json_reply(200, admin::cleanup_kv(host).await?),
+        RoomRoute::Snapshot => {
             json_reply(200, room_snapshots::manual(host, &req.bytes().await?).await?)
         }
-        (Method::Post, "/__yaos/snapshot-maybe") => {
+        RoomRoute::SnapshotMaybe => {
             json_reply(200, room_snapshots::maybe(host, &req.bytes().await?).await?)
         }
-        (Method::Post, "/__yaos/snapshot-prune") => {
+        RoomRoute::SnapshotPrune => {
             json_reply(200, room_snapshots::prune(host, &req.bytes().await?).await?)
         }
-        (Method::Post, "/__yaos/cleanup-kv") => json_reply(200, admin::cleanup_kv(host).await?),
-        _ if is_upgrade => accept_socket(host, &req).await,
-        _ => Response::error("Not implemented", 404),
     }
 }
 
@@ -101,16 +106,12 @@ async fn accept_socket(host: &Rc<RoomHost>, req: &Request) -> Result<Response> {
         .find(|(k, _)| k == "_pk")
         .map(|(_, v)| v.into_owned())
         .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| hex(&random_bytes::<8>()));
+        .unwrap_or_else(|| lower_hex(&random_bytes::<8>()));
     let pair = WebSocketPair::new()?;
     host.state.accept_web_socket(&pair.server);
     pair.server.serialize_attachment(&Attachment { id, awareness_ids: Vec::new() })?;
     host.greet(&pair.server);
     Response::from_websocket(pair.client)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `{roomId, meta}` without loading the document (spec 9.1).
@@ -129,17 +130,6 @@ async fn meta(host: &Rc<RoomHost>) -> Result<Response> {
 /// The debug JSON of spec 9.2, plus `wasmMemoryBytes`. Never loads the doc.
 pub async fn debug_json(host: &Rc<RoomHost>) -> Value {
     let recent = recent_traces(&host.kv(), DEBUG_TRACE_LIMIT).await.unwrap_or_default();
-    let live = host.live.borrow();
-    let summary = live.as_ref().map(|l| DocumentSummary::of(l.room.doc()));
-    let coordinator = host.coordinator.borrow();
-    json!({
-        "roomId": host.room_id(),
-        "documentLoaded": live.is_some(),
-        "recent": recent,
-        "svEcho": &*host.sv_echo.borrow(),
-        "persistence": coordinator.health(),
-        "documentSummary": summary,
-        "storage": host.storage_status.borrow().to_json(coordinator.oversized_delta_count()),
-        "wasmMemoryBytes": wasm_memory_bytes(),
-    })
+    let parts = host.live.borrow().as_ref().map(|room| room.debug_parts());
+    debug_report(&host.room_id(), recent, parts, Some(wasm_memory_bytes()))
 }

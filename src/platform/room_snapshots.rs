@@ -21,7 +21,7 @@ struct LiveDoc<'a>(&'a RoomHost);
 
 impl DocAccess for LiveDoc<'_> {
     fn with_doc<R>(&self, f: impl FnOnce(&yrs::Doc) -> R) -> Option<R> {
-        self.0.live.borrow().as_ref().map(|live| f(live.room.doc()))
+        self.0.live.borrow().as_ref().map(|room| f(room.doc()))
     }
 }
 

@@ -1,8 +1,11 @@
-//! The vault room: protocol handling over `yrs::sync`, SV echoes, traces.
+//! The vault room: [`vault_room::VaultRoom`] owns one vault's live state
+//! (document, awareness, persistence, storage status, SV-echo counters) and
+//! its rules; [`protocol`] is the sync and awareness protocol over
+//! `yrs::sync`; [`sv_echo`] the SV echo; [`debug_report`] the debug JSON;
+//! [`room_meta`] the `roomMeta` key.
 
+pub mod debug_report;
 pub mod protocol;
 pub mod room_meta;
-pub mod summary;
 pub mod sv_echo;
-pub mod trace_entry;
-pub mod trace_store;
+pub mod vault_room;

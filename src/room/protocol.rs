@@ -38,7 +38,7 @@ const SYNC_STEP_2: u64 = MSG_SYNC_STEP_2 as u64;
 const SYNC_UPDATE: u64 = MSG_SYNC_UPDATE as u64;
 
 /// Awareness client IDs are 53-bit (JavaScript-safe); yrs asserts this.
-const MAX_CLIENT_ID: u64 = (1 << 53) - 1;
+const MAX_CLIENT_ID: u64 = crate::safe_int::MAX_SAFE_INTEGER;
 
 /// Why an incoming frame was (partly) rejected. The shell logs it; the socket
 /// stays open, as in the TypeScript server.

@@ -1,8 +1,8 @@
 //! `roomMeta` (spec 11.1): the vault's schema version cached in key-value
 //! storage so the Worker can check schema admission without loading the doc.
 
+use crate::diagnostics::timefmt::iso_from_ms;
 use crate::store::kv::KvValue;
-use crate::timefmt::iso_from_ms;
 
 pub const ROOM_META_KEY: &str = "roomMeta";
 

@@ -6,11 +6,10 @@
 //! is "not found" without touching the bucket.
 
 use crate::hex::lower_hex;
+use crate::safe_int::MAX_SAFE_INTEGER;
 
 /// The largest time value a JavaScript `Date` holds (±8.64e15 ms).
 const JS_DATE_MAX_MS: u64 = 8_640_000_000_000_000;
-/// `Number.MAX_SAFE_INTEGER`.
-const JS_MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 const MS_PER_DAY: u64 = 86_400_000;
 
 /// A new snapshot ID for the time `now_ms`, with 4 random bytes.
@@ -34,7 +33,7 @@ pub fn day_from_snapshot_id(id: &str) -> Option<String> {
     for b in time.bytes() {
         let digit = if b.is_ascii_digit() { b - b'0' } else { b - b'a' + 10 };
         ms = ms.checked_mul(36)?.checked_add(u64::from(digit))?;
-        if ms > JS_MAX_SAFE_INTEGER {
+        if ms > MAX_SAFE_INTEGER {
             return None;
         }
     }
@@ -136,10 +135,7 @@ mod tests {
     #[test]
     fn edges_of_the_date_range() {
         // 2^53 - 1 is safe but beyond Date; 8.64e15 itself is the last valid Date.
-        assert_eq!(
-            day_from_snapshot_id(&format!("{}-00000000", base36(JS_MAX_SAFE_INTEGER))),
-            None
-        );
+        assert_eq!(day_from_snapshot_id(&format!("{}-00000000", base36(MAX_SAFE_INTEGER))), None);
         assert_eq!(
             day_from_snapshot_id(&format!("{}-00000000", base36(JS_DATE_MAX_MS))).as_deref(),
             Some("+275760-09")

@@ -7,8 +7,8 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use yrs::{Any, Doc, Map as _, MapRef, Out, ReadTxn, Transact};
 
+use crate::doc_model::summary::any_to_json;
 use crate::hex::sha256_hex;
-use crate::room::summary::any_to_json;
 
 /// What a snapshot's index says about the document, read in one transaction.
 #[derive(Debug, Clone, PartialEq)]

@@ -153,7 +153,7 @@ pub fn parse_iso_ms(s: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::timefmt::iso_from_ms;
+    use crate::diagnostics::timefmt::iso_from_ms;
     use serde_json::{json, Value};
 
     const NOW: i64 = 1_779_963_072_345; // 2026-05-28T10:11:12.345Z

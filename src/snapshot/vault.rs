@@ -16,7 +16,7 @@ use super::index::{DocFacts, NewIndex, Reason, SnapshotIndex};
 use super::payload::{full_update_hash, write_payload};
 use super::retention::{select_retention, RetentionPolicy, DEFAULT_RETENTION};
 use crate::bucket::{list_all, Bucket, BucketError};
-use crate::timefmt::iso_from_ms;
+use crate::diagnostics::timefmt::iso_from_ms;
 
 /// Index objects fetched at once when listing (as the TypeScript server).
 pub const INDEX_FETCH_CONCURRENCY: usize = 4;

@@ -50,7 +50,7 @@ impl KvValue {
             KvValue::Null => Value::Null,
             KvValue::Bool(b) => Value::Bool(*b),
             KvValue::Number(n) => {
-                if n.fract() == 0.0 && n.abs() < 9.007_199_254_740_992e15 {
+                if crate::safe_int::is_safe_integer(*n) {
                     Value::from(*n as i64)
                 } else {
                     serde_json::Number::from_f64(*n).map(Value::Number).unwrap_or(Value::Null)
@@ -77,7 +77,11 @@ pub struct KvError(pub String);
 pub trait KvStore {
     async fn get(&self, key: &str) -> Result<Option<KvValue>, KvError>;
     async fn put(&self, key: &str, value: KvValue) -> Result<(), KvError>;
-    /// Deletes the keys; the platform accepts at most 128 per call.
+    /// Most keys one batch call may name (the platform's limit); callers
+    /// that batch work themselves use it, and `delete_many` honours it.
+    const BATCH_LIMIT: usize = 128;
+
+    /// Deletes the keys, in calls of at most [`KvStore::BATCH_LIMIT`].
     async fn delete_many(&self, keys: &[String]) -> Result<(), KvError>;
     /// Keys starting with `prefix`, in ascending order, with their values.
     async fn list_prefix(&self, prefix: &str) -> Result<Vec<(String, KvValue)>, KvError>;

@@ -12,7 +12,7 @@
 //! platform's 128-keys-per-call limit never applies and unrelated keys (traces,
 //! room meta) are never loaded.
 
-use sha2::{Digest, Sha256};
+use crate::hex::sha256_hex;
 use thiserror::Error;
 
 use super::kv::{KvError, KvStore, KvValue};
@@ -38,9 +38,6 @@ pub const JOURNAL_KEY_PREFIX: &str = "document:journal:";
 /// Chunk size the last TypeScript writer used (64 KiB). The reader trusts each
 /// manifest's `chunkSizeBytes` instead; this is for tests and documentation.
 pub const WRITER_CHUNK_BYTES: usize = 65_536;
-
-/// Largest integer a JavaScript number holds exactly (`Number.MAX_SAFE_INTEGER`).
-const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
 
 /// Key of checkpoint `version`'s manifest.
 pub fn checkpoint_manifest_key(version: u64) -> String {
@@ -422,10 +419,6 @@ fn into_bytes(key: &str, value: KvValue) -> Result<Vec<u8>, LegacyKvError> {
     }
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    format!("{:x}", Sha256::digest(bytes))
-}
-
 // ---- value parsing: each returns a short reason naming the bad field ----
 
 fn parse_pointer(value: &KvValue) -> Result<u64, String> {
@@ -499,7 +492,10 @@ fn require_format(value: &KvValue, expected: &str) -> Result<(), String> {
 fn integer(value: &KvValue, field: &str, min: u64) -> Result<u64, String> {
     match value.get(field) {
         Some(KvValue::Number(n))
-            if n.is_finite() && n.fract() == 0.0 && *n >= min as f64 && *n <= MAX_SAFE_INTEGER =>
+            if n.is_finite()
+                && n.fract() == 0.0
+                && *n >= min as f64
+                && *n <= crate::safe_int::MAX_SAFE_INTEGER as f64 =>
         {
             Ok(*n as u64)
         }

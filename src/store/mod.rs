@@ -1,12 +1,11 @@
-//! Document persistence: the SQL store the server writes, the legacy
-//! key-value reader it migrates from, and the migration between them.
+//! Document persistence: the SQL store the server writes and the legacy
+//! key-value reader it migrates from (the migration itself: `crate::migration`).
 //!
 //! [`DocStore`] is the narrow interface the persistence coordinator needs; the
 //! one production implementation is [`sql_store::SqlDocStore`].
 
 pub mod kv;
 pub mod legacy_kv;
-pub mod migrate;
 pub mod sql;
 pub mod sql_store;
 

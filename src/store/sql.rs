@@ -70,3 +70,20 @@ pub trait SqlExec {
     /// returns an error, none of them take effect.
     fn transaction(&self, body: &mut dyn FnMut() -> Result<(), SqlError>) -> Result<(), SqlError>;
 }
+
+/// A shared handle runs against the same database, so several owners (two
+/// activations of one room in a test or profile) can use one connection.
+impl<E: SqlExec> SqlExec for std::rc::Rc<E> {
+    fn query(
+        &self,
+        sql: &str,
+        params: &[SqlParam<'_>],
+        on_row: &mut dyn FnMut(Vec<SqlValue>) -> Result<(), SqlError>,
+    ) -> Result<(), SqlError> {
+        (**self).query(sql, params, on_row)
+    }
+
+    fn transaction(&self, body: &mut dyn FnMut() -> Result<(), SqlError>) -> Result<(), SqlError> {
+        (**self).transaction(body)
+    }
+}

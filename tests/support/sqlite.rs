@@ -3,6 +3,7 @@
 //! can break a transaction halfway through and watch it roll back.
 
 use std::cell::RefCell;
+use std::rc::Rc;
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, ToSql};
@@ -12,6 +13,10 @@ use yaos_server::store::sql::{SqlError, SqlExec, SqlParam, SqlValue};
 pub struct SqliteExec {
     conn: Connection,
     fault: RefCell<Option<Fault>>,
+    /// Statements containing one of these fail every time, until healed.
+    broken: RefCell<Vec<String>>,
+    /// Where writes are recorded (`"sql INSERT INTO journal"`, ...), when set.
+    log: Option<Rc<RefCell<Vec<String>>>>,
 }
 
 /// Fail the statement containing `pattern` once `skip` such statements ran.
@@ -23,7 +28,22 @@ struct Fault {
 impl SqliteExec {
     pub fn in_memory() -> Self {
         let conn = Connection::open_in_memory().expect("open in-memory sqlite");
-        SqliteExec { conn, fault: RefCell::new(None) }
+        SqliteExec { conn, fault: RefCell::new(None), broken: RefCell::default(), log: None }
+    }
+
+    /// A database that records each write statement (its first three words)
+    /// in `log`, so tests can order storage writes against other events.
+    pub fn logged(log: Rc<RefCell<Vec<String>>>) -> Self {
+        SqliteExec { log: Some(log), ..SqliteExec::in_memory() }
+    }
+
+    /// Makes every statement containing `pattern` fail until [`Self::heal`].
+    pub fn break_statements(&self, pattern: &str) {
+        self.broken.borrow_mut().push(pattern.to_owned());
+    }
+
+    pub fn heal(&self) {
+        self.broken.borrow_mut().clear();
     }
 
     /// Makes one future statement fail: the first containing `pattern` after
@@ -38,6 +58,15 @@ impl SqliteExec {
     }
 
     fn check_fault(&self, sql: &str) -> Result<(), SqlError> {
+        if self.broken.borrow().iter().any(|p| sql.contains(p.as_str())) {
+            return Err(SqlError::Exec(format!("injected failure: {sql}")));
+        }
+        if let Some(log) = &self.log {
+            if sql.starts_with("INSERT") || sql.starts_with("DELETE") {
+                let words: Vec<&str> = sql.split_whitespace().take(3).collect();
+                log.borrow_mut().push(format!("sql {}", words.join(" ")));
+            }
+        }
         let mut fault = self.fault.borrow_mut();
         let Some(active) = fault.as_mut() else { return Ok(()) };
         if !sql.contains(&active.pattern) {

@@ -1,15 +1,15 @@
 //! The admin key-value cleanup (spec 10.6): [`cleanup_kv`] deletes the legacy
-//! keys ([`is_legacy_key`]) in batches of [`KV_BATCH_LIMIT`] once SQL holds the
+//! keys ([`is_legacy_key`]) in batches of [`KvStore::BATCH_LIMIT`] once SQL holds the
 //! document and the migration marker is present.
 
 use serde_json::{json, Value};
 
-use super::{has_marker, read_meta, KV_BATCH_LIMIT};
+use super::{has_marker, read_meta};
+use crate::diagnostics::trace::TraceSink;
 use crate::store::kv::KvStore;
 use crate::store::legacy_kv::{CHECKPOINT_KEY_PREFIX, JOURNAL_KEY_PREFIX, LEGACY_DOCUMENT_KEY};
 use crate::store::sql::SqlExec;
 use crate::store::sql_store::SqlDocStore;
-use crate::trace::TraceSink;
 
 /// The answer of the admin KV cleanup; [`CleanupOutcome::to_json`] is the body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,7 +108,7 @@ async fn delete_legacy_keys<E: SqlExec, K: KvStore>(
     if !has_marker(&rows) {
         return Ok(Cleanup::Unmarked);
     }
-    for batch in keys.chunks(KV_BATCH_LIMIT) {
+    for batch in keys.chunks(K::BATCH_LIMIT) {
         kv.delete_many(batch).await.map_err(|error| error.to_string())?;
     }
     Ok(Cleanup::Deleted(keys.len() as u64))

@@ -10,8 +10,9 @@ use std::collections::{BTreeSet, VecDeque};
 use serde_json::{json, Map, Value};
 
 use super::trace_entry::prepare_trace_entry;
+use crate::diagnostics::timefmt::iso_from_ms;
+use crate::hex::lower_hex;
 use crate::store::kv::{KvError, KvStore, KvValue};
-use crate::timefmt::iso_from_ms;
 
 pub const TRACE_KEY_PREFIX: &str = "trace:";
 /// Entries kept after each write.
@@ -26,7 +27,7 @@ const MAX_DELETE_BATCH: usize = 128;
 
 /// The storage key for an entry written at `ms` with a 6-byte random suffix.
 pub fn trace_key(ms: u64, random: [u8; 6]) -> String {
-    let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = lower_hex(&random);
     format!("{TRACE_KEY_PREFIX}{ms:013}:{hex}")
 }
 

@@ -12,13 +12,13 @@ use super::source::{build_source, state_vector, Source, SourceInfo, SqlDoc};
 use super::verify::{contains, covers, read_back, Written};
 use super::{LoadError, LoadedDocument, MigrationStatus, Run, StorageMode};
 use super::{MARKER_KEY, NOTE_UNVERIFIED};
+use crate::diagnostics::timefmt::iso_from_ms;
 use crate::encode;
 use crate::store::kv::KvStore;
 use crate::store::legacy_kv::{self, LEGACY_DOCUMENT_KEY};
 use crate::store::sql::SqlExec;
 use crate::store::sql_store::SqlDocStore;
 use crate::store::{DocStore, JournalStats, StoreError};
-use crate::timefmt::iso_from_ms;
 
 impl<E: SqlExec, K: KvStore> Run<'_, E, K> {
     /// SQL data without a marker. With no legacy data this is a vault born on

@@ -6,7 +6,7 @@ use yrs::updates::decoder::Decode;
 use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
 
 use super::LoadError;
-use crate::room::summary::DocumentSummary;
+use crate::doc_model::summary::DocumentSummary;
 use crate::store::legacy_kv::{LegacyJournalStats, LegacyKvState, LEGACY_DOCUMENT_KEY};
 use crate::store::sql::SqlExec;
 use crate::store::sql_store::SqlDocStore;

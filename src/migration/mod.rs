@@ -79,19 +79,16 @@ use serde_json::{json, Value};
 use thiserror::Error;
 use yrs::Doc;
 
-use super::kv::KvStore;
-use super::legacy_kv::{self, LegacyKvError, LegacyKvState};
-use super::sql::SqlExec;
-use super::sql_store::SqlDocStore;
-use super::JournalStats;
-use crate::trace::TraceSink;
+use crate::diagnostics::trace::TraceSink;
+use crate::store::kv::KvStore;
+use crate::store::legacy_kv::{self, LegacyKvError, LegacyKvState};
+use crate::store::sql::SqlExec;
+use crate::store::sql_store::SqlDocStore;
+use crate::store::JournalStats;
 use source::{build_source, read_sql, Source, SqlDoc};
 
 pub use cleanup::{cleanup_kv, is_legacy_key, CleanupOutcome};
 pub use fingerprint::same_document;
-
-/// Most keys one key-value batch operation may name (platform limit).
-pub const KV_BATCH_LIMIT: usize = 128;
 
 /// `_migration_meta` key whose value `"true"` marks a verified migration.
 pub const MARKER_KEY: &str = "migration_completed";

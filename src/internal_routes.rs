@@ -1,0 +1,140 @@
+//! The internal contracts between the Worker and its Durable Objects: every
+//! `https://internal/__yaos/*` route of the vault object (spec 9.1) and of
+//! the config object (spec 6.6), each with its method and path in one place,
+//! used by the caller to build the request and by the object to dispatch it.
+
+/// A route of the vault's object (`VaultSyncServer`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoomRoute {
+    /// `{roomId, meta}` without loading the document.
+    Meta,
+    /// The full update (`application/octet-stream`).
+    Document,
+    /// The debug JSON of spec 9.2; never loads the document.
+    Debug,
+    /// Records a trace event `{event, data?}`.
+    Trace,
+    /// Emergency compaction (admin-gated).
+    Compact,
+    /// Removal of migrated legacy key-value data (admin-gated).
+    CleanupKv,
+    /// A manual, pinned snapshot `{device?}`.
+    Snapshot,
+    /// The daily snapshot unless unchanged `{device?}`.
+    SnapshotMaybe,
+    /// Snapshot retention `{pruneLegacy}`.
+    SnapshotPrune,
+}
+
+impl RoomRoute {
+    const ALL: [RoomRoute; 9] = [
+        RoomRoute::Meta,
+        RoomRoute::Document,
+        RoomRoute::Debug,
+        RoomRoute::Trace,
+        RoomRoute::Compact,
+        RoomRoute::CleanupKv,
+        RoomRoute::Snapshot,
+        RoomRoute::SnapshotMaybe,
+        RoomRoute::SnapshotPrune,
+    ];
+
+    /// `(method, path)`.
+    pub fn endpoint(self) -> (&'static str, &'static str) {
+        use RoomRoute::*;
+        match self {
+            Meta => ("GET", "/__yaos/meta"),
+            Document => ("GET", "/__yaos/document"),
+            Debug => ("GET", "/__yaos/debug"),
+            Trace => ("POST", "/__yaos/trace"),
+            Compact => ("POST", "/__yaos/compact"),
+            CleanupKv => ("POST", "/__yaos/cleanup-kv"),
+            Snapshot => ("POST", "/__yaos/snapshot"),
+            SnapshotMaybe => ("POST", "/__yaos/snapshot-maybe"),
+            SnapshotPrune => ("POST", "/__yaos/snapshot-prune"),
+        }
+    }
+
+    pub fn method(self) -> &'static str {
+        self.endpoint().0
+    }
+
+    pub fn path(self) -> &'static str {
+        self.endpoint().1
+    }
+
+    /// The route a request names; `None` for anything else (a socket
+    /// upgrade, or a 404).
+    pub fn parse(method: &str, path: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.endpoint() == (method, path))
+    }
+
+    /// Routes that exist only when `YAOS_ENABLE_ADMIN_ROUTES` is set.
+    pub fn is_admin(self) -> bool {
+        matches!(self, RoomRoute::Compact | RoomRoute::CleanupKv)
+    }
+}
+
+/// A route of the config object (`ServerConfig`, named `global-config`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigRoute {
+    /// The stored config.
+    Config,
+    /// The one-time claim `{tokenHash}`.
+    Claim,
+    /// The update metadata write.
+    UpdateMetadata,
+}
+
+impl ConfigRoute {
+    const ALL: [ConfigRoute; 3] =
+        [ConfigRoute::Config, ConfigRoute::Claim, ConfigRoute::UpdateMetadata];
+
+    /// `(method, path)`.
+    pub fn endpoint(self) -> (&'static str, &'static str) {
+        match self {
+            ConfigRoute::Config => ("GET", "/__yaos/config"),
+            ConfigRoute::Claim => ("POST", "/__yaos/claim"),
+            ConfigRoute::UpdateMetadata => ("POST", "/__yaos/update-metadata"),
+        }
+    }
+
+    pub fn method(self) -> &'static str {
+        self.endpoint().0
+    }
+
+    pub fn path(self) -> &'static str {
+        self.endpoint().1
+    }
+
+    pub fn parse(method: &str, path: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.endpoint() == (method, path))
+    }
+}
+
+/// The internal origin these routes are requested under.
+pub const INTERNAL_ORIGIN: &str = "https://internal";
+
+/// The header that names the room on internal requests.
+pub const ROOM_HEADER: &str = "x-partykit-room";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_parses_back_from_its_endpoint() {
+        for route in RoomRoute::ALL {
+            assert_eq!(RoomRoute::parse(route.method(), route.path()), Some(route));
+        }
+        for route in ConfigRoute::ALL {
+            assert_eq!(ConfigRoute::parse(route.method(), route.path()), Some(route));
+        }
+        assert_eq!(RoomRoute::parse("POST", "/__yaos/meta"), None, "wrong method");
+        assert_eq!(RoomRoute::parse("GET", "/__yaos/snapshot"), None);
+        assert_eq!(RoomRoute::parse("GET", "/vault/sync/x"), None);
+        assert_eq!(ConfigRoute::parse("GET", "/__yaos/claim"), None);
+        let admin: Vec<_> = RoomRoute::ALL.into_iter().filter(|r| r.is_admin()).collect();
+        assert_eq!(admin, [RoomRoute::Compact, RoomRoute::CleanupKv]);
+    }
+}

@@ -1,0 +1,233 @@
+//! The vault room: one vault's live state as one sans-IO object. It owns the
+//! document and awareness ([`Room`]), the persistence coordinator, the SQL
+//! store, the storage status of this activation and the SV-echo counters, and
+//! it turns each event (activation, connect, frame, close, wake, compaction)
+//! into frames handed to an [`Outbox`] and trace events kept for the shell.
+//!
+//! The rule the server exists for lives here, in [`VaultRoom::frame`]:
+//! **durable before acknowledged**. An update-bearing frame is applied, its
+//! reply and broadcast frames are handed out (and freed), its updates are
+//! recorded and saved, and only a save that left the change durable is
+//! followed by the `postApply` echo. Durable Object output gates hold every
+//! message sent in the turn until the write is on disk, so a client holding
+//! the echo holds a receipt for stored state.
+
+use thiserror::Error;
+use yrs::Doc;
+
+use super::debug_report::DebugParts;
+use super::protocol::{FrameError, Room, UPDATE_OBSERVED_EVENT};
+use super::sv_echo::{try_send_sv_echo, SvEchoCounters, SvEchoKind};
+use crate::diagnostics::trace::{TraceLog, TraceSink};
+use crate::doc_model::summary::{schema_version, DocumentSummary};
+use crate::migration::{load_document, LoadError, StorageStatus};
+use crate::persist::{Coordinator, EmergencyCompact, Policy, SaveOutcome};
+use crate::store::kv::KvStore;
+use crate::store::sql::SqlExec;
+use crate::store::sql_store::SqlDocStore;
+use crate::store::StoreError;
+
+/// Where a room's outgoing frames go. The shell implements it over the
+/// hibernatable sockets; tests record what was sent, in order.
+pub trait Outbox {
+    /// A binary frame to the connection the event came from.
+    fn reply(&mut self, frame: &[u8]);
+    /// A binary frame to every open connection of the room, the sender included.
+    fn broadcast(&mut self, frame: &[u8]);
+    /// A text frame to the sender; the error is the platform's.
+    fn reply_text(&mut self, text: &str) -> Result<(), String>;
+    /// Whether the sender's socket is open (`readyState` 1).
+    fn sender_open(&self) -> bool;
+}
+
+/// Why a room could not be activated. Nothing was written; the next
+/// request may retry.
+#[derive(Debug, Error)]
+pub enum ActivationError {
+    #[error("SQL tables could not be created: {0}")]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Load(#[from] LoadError),
+}
+
+/// What one incoming frame did, for the shell's bookkeeping.
+#[derive(Debug, Default)]
+pub struct FrameTurn {
+    /// The connection's awareness IDs changed: store its attachment again.
+    pub awareness_ids_changed: bool,
+    /// Why the frame was (partly) rejected; logged, the socket stays open.
+    pub error: Option<FrameError>,
+    /// The save an update-bearing frame triggered.
+    pub save: Option<SaveOutcome>,
+}
+
+/// The coordinator policy of a room whose snapshot has this many bytes: the
+/// spec's thresholds, grown for large vaults (see `Policy::scaled_to_snapshot`).
+pub fn room_policy(snapshot_bytes: u64) -> Policy {
+    Policy { scale_to_snapshot: true, ..Policy::default() }.scaled_to_snapshot(snapshot_bytes)
+}
+
+pub struct VaultRoom<E: SqlExec> {
+    room: Room,
+    store: SqlDocStore<E>,
+    coordinator: Coordinator,
+    storage: StorageStatus,
+    sv_echo: SvEchoCounters,
+    trace: TraceLog,
+    clock: fn() -> u64,
+}
+
+impl<E: SqlExec> VaultRoom<E> {
+    /// Turns storage into a live room: the load decision of spec 10.2 (SQL,
+    /// verified migration from the legacy key-value layout, or the read-only
+    /// fallback), the coordinator's baseline, journal statistics and policy.
+    /// `clock` gives Unix ms. Trace events of the load, failed or not, go to
+    /// `trace`.
+    pub async fn activate<K: KvStore>(
+        sql: E,
+        kv: &K,
+        clock: fn() -> u64,
+        trace: &mut TraceLog,
+    ) -> Result<Self, ActivationError> {
+        let store = SqlDocStore::new(sql)?;
+        let loaded = load_document(&store, kv, &clock, trace).await?;
+        let snapshot_bytes = store.snapshot_size().map(|(_, bytes)| bytes).unwrap_or(0);
+        let mut coordinator = Coordinator::new(room_policy(snapshot_bytes));
+        coordinator.on_loaded(&loaded.doc, loaded.journal);
+        if loaded.is_read_only() {
+            coordinator.enter_read_only();
+        }
+        coordinator.set_legacy_document_migrated(loaded.legacy_document_migrated);
+        Ok(VaultRoom {
+            room: Room::from_doc(loaded.doc, clock),
+            store,
+            coordinator,
+            storage: loaded.status,
+            sv_echo: SvEchoCounters::default(),
+            trace: TraceLog::default(),
+            clock,
+        })
+    }
+
+    pub fn doc(&self) -> &Doc {
+        self.room.doc()
+    }
+
+    pub fn store(&self) -> &SqlDocStore<E> {
+        &self.store
+    }
+
+    /// The read-only (kv-fallback) mode: the room relays but never writes and
+    /// never acknowledges.
+    pub fn is_read_only(&self) -> bool {
+        self.coordinator.is_read_only()
+    }
+
+    pub fn storage(&self) -> &StorageStatus {
+        &self.storage
+    }
+
+    /// `sys.schemaVersion` of the live document (spec 11.1).
+    pub fn schema_version(&self) -> Option<i64> {
+        schema_version(self.room.doc())
+    }
+
+    /// The full state as a v1 update (`GET /__yaos/document`).
+    pub fn full_update(&self) -> Vec<u8> {
+        self.room.full_update()
+    }
+
+    /// The trace events recorded since the last call, for the shell to store.
+    pub fn take_traces(&mut self) -> TraceLog {
+        std::mem::take(&mut self.trace)
+    }
+
+    /// Woken with sockets still open (spec 8.7): every client is asked for
+    /// whatever the freshly loaded document lacks.
+    pub fn wake(&self, out: &mut impl Outbox) {
+        out.broadcast(&self.room.sync_step1());
+    }
+
+    /// A new connection (spec 8.3): SyncStep1, awareness if any, then the
+    /// baseline echo.
+    pub fn connect(&mut self, out: &mut impl Outbox) {
+        for frame in self.room.on_connect() {
+            out.reply(&frame);
+        }
+        self.send_echo(out, SvEchoKind::Baseline);
+    }
+
+    /// One binary frame from connection `conn`, whose awareness IDs are
+    /// `awareness_ids` (kept in its socket attachment). Large buffers are
+    /// freed as soon as they are used (the incoming frame once decoded,
+    /// outgoing frames once handed out), before the save encodes anything:
+    /// wasm memory never shrinks, so overlapping copies would set the
+    /// isolate's high-water mark.
+    pub fn frame(
+        &mut self,
+        conn: &str,
+        frame: Vec<u8>,
+        awareness_ids: &mut Vec<u64>,
+        out: &mut impl Outbox,
+    ) -> FrameTurn {
+        let frame_len = frame.len();
+        let mut effects = self.room.on_frame(conn, frame);
+        if let Some(reply) = effects.reply.take() {
+            out.reply(&reply);
+        }
+        for frame in effects.broadcast.drain(..) {
+            out.broadcast(&frame);
+        }
+        for update in self.room.take_doc_updates() {
+            self.coordinator.record_update(update);
+        }
+        if let Some(data) = effects.update_observed_trace(frame_len) {
+            self.trace.trace(UPDATE_OBSERVED_EVENT, data);
+        }
+        let awareness_ids_changed = !effects.awareness_ids.is_empty();
+        effects.awareness_ids.apply_to(awareness_ids);
+        let save = effects.update_bearing.then(|| self.save_then_acknowledge(out));
+        FrameTurn { awareness_ids_changed, error: effects.error, save }
+    }
+
+    /// Durable before acknowledged: the save runs first, and the `postApply`
+    /// echo follows only when the save left every change durable. A failed
+    /// save, or the read-only fallback (which never writes), sends no echo.
+    fn save_then_acknowledge(&mut self, out: &mut impl Outbox) -> SaveOutcome {
+        let outcome =
+            self.coordinator.save(&self.store, self.room.doc(), (self.clock)(), &mut self.trace);
+        if outcome.is_durable() {
+            self.send_echo(out, SvEchoKind::PostApply);
+        }
+        outcome
+    }
+
+    /// A connection closed: its awareness states are removed and the other
+    /// connections told.
+    pub fn close(&mut self, awareness_ids: &[u64], out: &mut impl Outbox) {
+        if let Some(frame) = self.room.on_close(awareness_ids) {
+            out.broadcast(&frame);
+        }
+    }
+
+    /// Emergency compaction (spec 10.6); runs even in the read-only fallback.
+    pub fn compact_now(&mut self) -> EmergencyCompact {
+        self.coordinator.compact_now(&self.store, self.room.doc(), (self.clock)(), &mut self.trace)
+    }
+
+    /// The loaded room's part of the debug JSON (spec 9.2).
+    pub fn debug_parts(&self) -> DebugParts {
+        DebugParts {
+            sv_echo: self.sv_echo.clone(),
+            persistence: self.coordinator.health(),
+            summary: Some(DocumentSummary::of(self.room.doc())),
+            storage: self.storage.to_json(self.coordinator.oversized_delta_count()),
+        }
+    }
+
+    fn send_echo(&mut self, out: &mut impl Outbox, kind: SvEchoKind) {
+        let sv = self.room.state_vector();
+        let result = try_send_sv_echo(out.sender_open(), &sv, kind, |frame| out.reply_text(frame));
+        self.sv_echo.record(&result);
+    }
+}

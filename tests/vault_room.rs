@@ -1,0 +1,421 @@
+//! The vault room, natively, over real SQLite: the frame turn's order and its
+//! durability rule (no echo unless the change is durable), the failure
+//! branches, the read-only fallback, awareness bookkeeping, wake, and the
+//! debug report of spec 9.2 for a fresh, a migrated and a fallback room.
+
+#[path = "support/docs.rs"]
+#[allow(dead_code)]
+mod docs;
+#[path = "support/legacy_writer.rs"]
+#[allow(dead_code)]
+mod legacy_writer;
+#[path = "support/sqlite.rs"]
+#[allow(dead_code)]
+mod sqlite;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use futures::executor::block_on;
+use serde_json::{json, Value};
+use sqlite::SqliteExec;
+use yaos_server::diagnostics::trace::TraceLog;
+use yaos_server::persist::{SaveOutcome, Status};
+use yaos_server::room::debug_report::debug_report;
+use yaos_server::room::sv_echo::sv_echo_frame;
+use yaos_server::room::vault_room::{Outbox, VaultRoom};
+use yaos_server::store::kv::MemoryKv;
+use yrs::sync::{Awareness, Message, SyncMessage};
+use yrs::updates::encoder::Encode;
+use yrs::{Doc, Map, ReadTxn, Transact, WriteTxn};
+
+fn clock() -> u64 {
+    1_779_963_072_345
+}
+
+type Log = Rc<RefCell<Vec<String>>>;
+
+/// Records what the room sends, into the same log the database writes to.
+struct Recorder {
+    log: Log,
+    open: bool,
+}
+
+impl Outbox for Recorder {
+    fn reply(&mut self, frame: &[u8]) {
+        self.log.borrow_mut().push(format!("reply {}", kind(frame)));
+    }
+    fn broadcast(&mut self, frame: &[u8]) {
+        self.log.borrow_mut().push(format!("broadcast {}", kind(frame)));
+    }
+    fn reply_text(&mut self, text: &str) -> Result<(), String> {
+        self.log.borrow_mut().push(format!("text {text}"));
+        Ok(())
+    }
+    fn sender_open(&self) -> bool {
+        self.open
+    }
+}
+
+/// A frame's outer and inner type, as the log names it.
+fn kind(frame: &[u8]) -> &'static str {
+    match frame {
+        [0, 0, ..] => "step1",
+        [0, 1, ..] => "step2",
+        [0, 2, ..] => "update",
+        [1, ..] => "awareness",
+        _ => "other",
+    }
+}
+
+struct Harness {
+    room: VaultRoom<SqliteExec>,
+    log: Log,
+    ids: Vec<u64>,
+}
+
+impl Harness {
+    fn activate(kv: &MemoryKv, prepare: impl FnOnce(&SqliteExec)) -> Harness {
+        let log: Log = Rc::default();
+        let sql = SqliteExec::logged(Rc::clone(&log));
+        prepare(&sql);
+        let mut trace = TraceLog::default();
+        let room = block_on(VaultRoom::activate(sql, kv, clock, &mut trace)).expect("activation");
+        log.borrow_mut().clear();
+        Harness { room, log, ids: Vec::new() }
+    }
+
+    fn fresh() -> Harness {
+        Harness::activate(&MemoryKv::default(), |_| {})
+    }
+
+    fn out(&self) -> Recorder {
+        Recorder { log: Rc::clone(&self.log), open: true }
+    }
+
+    fn frame(&mut self, frame: Vec<u8>) -> Option<SaveOutcome> {
+        let mut out = self.out();
+        let turn = self.room.frame("conn-a", frame, &mut self.ids, &mut out);
+        assert!(turn.error.is_none(), "{:?}", turn.error);
+        turn.save
+    }
+
+    fn take_log(&self) -> Vec<String> {
+        std::mem::take(&mut *self.log.borrow_mut())
+    }
+
+    fn journal_rows(&self) -> i64 {
+        self.room.store().sql().scalar("SELECT COUNT(*) FROM journal")
+    }
+
+    fn echo(&self) -> String {
+        format!("text {}", sv_echo_frame(&self.room.doc().transact().state_vector().encode_v1()))
+    }
+
+    fn sql(&self) -> &SqliteExec {
+        self.room.store().sql()
+    }
+}
+
+/// A client's edit as an Update frame.
+fn edit(client: &Doc, text: &str) -> Vec<u8> {
+    let update = {
+        let mut txn = client.transact_mut();
+        let notes = txn.get_or_insert_map("notes");
+        notes.insert(&mut txn, text, text);
+        txn.encode_update_v1()
+    };
+    Message::Sync(SyncMessage::Update(update)).encode_v1()
+}
+
+#[test]
+fn an_update_frame_is_broadcast_then_journaled_then_echoed_once() {
+    let mut h = Harness::fresh();
+    let client = docs::doc(11);
+    let saved = h.frame(edit(&client, "hello"));
+    assert!(matches!(saved, Some(SaveOutcome::Appended(_))), "{saved:?}");
+    assert_eq!(
+        h.take_log(),
+        ["broadcast update".to_owned(), "sql INSERT INTO journal".to_owned(), h.echo()]
+    );
+    assert_eq!(h.journal_rows(), 1);
+    // A duplicate changes nothing and writes nothing, but is still acknowledged.
+    let client_state = Message::Sync(SyncMessage::Update(docs::full_state(&client))).encode_v1();
+    assert!(matches!(h.frame(client_state), Some(SaveOutcome::Skipped(_))));
+    assert_eq!(h.take_log(), [h.echo()]);
+    assert_eq!(h.journal_rows(), 1);
+}
+
+#[test]
+fn a_sync_step1_gets_its_step2_reply_and_no_echo() {
+    let mut h = Harness::fresh();
+    h.frame(edit(&docs::doc(11), "x"));
+    h.take_log();
+    let step1 =
+        Message::Sync(SyncMessage::SyncStep1(Doc::new().transact().state_vector())).encode_v1();
+    assert_eq!(h.frame(step1), None, "not update-bearing");
+    assert_eq!(h.take_log(), ["reply step2"]);
+}
+
+#[test]
+fn a_failing_append_gets_no_echo_and_the_checkpoint_that_follows_does() {
+    let mut h = Harness::fresh();
+    let client = docs::doc(11);
+    h.sql().break_statements("INSERT INTO journal");
+    let first = h.frame(edit(&client, "one"));
+    assert!(matches!(first, Some(SaveOutcome::Failed(_))), "{first:?}");
+    assert_eq!(h.take_log(), ["broadcast update"], "relayed, never acknowledged");
+    // The second failure in a row falls back to a checkpoint at once.
+    let second = h.frame(edit(&client, "two"));
+    assert_eq!(second, Some(SaveOutcome::ImmediateFallback));
+    let log = h.take_log();
+    assert_eq!(log.first().map(String::as_str), Some("broadcast update"));
+    assert!(log.iter().any(|l| l == "sql INSERT INTO snapshot_chunks"), "{log:?}");
+    assert_eq!(
+        log.last(),
+        Some(&h.echo()),
+        "the echo follows the checkpoint and covers both edits"
+    );
+    assert_eq!(h.room.debug_parts().persistence.status, Status::Healthy);
+}
+
+#[test]
+fn a_failing_append_and_checkpoint_relay_but_never_echo() {
+    let mut h = Harness::fresh();
+    let client = docs::doc(11);
+    h.sql().break_statements("INSERT INTO journal");
+    h.sql().break_statements("snapshot_chunks");
+    for (i, text) in ["one", "two", "three"].into_iter().enumerate() {
+        let saved = h.frame(edit(&client, text));
+        assert!(matches!(saved, Some(SaveOutcome::Failed(_))), "{i}: {saved:?}");
+        assert_eq!(h.take_log(), ["broadcast update"], "{i}");
+    }
+    let health = h.room.debug_parts().persistence;
+    assert_eq!(health.status, Status::Degraded);
+    assert_eq!(health.consecutive_save_failures, 3);
+    assert!(health.last_save_error.as_deref().is_some_and(|e| e.contains("injected")));
+    // Storage heals: the next frame's save makes everything durable and echoes.
+    h.sql().heal();
+    let saved = h.frame(edit(&client, "four"));
+    assert!(saved.is_some_and(|s| s.is_durable()), "{saved:?}");
+    assert_eq!(h.take_log().last(), Some(&h.echo()));
+    let reloaded = docs::rebuilt(&yaos_server::store::DocStore::load(h.room.store()).unwrap());
+    let notes = reloaded.transact().get_map("notes").map(|m| m.len(&reloaded.transact()));
+    assert_eq!(notes, Some(4), "every edit is stored");
+}
+
+/// A kv-fallback room: SQL fails to load and the legacy store has the vault.
+fn fallback_room() -> Harness {
+    let kv = MemoryKv::default();
+    let legacy = docs::doc(5);
+    docs::append_text(&legacy, "legacy text");
+    legacy_writer::checkpoint_doc(&kv, &legacy);
+    Harness::activate(&kv, |sql| sql.fail_statement("FROM snapshot_chunks", 0))
+}
+
+#[test]
+fn a_read_only_fallback_room_relays_and_never_echoes_or_writes() {
+    let mut h = fallback_room();
+    assert!(h.room.is_read_only());
+    let mut out = h.out();
+    h.room.connect(&mut out);
+    assert_eq!(
+        h.take_log(),
+        ["reply step1".to_owned(), h.echo()],
+        "the baseline echo is still sent"
+    );
+    let saved = h.frame(edit(&docs::doc(12), "relayed"));
+    assert!(matches!(saved, Some(SaveOutcome::Skipped(_))), "{saved:?}");
+    assert_eq!(h.take_log(), ["broadcast update"], "no write, no echo");
+    assert_eq!(h.journal_rows(), 0);
+}
+
+#[test]
+fn a_deletion_only_change_is_saved_and_echoed() {
+    let mut h = Harness::fresh();
+    let client = docs::doc(11);
+    h.frame(edit(&client, "doomed"));
+    h.take_log();
+    let before = client.transact().state_vector();
+    let deletion = {
+        let mut txn = client.transact_mut();
+        txn.get_or_insert_map("notes").remove(&mut txn, "doomed");
+        txn.encode_update_v1()
+    };
+    assert_eq!(client.transact().state_vector(), before, "the state vector does not move");
+    let saved = h.frame(Message::Sync(SyncMessage::Update(deletion)).encode_v1());
+    assert!(matches!(saved, Some(SaveOutcome::Appended(_))), "{saved:?}");
+    assert_eq!(
+        h.take_log(),
+        ["broadcast update".to_owned(), "sql INSERT INTO journal".to_owned(), h.echo()]
+    );
+    assert_eq!(h.journal_rows(), 2);
+}
+
+#[test]
+fn awareness_ids_follow_the_connection_and_go_with_it() {
+    let mut h = Harness::fresh();
+    let mut peer = Awareness::with_clock(docs::doc(77), clock);
+    peer.set_local_state(json!({"user": "a"})).unwrap();
+    let frame = Message::Awareness(peer.update().unwrap()).encode_v1();
+    let mut out = h.out();
+    let turn = h.room.frame("conn-a", frame, &mut h.ids, &mut out);
+    assert!(turn.awareness_ids_changed);
+    assert_eq!(h.ids, [77]);
+    assert_eq!(h.take_log(), ["broadcast awareness"], "forwarded, no echo");
+    // A new connection is told about the state.
+    h.room.connect(&mut h.out());
+    assert_eq!(h.take_log()[..2], ["reply step1".to_owned(), "reply awareness".to_owned()]);
+    // The connection closes: its state is removed for the others.
+    let ids = h.ids.clone();
+    h.room.close(&ids, &mut h.out());
+    assert_eq!(h.take_log(), ["broadcast awareness"]);
+    h.room.connect(&mut h.out());
+    assert_eq!(h.take_log()[..1], ["reply step1".to_owned()], "no awareness left to announce");
+    h.room.close(&ids, &mut h.out());
+    assert!(h.take_log().is_empty(), "closing again announces nothing");
+}
+
+#[test]
+fn wake_sends_sync_step1_to_every_connection() {
+    let mut h = Harness::fresh();
+    h.frame(edit(&docs::doc(11), "x"));
+    h.take_log();
+    h.room.wake(&mut h.out());
+    assert_eq!(h.take_log(), ["broadcast step1"]);
+}
+
+#[test]
+fn a_closed_sender_gets_no_echo_and_it_is_counted() {
+    let mut h = Harness::fresh();
+    let mut out = Recorder { log: Rc::clone(&h.log), open: false };
+    let turn = h.room.frame("conn-a", edit(&docs::doc(11), "x"), &mut h.ids, &mut out);
+    assert!(turn.save.is_some_and(|s| s.is_durable()));
+    assert_eq!(h.take_log(), ["broadcast update", "sql INSERT INTO journal"]);
+    assert_eq!(h.room.debug_parts().sv_echo.failure_not_open, 1);
+}
+
+// ---- the debug report (spec 9.2), golden ----
+
+fn report(h: &Harness) -> Value {
+    debug_report("vault-1", vec![json!({"event": "x"})], Some(h.room.debug_parts()), Some(1234))
+}
+
+#[test]
+fn debug_report_of_an_unloaded_room() {
+    let value = debug_report("vault-1", vec![], None, None);
+    assert_eq!(
+        value,
+        json!({
+            "roomId": "vault-1",
+            "documentLoaded": false,
+            "recent": [],
+            "svEcho": {"baselineSent": 0, "postApplySent": 0, "failed": 0, "bytesTotal": 0, "bytesMax": 0,
+                       "failureNotOpen": 0, "failureOversize": 0, "failureSendFailed": 0},
+            "persistence": {"status": "healthy", "lastSaveStartedAt": null, "lastSaveSucceededAt": null,
+                "lastSaveFailedAt": null, "lastSaveError": null, "successfulSaveCount": 0, "failedSaveCount": 0,
+                "consecutiveSaveFailures": 0, "queuedSaveCount": 0, "checkpointFallbackCount": 0,
+                "pendingPersistence": false, "lastDeltaBytes": null, "journalEntryCount": null, "journalBytes": null,
+                "lastPersistedStateVectorHash": null, "loadedStateVectorHash": null, "lastCompactionAt": null,
+                "lastCompactionReason": null, "lastCompactionError": null, "legacyDocumentMigrated": false},
+            "documentSummary": null,
+            "storage": {"mode": null, "migrationStatus": null, "migrationAt": null, "migrationDurationMs": null,
+                "coldLoadDurationMs": null, "oversizedDeltaCount": 0, "migrationMeta": null},
+            "wasmMemoryBytes": null,
+        })
+    );
+    let keys: Vec<&String> = value.as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        [
+            "roomId",
+            "documentLoaded",
+            "recent",
+            "svEcho",
+            "persistence",
+            "documentSummary",
+            "storage",
+            "wasmMemoryBytes"
+        ]
+    );
+}
+
+#[test]
+fn debug_report_of_a_fresh_room_after_one_edit() {
+    let mut h = Harness::fresh();
+    h.room.connect(&mut h.out());
+    h.frame(edit(&docs::doc(11), "hello"));
+    let value = report(&h);
+    assert_eq!(value["roomId"], "vault-1");
+    assert_eq!(value["documentLoaded"], true);
+    assert_eq!(value["recent"], json!([{"event": "x"}]));
+    assert_eq!(value["wasmMemoryBytes"], 1234);
+    let echo = &value["svEcho"];
+    assert_eq!(
+        (echo["baselineSent"].clone(), echo["postApplySent"].clone(), echo["failed"].clone()),
+        (json!(1), json!(1), json!(0))
+    );
+    let p = &value["persistence"];
+    assert_eq!(p["status"], "healthy");
+    assert_eq!(p["successfulSaveCount"], 1);
+    assert_eq!(p["journalEntryCount"], 1);
+    assert_eq!(p["lastSaveSucceededAt"], "2026-05-28T10:11:12.345Z");
+    assert_eq!(p["loadedStateVectorHash"], "00", "an empty document's state vector");
+    assert_eq!(p["lastPersistedStateVectorHash"], "010b01", "client 11 at clock 1");
+    assert_eq!(p["pendingPersistence"], false);
+    assert_eq!(p["legacyDocumentMigrated"], false);
+    assert_eq!(
+        value["storage"],
+        json!({"mode": "fresh", "migrationStatus": "not_started", "migrationAt": null, "migrationDurationMs": null,
+               "coldLoadDurationMs": 0, "oversizedDeltaCount": 0, "migrationMeta": null})
+    );
+    assert_eq!(value["documentSummary"]["activePathCount"], 0);
+    assert_eq!(value["documentSummary"]["schemaVersion"], Value::Null);
+}
+
+#[test]
+fn debug_report_of_a_migrated_room() {
+    let kv = MemoryKv::default();
+    let legacy = docs::doc(5);
+    docs::append_text(&legacy, "legacy text");
+    legacy_writer::checkpoint_doc(&kv, &legacy);
+    let h = Harness::activate(&kv, |_| {});
+    let value = report(&h);
+    let storage = &value["storage"];
+    assert_eq!(storage["mode"], "kv-migrated");
+    assert_eq!(storage["migrationStatus"], "migrated");
+    assert_eq!(storage["migrationAt"], "2026-05-28T10:11:12.345Z");
+    assert_eq!(storage["migrationDurationMs"], 0);
+    let meta = storage["migrationMeta"].as_object().unwrap();
+    let keys: Vec<&String> = meta.keys().collect();
+    assert_eq!(
+        keys,
+        [
+            "migration_completed",
+            "migrated_at",
+            "source_format",
+            "source_entries",
+            "source_bytes",
+            "snapshot_bytes",
+            "active_path_count"
+        ]
+    );
+    assert_eq!(meta["migration_completed"], "true");
+    assert_eq!(meta["source_format"], "kv");
+    let p = &value["persistence"];
+    assert_eq!(p["journalEntryCount"], 0);
+    assert_eq!(p["loadedStateVectorHash"], p["lastPersistedStateVectorHash"]);
+    assert_eq!(value["svEcho"]["baselineSent"], 0);
+}
+
+#[test]
+fn debug_report_of_a_read_only_fallback_room() {
+    let h = fallback_room();
+    let value = report(&h);
+    assert_eq!(value["storage"]["mode"], "kv-fallback");
+    assert_eq!(value["storage"]["migrationStatus"], "failed");
+    assert_eq!(value["storage"]["migrationMeta"], Value::Null);
+    assert_eq!(value["persistence"]["status"], "degraded");
+    assert_eq!(value["persistence"]["pendingPersistence"], true, "degraded keeps it pending");
+    assert_eq!(value["documentLoaded"], true);
+}
