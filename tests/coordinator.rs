@@ -25,18 +25,21 @@ use yrs::{Doc, StateVector};
 const START_MS: u64 = 1_779_963_072_345;
 const MIB: usize = 1_048_576;
 
-/// The room's side of persistence: a document whose update events feed the
-/// coordinator, a trace log and a clock.
-struct Room {
+/// A unit-test harness for the coordinator alone: a document whose update
+/// events feed it, a trace log and a clock, with saves called explicitly, so
+/// several edits can be pending at once (the vault room saves after every
+/// frame and never does that). The vault room's own frame turn, which wires
+/// the coordinator to real frames, is tested in `tests/vault_room.rs`.
+struct Harness {
     doc: Doc,
     coordinator: Rc<RefCell<Coordinator>>,
     trace: TraceLog,
     now: u64,
 }
 
-impl Room {
+impl Harness {
     /// Loads whatever `store` holds into a fresh document (client `client_id`).
-    fn load(store: &impl DocStore, client_id: u64, policy: Policy) -> Room {
+    fn load(store: &impl DocStore, client_id: u64, policy: Policy) -> Harness {
         let doc = docs::doc(client_id);
         let coordinator = Rc::new(RefCell::new(Coordinator::new(policy)));
         let observer = Rc::clone(&coordinator);
@@ -47,11 +50,11 @@ impl Room {
         let loaded = store.load().expect("load");
         docs::replay_into(&doc, &loaded);
         coordinator.borrow_mut().on_loaded(&doc, loaded.stats);
-        Room { doc, coordinator, trace: TraceLog::default(), now: START_MS }
+        Harness { doc, coordinator, trace: TraceLog::default(), now: START_MS }
     }
 
-    fn fresh(store: &impl DocStore) -> Room {
-        Room::load(store, 1, Policy::default())
+    fn fresh(store: &impl DocStore) -> Harness {
+        Harness::load(store, 1, Policy::default())
     }
 
     fn save(&mut self, store: &impl DocStore) -> SaveOutcome {
@@ -84,7 +87,7 @@ impl Room {
 }
 
 /// Asserts that a reload of `store` into a fresh document shows `room`'s content.
-fn assert_reload_matches(store: &impl DocStore, room: &Room) {
+fn assert_reload_matches(store: &impl DocStore, room: &Harness) {
     let reloaded = docs::rebuilt(&store.load().expect("reload"));
     assert_eq!(docs::state_vector(&reloaded), docs::state_vector(&room.doc));
     assert!(docs::text_of(&reloaded) == docs::text_of(&room.doc), "text differs after reload");
@@ -95,11 +98,11 @@ const APPENDED: SaveOutcome = SaveOutcome::Appended(Compaction::NotNeeded);
 #[test]
 fn loading_does_not_make_the_document_dirty() {
     let store = FailingStore::new();
-    let mut first = Room::fresh(&store);
+    let mut first = Harness::fresh(&store);
     docs::append_text(&first.doc, "stored");
     assert_eq!(first.save(&store), APPENDED);
 
-    let mut second = Room::load(&store, 2, Policy::default());
+    let mut second = Harness::load(&store, 2, Policy::default());
     assert_eq!(docs::text_of(&second.doc), "stored");
     assert!(!second.coordinator.borrow().has_pending());
     assert_eq!(second.save(&store), SaveOutcome::Skipped(SkipReason::Clean));
@@ -112,7 +115,7 @@ fn loading_does_not_make_the_document_dirty() {
 #[test]
 fn append_is_durable_and_reported_in_health() {
     let store = FailingStore::new();
-    let mut room = Room::fresh(&store);
+    let mut room = Harness::fresh(&store);
     assert!(!room.health().pending_persistence);
     docs::append_text(&room.doc, "hello");
     docs::set_meta(&room.doc, "a.md", "id-a");
@@ -138,7 +141,7 @@ fn append_is_durable_and_reported_in_health() {
 #[test]
 fn pending_updates_are_merged_into_one_delta() {
     let store = FailingStore::new();
-    let mut room = Room::fresh(&store);
+    let mut room = Harness::fresh(&store);
     let captured = Rc::new(RefCell::new(Vec::new()));
     let sink = Rc::clone(&captured);
     room.doc
@@ -158,7 +161,7 @@ fn pending_updates_are_merged_into_one_delta() {
 #[test]
 fn a_deletion_only_change_is_persisted_and_survives_reload() {
     let store = FailingStore::new();
-    let mut room = Room::fresh(&store);
+    let mut room = Harness::fresh(&store);
     docs::append_text(&room.doc, "hello world");
     assert_eq!(room.save(&store), APPENDED);
 
@@ -175,7 +178,7 @@ fn a_deletion_only_change_is_persisted_and_survives_reload() {
 #[test]
 fn a_delta_over_two_mib_goes_to_a_checkpoint() {
     let store = FailingStore::new();
-    let mut room = Room::fresh(&store);
+    let mut room = Harness::fresh(&store);
     docs::append_text(&room.doc, "small");
     assert_eq!(room.save(&store), APPENDED);
 
@@ -198,7 +201,7 @@ fn a_delta_over_two_mib_goes_to_a_checkpoint() {
 #[test]
 fn oversized_deltas_go_to_checkpoints_and_stay_healthy() {
     let store = FailingStore::new();
-    let mut room = Room::fresh(&store);
+    let mut room = Harness::fresh(&store);
     for round in 1..=5u64 {
         docs::append_text(&room.doc, &docs::filler(MIB + MIB / 2 + 10_000, round));
         assert_eq!(
@@ -223,7 +226,7 @@ fn oversized_deltas_go_to_checkpoints_and_stay_healthy() {
 #[test]
 fn append_failure_then_immediate_checkpoint_fallback() {
     let store = FailingStore::new();
-    let mut room = Room::fresh(&store);
+    let mut room = Harness::fresh(&store);
     docs::append_text(&room.doc, "kept ");
     assert_eq!(room.save(&store), APPENDED);
 
@@ -253,7 +256,7 @@ fn append_failure_then_immediate_checkpoint_fallback() {
 #[test]
 fn a_failed_checkpoint_leaves_the_persisted_baseline_where_it_was() {
     let store = FailingStore::new();
-    let mut room = Room::fresh(&store);
+    let mut room = Harness::fresh(&store);
     docs::append_text(&room.doc, "durable ");
     assert_eq!(room.save(&store), APPENDED);
     let baseline = room.baseline().expect("baseline after a save");
@@ -298,7 +301,7 @@ fn a_failed_checkpoint_leaves_the_persisted_baseline_where_it_was() {
 #[test]
 fn successive_saves_never_move_the_baseline_backwards() {
     let store = FailingStore::new();
-    let mut room = Room::fresh(&store);
+    let mut room = Harness::fresh(&store);
     let peer = docs::doc(2);
     let mut previous = room.baseline().expect("baseline after load");
     // (append fails, checkpoint fails) per round.
@@ -338,7 +341,7 @@ fn successive_saves_never_move_the_baseline_backwards() {
 #[test]
 fn compaction_triggers_on_the_51st_entry() {
     let store = FailingStore::new();
-    let mut room = Room::fresh(&store);
+    let mut room = Harness::fresh(&store);
     for entry in 1..=50 {
         docs::append_text(&room.doc, &format!("{entry} "));
         assert_eq!(room.save(&store), APPENDED, "entry {entry}");
@@ -361,7 +364,7 @@ fn compaction_triggers_on_the_51st_entry() {
 
 /// Size of the update that appending `chars` characters would produce now,
 /// measured on a copy of the document with the same client id.
-fn insertion_size(room: &Room, chars: usize) -> usize {
+fn insertion_size(room: &Harness, chars: usize) -> usize {
     let probe = docs::doc(1);
     docs::apply(&probe, &docs::full_state(&room.doc));
     let size = Rc::new(RefCell::new(0));
@@ -377,7 +380,7 @@ fn insertion_size(room: &Room, chars: usize) -> usize {
 #[test]
 fn compaction_triggers_just_past_one_mib() {
     let store = FailingStore::new();
-    let mut room = Room::fresh(&store);
+    let mut room = Harness::fresh(&store);
     docs::append_text(&room.doc, &docs::filler(600_000, 1));
     assert_eq!(room.save(&store), APPENDED);
 
@@ -405,8 +408,8 @@ fn compaction_triggers_just_past_one_mib() {
 fn the_breaker_opens_after_three_compaction_failures_and_closes_after_a_checkpoint() {
     let store = FailingStore::new();
     let policy = Policy { compaction_max_entries: 1, ..Policy::default() };
-    let mut room = Room::load(&store, 1, policy);
-    let edit_and_save = |room: &mut Room, n: u32| {
+    let mut room = Harness::load(&store, 1, policy);
+    let edit_and_save = |room: &mut Harness, n: u32| {
         docs::append_text(&room.doc, &format!("{n} "));
         room.save(&store)
     };
@@ -452,7 +455,7 @@ fn the_breaker_opens_after_three_compaction_failures_and_closes_after_a_checkpoi
 #[test]
 fn emergency_compact_is_a_noop_on_an_empty_journal_and_otherwise_folds_it() {
     let store = FailingStore::new();
-    let mut room = Room::fresh(&store);
+    let mut room = Harness::fresh(&store);
     let empty = JournalStats::default();
     assert_eq!(room.compact_now(&store), EmergencyCompact::Noop { before: empty, after: empty });
     assert_eq!(store.checkpoint_calls.get(), 0);
@@ -491,7 +494,7 @@ fn emergency_compact_is_a_noop_on_an_empty_journal_and_otherwise_folds_it() {
 #[test]
 fn read_only_mode_never_writes() {
     let store = FailingStore::new();
-    let mut room = Room::fresh(&store);
+    let mut room = Harness::fresh(&store);
     room.coordinator.borrow_mut().enter_read_only();
     docs::append_text(&room.doc, "not persisted");
     assert_eq!(room.save(&store), SaveOutcome::Skipped(SkipReason::ReadOnly));
@@ -529,7 +532,7 @@ fn without_a_load_the_first_save_writes_the_full_state() {
 #[test]
 fn unmergeable_pending_updates_fall_back_to_the_full_state() {
     let store = FailingStore::new();
-    let mut room = Room::fresh(&store);
+    let mut room = Harness::fresh(&store);
     docs::append_text(&room.doc, "real edit");
     room.coordinator.borrow_mut().record_update([0xff, 0xff, 0xff]);
 

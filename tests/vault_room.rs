@@ -419,3 +419,29 @@ fn debug_report_of_a_read_only_fallback_room() {
     assert_eq!(value["persistence"]["pendingPersistence"], true, "degraded keeps it pending");
     assert_eq!(value["documentLoaded"], true);
 }
+
+#[test]
+fn connection_ids_are_bounded_to_the_nanoid_alphabet() {
+    use yaos_server::room::vault_room::{valid_connection_id, MAX_CONNECTION_ID_LEN};
+    for good in ["V1StGXR8_Z", "a", "-_-", &"x".repeat(MAX_CONNECTION_ID_LEN)] {
+        assert!(valid_connection_id(good), "{good:?}");
+    }
+    for bad in ["", " ", "a b", "ü", "x<script>", "a/b", &"x".repeat(MAX_CONNECTION_ID_LEN + 1)] {
+        assert!(!valid_connection_id(bad), "{bad:?}");
+    }
+}
+
+#[test]
+fn the_legacy_cleanup_is_refused_after_a_fallback_activation() {
+    assert!(
+        !fallback_room().room.may_clean_legacy_data(),
+        "SQL did not load: the legacy keys may be the only copy"
+    );
+    assert!(Harness::fresh().room.may_clean_legacy_data());
+    let kv = MemoryKv::default();
+    legacy_writer::checkpoint_doc(&kv, &docs::doc(5));
+    assert!(
+        Harness::activate(&kv, |_| {}).room.may_clean_legacy_data(),
+        "after a verified migration"
+    );
+}

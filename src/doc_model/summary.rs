@@ -30,9 +30,8 @@ pub fn schema_version(doc: &Doc) -> Option<i64> {
 /// `sys.schemaVersion` of a full update, for the Worker's fallback schema
 /// probe (spec 5.6 step 3); `None` when the bytes do not decode.
 pub fn schema_version_of_update(update: &[u8]) -> Option<i64> {
-    use yrs::updates::decoder::Decode;
     let doc = Doc::new();
-    let update = yrs::Update::decode_v1(update).ok()?;
+    let update = crate::wire_check::decode_update_v1(update).ok()?;
     doc.transact_mut().apply_update(update).ok()?;
     schema_version(&doc)
 }

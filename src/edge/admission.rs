@@ -167,7 +167,7 @@ pub fn client_schema_version(
 /// Step 3: a client older than a known room schema must update. A newer client
 /// is admitted; an unknown room schema (`None`) fails open.
 pub fn check_room_schema(client: i64, room: Option<i64>) -> Result<(), Rejection> {
-    match room {
+    match room.filter(|&room| room <= ROOM_SCHEMA_CEILING) {
         Some(room) if client < room => Err(Rejection::UpdateRequired {
             reason: SchemaReason::ClientSchemaOlderThanRoom,
             client_schema_version: Some(client),
@@ -175,6 +175,18 @@ pub fn check_room_schema(client: i64, room: Option<i64>) -> Result<(), Rejection
         }),
         _ => Ok(()),
     }
+}
+
+/// Room schema versions above this are ignored by the admission check (and
+/// logged by the caller): any writer can set `sys.schemaVersion`, and a huge
+/// value would otherwise lock every device out with `update_required`. The
+/// plugin is at 3 and moves one step per breaking change; 100 leaves room
+/// for every plausible release while refusing the lockout.
+pub const ROOM_SCHEMA_CEILING: i64 = 100;
+
+/// Whether a room schema version is one the admission check ignores.
+pub fn implausible_room_schema(room: Option<i64>) -> bool {
+    room.is_some_and(|room| room > ROOM_SCHEMA_CEILING)
 }
 
 /// What the vault DO's `GET /__yaos/meta` answer says about the room schema.
@@ -262,10 +274,17 @@ mod tests {
             (3, Some(2), Ok(())),
             (2, Some(3), older(2, 3)),
             (1, Some(3), older(1, 3)),
+            (3, Some(100), older(3, 100)),
+            // A writer set an absurd schema: ignored, nobody is locked out.
+            (3, Some(101), Ok(())),
+            (3, Some(9_007_199_254_740_991), Ok(())),
         ];
         for (client, room, want) in cases {
             assert_eq!(check_room_schema(client, room), want, "{client} {room:?}");
         }
+        assert!(implausible_room_schema(Some(101)));
+        assert!(!implausible_room_schema(Some(100)));
+        assert!(!implausible_room_schema(None));
     }
 
     #[test]

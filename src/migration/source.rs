@@ -2,8 +2,7 @@
 //! source document a migration builds from the legacy key-value store
 //! (spec 10.2 step 4, including the legacy-document merge rule).
 
-use yrs::updates::decoder::Decode;
-use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
+use yrs::{Doc, ReadTxn, StateVector, Transact};
 
 use super::LoadError;
 use crate::doc_model::summary::DocumentSummary;
@@ -11,6 +10,7 @@ use crate::store::legacy_kv::{LegacyJournalStats, LegacyKvState, LEGACY_DOCUMENT
 use crate::store::sql::SqlExec;
 use crate::store::sql_store::SqlDocStore;
 use crate::store::{DocStore, JournalStats};
+use crate::wire_check::decode_update_v1;
 
 /// A document rebuilt from SQL rows.
 pub(super) struct SqlDoc {
@@ -48,7 +48,7 @@ pub(super) fn apply(doc: &Doc, update: &[u8]) -> Result<(), ApplyError> {
     if update.is_empty() {
         return Ok(());
     }
-    let update = Update::decode_v1(update).map_err(|error| ApplyError(error.to_string()))?;
+    let update = decode_update_v1(update).map_err(|error| ApplyError(error.to_string()))?;
     doc.transact_mut().apply_update(update).map_err(|error| ApplyError(error.to_string()))
 }
 
@@ -59,7 +59,7 @@ pub(super) fn apply_owned(doc: &Doc, bytes: Vec<u8>) -> Result<(), ApplyError> {
     if bytes.is_empty() {
         return Ok(());
     }
-    let update = Update::decode_v1(&bytes).map_err(|error| ApplyError(error.to_string()))?;
+    let update = decode_update_v1(&bytes).map_err(|error| ApplyError(error.to_string()))?;
     drop(bytes);
     doc.transact_mut().apply_update(update).map_err(|error| ApplyError(error.to_string()))
 }

@@ -9,16 +9,24 @@ use worker::{console_warn, Error, Result};
 use super::do_sql::DoSql;
 use super::room_host::RoomHost;
 use crate::diagnostics::trace::TraceLog;
-use crate::migration::cleanup_kv as cleanup_legacy_keys;
+use crate::migration::{cleanup_kv as cleanup_legacy_keys, CleanupOutcome};
 use crate::store::sql_store::SqlDocStore;
 
 /// Removes the legacy key-value document keys once SQL verifiably holds the
-/// document. Loading first completes an interrupted migration's marker; a
-/// load that fails (corrupt legacy data) leaves SQL empty, and cleanup then
-/// refuses on its own, so the failure is not an error here.
+/// document. Loading first completes an interrupted migration's marker; an
+/// activation that failed, or that fell back to the legacy data read-only,
+/// refuses (the legacy keys may be the only loadable copy).
 pub async fn cleanup_kv(host: &Rc<RoomHost>) -> Result<Value> {
-    if let Err(e) = host.ensure_loaded().await {
-        console_warn!("cleanup-kv: the document did not load: {e}");
+    let allowed = match host.with_room(|room| room.may_clean_legacy_data()).await {
+        Ok(allowed) => allowed,
+        Err(e) => {
+            console_warn!("cleanup-kv: the document did not load: {e}");
+            false
+        }
+    };
+    if !allowed {
+        let error = "refusing: this activation did not load SQL cleanly; the legacy keys may be the only copy";
+        return Ok(CleanupOutcome::Aborted { error: error.into() }.to_json());
     }
     // A second handle on the same database: the room's own store sits in a
     // RefCell that frames borrow, and cleanup awaits key-value deletes.

@@ -119,6 +119,7 @@ impl ServerConfig {
 
 impl DurableObject for ServerConfig {
     fn new(state: State, _env: Env) -> Self {
+        console_error_panic_hook::set_once();
         ServerConfig { state }
     }
 

@@ -206,12 +206,27 @@ async fn sync_socket(req: Request, env: &Env, vault_id: &str) -> Result<Response
         console_warn!("sync socket admitted with a long-lived token; tickets are preferred");
     }
     let room_schema = room_schema(env, vault_id).await;
+    if admission::implausible_room_schema(room_schema) {
+        console_warn!("room schema {room_schema:?} is implausibly high; ignored for admission");
+    }
     if let Err(rejection) =
         admission::check_room_schema(admitted.client_schema_version, room_schema)
     {
         return reject_socket(&rejection, is_websocket);
     }
-    vault_stub(env, vault_id)?.fetch_with_request(req).await
+    // The room is named by the decoded vault id alone: a client's own
+    // `x-partykit-room` header is dropped, never forwarded.
+    let headers = Headers::new();
+    for (name, value) in req.headers().entries() {
+        if !name.eq_ignore_ascii_case(ROOM_HEADER) {
+            headers.append(&name, &value)?;
+        }
+    }
+    headers.set(ROOM_HEADER, vault_id)?;
+    let mut init = RequestInit::new();
+    init.with_method(req.method()).with_headers(headers);
+    let forwarded = Request::new_with_init(url.as_str(), &init)?;
+    vault_stub(env, vault_id)?.fetch_with_request(forwarded).await
 }
 
 /// The room's schema version via `/__yaos/meta`; any failure means unknown,

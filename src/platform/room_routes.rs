@@ -11,6 +11,7 @@ use crate::edge::http::{parse_json_body, Reply};
 use crate::internal_routes::{RoomRoute, ROOM_HEADER};
 use crate::room::debug_report::debug_report;
 use crate::room::room_meta::{RoomMeta, ROOM_META_KEY};
+use crate::room::vault_room::valid_connection_id;
 use crate::store::kv::KvStore;
 
 use super::admin;
@@ -105,7 +106,7 @@ async fn accept_socket(host: &Rc<RoomHost>, req: &Request) -> Result<Response> {
         .query_pairs()
         .find(|(k, _)| k == "_pk")
         .map(|(_, v)| v.into_owned())
-        .filter(|v| !v.is_empty())
+        .filter(|v| valid_connection_id(v))
         .unwrap_or_else(|| lower_hex(&random_bytes::<8>()));
     let pair = WebSocketPair::new()?;
     host.state.accept_web_socket(&pair.server);

@@ -15,6 +15,8 @@ pub struct VaultSyncServer {
 
 impl DurableObject for VaultSyncServer {
     fn new(state: State, env: Env) -> Self {
+        // A panic anywhere in this object is logged with its message.
+        console_error_panic_hook::set_once();
         VaultSyncServer { host: Rc::new(RoomHost::new(state, env)) }
     }
 

@@ -24,6 +24,7 @@ use yrs::updates::encoder::{Encode, Encoder, EncoderV1};
 use yrs::{ClientID, Doc, ReadTxn, StateVector, Transact, TransactionAcqError, Update};
 
 use crate::encode;
+use crate::wire_check::{self, DecodeError, WireError};
 
 /// The trace event the shell records for every update-bearing frame (spec 11.2).
 pub const UPDATE_OBSERVED_EVENT: &str = "server.ydoc.update_observed";
@@ -44,6 +45,10 @@ const MAX_CLIENT_ID: u64 = crate::safe_int::MAX_SAFE_INTEGER;
 /// stays open, as in the TypeScript server.
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
+    /// Refused by the structural check before yrs saw it (see
+    /// [`crate::wire_check`]): nothing was applied.
+    #[error("refused frame: {0}")]
+    Invalid(#[from] WireError),
     #[error("undecodable frame: {0}")]
     Decode(#[from] read::Error),
     #[error("update failed to apply: {0}")]
@@ -235,6 +240,14 @@ impl Room {
     /// held while the document grows (wasm memory never shrinks).
     pub fn on_frame(&mut self, origin: &str, frame: Vec<u8>) -> FrameEffects {
         let update_bearing = is_update_bearing(&frame);
+        // Every read yrs makes below is in bounds and bounded in depth.
+        if let Err(error) = wire_check::check_frame(&frame) {
+            return FrameEffects {
+                update_bearing,
+                error: Some(error.into()),
+                ..FrameEffects::default()
+            };
+        }
         let mut decoder = DecoderV1::new(Cursor::new(&frame));
         match decoder.read_var::<u64>() {
             Err(e) => FrameEffects::failed(e.into()),
@@ -312,7 +325,11 @@ impl Room {
 
     fn apply_update(&mut self, update: &[u8], origin: &str) -> Result<(), FrameError> {
         // Decoding first means an undecodable update never touches the doc.
-        self.apply_decoded(Update::decode_v1(update)?, origin)
+        let update = wire_check::decode_update_v1(update).map_err(|e| match e {
+            DecodeError::Invalid(e) => FrameError::Invalid(e),
+            DecodeError::Decode(e) => FrameError::Decode(e),
+        })?;
+        self.apply_decoded(update, origin)
     }
 
     fn apply_decoded(&mut self, update: Update, origin: &str) -> Result<(), FrameError> {

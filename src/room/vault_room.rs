@@ -61,6 +61,21 @@ pub struct FrameTurn {
     pub save: Option<SaveOutcome>,
 }
 
+/// The longest connection ID (`_pk`) taken from a client; the plugin sends
+/// 10-character nanoids. The ID is stored in the socket's attachment and
+/// used as the transaction origin, so it is bounded before the socket is
+/// accepted.
+pub const MAX_CONNECTION_ID_LEN: usize = 64;
+
+/// Whether a client's `_pk` may be its connection ID: 1 to
+/// [`MAX_CONNECTION_ID_LEN`] characters of the nanoid alphabet
+/// (`A-Za-z0-9_-`). Anything else gets an ID the server makes, as a missing
+/// one does.
+pub fn valid_connection_id(id: &str) -> bool {
+    (1..=MAX_CONNECTION_ID_LEN).contains(&id.len())
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 /// The coordinator policy of a room whose snapshot has this many bytes: the
 /// spec's thresholds, grown for large vaults (see `Policy::scaled_to_snapshot`).
 pub fn room_policy(snapshot_bytes: u64) -> Policy {
@@ -125,6 +140,13 @@ impl<E: SqlExec> VaultRoom<E> {
 
     pub fn storage(&self) -> &StorageStatus {
         &self.storage
+    }
+
+    /// Whether the admin key-value cleanup may run: only after an activation
+    /// that loaded SQL cleanly. In the read-only fallback SQL did not load,
+    /// and the legacy keys may be the only loadable copy of the vault.
+    pub fn may_clean_legacy_data(&self) -> bool {
+        !self.storage.is_read_only()
     }
 
     /// `sys.schemaVersion` of the live document (spec 11.1).

@@ -44,6 +44,18 @@ for (const [method, path] of [
   });
 }
 
+test("the pages send their policy as headers: CSP with frame-ancestors, no framing, no sniffing", async () => {
+  for (const path of ["/", "/mobile-setup"]) {
+    const res = await fetch(`${server.url}${path}`);
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get("content-security-policy"), /^default-src 'none'; .*frame-ancestors 'none'$/);
+    assert.equal(res.headers.get("x-frame-options"), "DENY");
+    assert.equal(res.headers.get("x-content-type-options"), "nosniff");
+    assert.equal(res.headers.get("referrer-policy"), "no-referrer");
+    await res.arrayBuffer();
+  }
+});
+
 test("OPTIONS preflight on /api/* is 204 with CORS", async () => {
   const res = await fetch(`${server.url}/api/capabilities`, { method: "OPTIONS" });
   assert.equal(res.status, 204);

@@ -69,6 +69,15 @@ export async function startServer({ persistDir = tempDir(), vars = {}, config = 
   };
   child.stdout.on("data", (d) => { server.output += d; });
   child.stderr.on("data", (d) => { server.output += d; });
+  /** Resolves once the server's output matches `pattern` (it reaches us asynchronously); rejects after `ms`. */
+  server.waitForOutput = (pattern, ms = 15000) => new Promise((resolve, reject) => {
+    if (pattern.test(server.output)) return resolve();
+    const check = () => { if (pattern.test(server.output)) { done(); resolve(); } };
+    const done = () => { clearTimeout(timer); child.stdout.off("data", check); child.stderr.off("data", check); };
+    const timer = setTimeout(() => { done(); reject(new Error(`server output never matched ${pattern}`)); }, ms);
+    child.stdout.on("data", check);
+    child.stderr.on("data", check);
+  });
   live.add(child.pid);
   const exited = new Promise((resolve) => child.on("exit", () => { server.exited = true; live.delete(child.pid); resolve(); }));
   server.stop = async () => {

@@ -65,11 +65,21 @@ const MOBILE_SETUP_HTML: &str = include_str!("mobile_setup.html");
 const MOBILE_SETUP_CSS: &str = include_str!("mobile_setup.css");
 const MOBILE_SETUP_JS: &str = include_str!("mobile_setup.js");
 
+/// An HTML page with its policy sent as headers too (a `<meta>` CSP cannot
+/// say `frame-ancestors`): never framed, never sniffed, no referrer.
+fn page(html: String) -> Reply {
+    Reply::html(200, html)
+        .with_header("Content-Security-Policy", format!("{CSP}; frame-ancestors 'none'"))
+        .with_header("X-Frame-Options", "DENY")
+        .with_header("X-Content-Type-Options", "nosniff")
+        .with_header("Referrer-Policy", "no-referrer")
+}
+
 /// `GET /` while unclaimed: the "Claim YAOS Server" page for `origin`.
 pub fn claim_page(origin: &str) -> Reply {
     let body =
         render(CLAIM_HTML, &[("ORIGIN", Slot::Text(origin)), ("SCRIPT", Slot::Markup(CLAIM_JS))]);
-    Reply::html(200, layout("Claim YAOS Server", CLAIM_CSS, &body))
+    page(layout("Claim YAOS Server", CLAIM_CSS, &body))
 }
 
 /// `GET /` once claimed: "YAOS Server Running", naming the auth mode, with
@@ -90,7 +100,7 @@ pub fn running_page(mode: AuthMode, r2_bound: bool) -> Reply {
             ("R2_STATE", Slot::Text(state)),
         ],
     );
-    Reply::html(200, layout("YAOS Server Running", RUNNING_CSS, &body))
+    page(layout("YAOS Server Running", RUNNING_CSS, &body))
 }
 
 /// `GET /mobile-setup`: the "Connect YAOS" page for `origin`.
@@ -99,7 +109,7 @@ pub fn mobile_setup_page(origin: &str) -> Reply {
         MOBILE_SETUP_HTML,
         &[("ORIGIN", Slot::Text(origin)), ("SCRIPT", Slot::Markup(MOBILE_SETUP_JS))],
     );
-    Reply::html(200, layout("Connect YAOS", MOBILE_SETUP_CSS, &body))
+    page(layout("Connect YAOS", MOBILE_SETUP_CSS, &body))
 }
 
 /// `<origin>/mobile-setup#host=…&token=…&vaultId=…`, the fragment form-encoded
@@ -248,6 +258,24 @@ mod tests {
             assert!(!page.contains("https://x\""));
             // Only our own inline script element.
             assert_eq!(page.matches("<script").count(), 1);
+        }
+    }
+
+    #[test]
+    fn pages_send_their_policy_as_headers() {
+        for reply in [
+            claim_page("https://x"),
+            running_page(AuthMode::Env, true),
+            mobile_setup_page("https://x"),
+        ] {
+            let csp = reply.header("Content-Security-Policy").unwrap();
+            assert!(
+                csp.starts_with("default-src 'none';") && csp.ends_with("frame-ancestors 'none'"),
+                "{csp}"
+            );
+            assert_eq!(reply.header("X-Frame-Options"), Some("DENY"));
+            assert_eq!(reply.header("X-Content-Type-Options"), Some("nosniff"));
+            assert_eq!(reply.header("Referrer-Policy"), Some("no-referrer"));
         }
     }
 

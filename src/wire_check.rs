@@ -1,0 +1,373 @@
+//! Total structural checks of lib0-encoded input, run before yrs decodes it.
+//!
+//! yrs 0.28.1 (the newest release) can be crashed by bytes a client sends or
+//! storage holds: its cursor checks `next + len > buf.len()`, which wraps on
+//! 32-bit `usize` for a length near 2^32 and panics on the slice (the whole
+//! wasm instance is reset); `Any::decode` recurses once per nesting level
+//! with no limit (a 40 KB value overflows the wasm stack); and counts read
+//! from the wire size allocations before any element is read. These checks
+//! walk the same structure yrs reads, field for field (v1 updates, state
+//! vectors, awareness updates and the sync/awareness frame around them), and
+//! accept only input on which every read yrs makes is in bounds, every count
+//! is bounded by the bytes left, every client ID is a JavaScript safe integer
+//! and every value is nested at most [`MAX_VALUE_DEPTH`] deep. Whatever they
+//! accept, yrs decodes without panicking; what they reject gets a
+//! [`WireError`] naming the first offending field, and nothing is applied.
+//!
+//! The checks are stricter than yrs where yrs would silently wrap (a varuint
+//! that overflows its field) or fail later anyway; every accepted byte is
+//! consumed exactly as yrs consumes it.
+
+use thiserror::Error;
+use yrs::updates::decoder::Decode;
+use yrs::{StateVector, Update};
+
+use crate::safe_int::MAX_SAFE_INTEGER;
+
+/// The deepest nesting of arrays and maps in one JSON-like value. The
+/// TypeScript server accepted and served values 1,000 levels deep, so those
+/// keep working; every recursive walk of stored values (`any_to_json`, the
+/// canonical snapshot encoding, yrs's own `Any::decode`) is bounded by it and
+/// stays far inside the wasm stack.
+pub const MAX_VALUE_DEPTH: usize = 1000;
+
+/// The longest varuint yrs reads (it errors after the 11th byte).
+const MAX_VARUINT_BYTES: usize = 11;
+/// The longest signed varint accepted: 62 bits of magnitude, more than any
+/// JavaScript safe integer needs, and short enough that yrs's shifts and
+/// negation cannot overflow.
+const MAX_SIGNED_VARINT_BYTES: usize = 9;
+
+/// Why some input was refused, with the byte offset where it went wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("invalid {what} at byte {at}: {why}")]
+pub struct WireError {
+    pub what: &'static str,
+    pub at: usize,
+    pub why: &'static str,
+}
+
+/// A Yjs v1 update, checked then decoded.
+pub fn decode_update_v1(bytes: &[u8]) -> Result<Update, DecodeError> {
+    check_update_v1(bytes)?;
+    Ok(Update::decode_v1(bytes)?)
+}
+
+/// A state vector, checked then decoded.
+pub fn decode_state_vector_v1(bytes: &[u8]) -> Result<StateVector, DecodeError> {
+    check_state_vector_v1(bytes)?;
+    Ok(StateVector::decode_v1(bytes)?)
+}
+
+/// A refusal by the check, or yrs's own (recoverable) decode error.
+#[derive(Debug, Error)]
+pub enum DecodeError {
+    #[error(transparent)]
+    Invalid(#[from] WireError),
+    #[error("undecodable: {0}")]
+    Decode(#[from] yrs::encoding::read::Error),
+}
+
+/// A binary WebSocket frame as the room reads it: outer type 0 (sync) with a
+/// SyncStep1, SyncStep2 or Update, or 1 (awareness); other types are ignored
+/// by the room and pass. Trailing bytes after the message pass too (the room
+/// reads one message per frame).
+pub fn check_frame(frame: &[u8]) -> Result<(), WireError> {
+    let mut r = Reader::new(frame, "frame");
+    match r.var_u64()? {
+        0 => {
+            let inner = r.var_u64()?;
+            match inner {
+                0 => check_state_vector_v1(r.var_buf()?),
+                1 | 2 => check_update_v1(r.var_buf()?),
+                _ => Ok(()), // the room refuses it as an unknown sync message
+            }
+        }
+        1 => check_awareness_v1(r.var_buf()?),
+        _ => Ok(()),
+    }
+}
+
+/// A state vector: a count, then `(client, clock)` pairs.
+pub fn check_state_vector_v1(bytes: &[u8]) -> Result<(), WireError> {
+    let mut r = Reader::new(bytes, "state vector");
+    let count = r.count(2)?;
+    for _ in 0..count {
+        r.client()?;
+        r.var_u32()?;
+    }
+    Ok(())
+}
+
+/// An awareness update: a count, then `(client, clock, JSON string)` entries.
+pub fn check_awareness_v1(bytes: &[u8]) -> Result<(), WireError> {
+    let mut r = Reader::new(bytes, "awareness update");
+    let count = r.count(3)?;
+    for _ in 0..count {
+        r.client()?;
+        r.var_u32()?;
+        r.var_string()?;
+    }
+    Ok(())
+}
+
+/// A v1 update: the structs of each client, then the delete set.
+pub fn check_update_v1(bytes: &[u8]) -> Result<(), WireError> {
+    let mut r = Reader::new(bytes, "update");
+    let clients = r.count(3)?;
+    for _ in 0..clients {
+        let blocks = r.count(2)?;
+        r.client()?;
+        // yrs adds each struct's length to a u32 clock: it must not wrap.
+        let mut clock = u64::from(r.var_u32()?);
+        for _ in 0..blocks {
+            clock += block(&mut r)?;
+            if clock > u64::from(u32::MAX) {
+                return Err(r.fail("clock overflows 32 bits"));
+            }
+        }
+    }
+    let clients = r.count(2)?;
+    for _ in 0..clients {
+        r.client()?;
+        let ranges = r.count(2)?;
+        for _ in 0..ranges {
+            r.var_u32()?;
+            r.var_u32()?;
+        }
+    }
+    Ok(())
+}
+
+// yrs's struct tags (`block.rs`).
+const GC: u8 = 0;
+const SKIP: u8 = 10;
+const HAS_ORIGIN: u8 = 0b1000_0000;
+const HAS_RIGHT_ORIGIN: u8 = 0b0100_0000;
+const HAS_PARENT_SUB: u8 = 0b0010_0000;
+
+/// One struct; returns an upper bound of its length in clock units.
+fn block(r: &mut Reader) -> Result<u64, WireError> {
+    match r.u8()? {
+        GC | SKIP => r.var_u32().map(u64::from),
+        info => {
+            if info & HAS_ORIGIN != 0 {
+                r.id()?;
+            }
+            if info & HAS_RIGHT_ORIGIN != 0 {
+                r.id()?;
+            }
+            if info & (HAS_ORIGIN | HAS_RIGHT_ORIGIN) == 0 {
+                if r.var_u32()? == 1 {
+                    r.var_string()?; // a root type's name
+                } else {
+                    r.id()?; // the parent item
+                }
+                if info & HAS_PARENT_SUB != 0 {
+                    r.var_string()?;
+                }
+            }
+            content(r, info & 0b1111)
+        }
+    }
+}
+
+/// An item's content by its ref number (yrs's `ItemContent::decode`);
+/// returns an upper bound of its length (a string's bytes bound its units).
+fn content(r: &mut Reader, reference: u8) -> Result<u64, WireError> {
+    match reference {
+        1 => r.var_u32().map(u64::from), // deleted: a length
+        2 => {
+            // JSON: yrs reads the count, then one string more than it says.
+            let count = r.var_u32()?;
+            if count > i32::MAX as u32 {
+                return Err(r.fail("JSON content count out of range"));
+            }
+            r.ensure_room(u64::from(count) + 1)?;
+            for _ in 0..=count {
+                r.var_string()?;
+            }
+            Ok(u64::from(count) + 1)
+        }
+        3 => r.var_buf().map(|_| 1),                 // binary
+        4 => r.var_string().map(|s| s.len() as u64), // string
+        5 => r.var_string().map(|_| 1), // embed: JSON text (yrs parses it with serde_json's depth limit)
+        6 => {
+            r.var_string()?; // format: key, then JSON text
+            r.var_string().map(|_| 1)
+        }
+        7 => match r.u8()? {
+            // a shared type: array, map, text, xml fragment/hook/text, subdoc, undefined
+            0 | 1 | 2 | 4 | 5 | 6 | 9 | 15 => Ok(1),
+            3 => r.var_string().map(|_| 1), // xml element: its name
+            _ => Err(r.fail("unsupported type reference")),
+        },
+        8 => {
+            let count = r.count(1)?;
+            for _ in 0..count {
+                any(r, 1)?;
+            }
+            Ok(count)
+        }
+        9 => {
+            r.var_string()?; // subdocument: guid, then options
+            any(r, 1).map(|()| 1)
+        }
+        _ => Err(r.fail("unknown content type")),
+    }
+}
+
+/// One lib0 `Any` value at nesting level `depth` (yrs's `Any::decode`).
+fn any(r: &mut Reader, depth: usize) -> Result<(), WireError> {
+    if depth > MAX_VALUE_DEPTH {
+        return Err(r.fail("value nested too deeply"));
+    }
+    match r.u8()? {
+        127 | 126 | 121 | 120 => Ok(()), // undefined, null, false, true
+        125 => r.signed_varint(),
+        124 => r.skip(4),
+        123 | 122 => r.skip(8),
+        119 => r.var_string().map(drop),
+        118 => {
+            let count = r.count_usize(2)?;
+            for _ in 0..count {
+                r.var_string()?;
+                any(r, depth + 1)?;
+            }
+            Ok(())
+        }
+        117 => {
+            let count = r.count_usize(1)?;
+            for _ in 0..count {
+                any(r, depth + 1)?;
+            }
+            Ok(())
+        }
+        116 => r.var_buf().map(drop),
+        _ => Err(r.fail("unknown value type")),
+    }
+}
+
+/// A cursor that never reads past its buffer and never overflows.
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    what: &'static str,
+}
+
+impl<'a> Reader<'a> {
+    fn new(buf: &'a [u8], what: &'static str) -> Self {
+        Reader { buf, pos: 0, what }
+    }
+
+    fn fail(&self, why: &'static str) -> WireError {
+        WireError { what: self.what, at: self.pos, why }
+    }
+
+    fn remaining(&self) -> u64 {
+        (self.buf.len() - self.pos) as u64
+    }
+
+    fn u8(&mut self) -> Result<u8, WireError> {
+        let byte = *self.buf.get(self.pos).ok_or_else(|| self.fail("unexpected end"))?;
+        self.pos += 1;
+        Ok(byte)
+    }
+
+    /// A varuint as yrs reads it (stopping at the first byte below 0x80,
+    /// failing after 11), with its byte length.
+    fn varuint(&mut self) -> Result<(u128, usize), WireError> {
+        let mut value: u128 = 0;
+        for i in 0..MAX_VARUINT_BYTES {
+            let byte = self.u8()?;
+            value |= u128::from(byte & 0x7f) << (7 * i);
+            if byte < 0x80 {
+                return Ok((value, i + 1));
+            }
+        }
+        Err(self.fail("varuint too long"))
+    }
+
+    fn var_u64(&mut self) -> Result<u64, WireError> {
+        let (value, _) = self.varuint()?;
+        u64::try_from(value).map_err(|_| self.fail("varuint overflows 64 bits"))
+    }
+
+    /// A u32 field: yrs would wrap anything larger, so it is refused.
+    fn var_u32(&mut self) -> Result<u32, WireError> {
+        let (value, _) = self.varuint()?;
+        u32::try_from(value).map_err(|_| self.fail("varuint overflows 32 bits"))
+    }
+
+    fn client(&mut self) -> Result<u64, WireError> {
+        let client = self.var_u64()?;
+        if client > MAX_SAFE_INTEGER {
+            return Err(self.fail("client ID beyond 2^53"));
+        }
+        Ok(client)
+    }
+
+    fn id(&mut self) -> Result<(), WireError> {
+        self.client()?;
+        self.var_u32().map(drop)
+    }
+
+    fn ensure_room(&self, bytes: u64) -> Result<(), WireError> {
+        if bytes > self.remaining() {
+            Err(self.fail("length beyond the end of the input"))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// A u32 count of elements that each take at least `min_bytes`: more
+    /// than the bytes left can hold is refused before yrs reserves for it.
+    fn count(&mut self, min_bytes: u64) -> Result<u64, WireError> {
+        let count = u64::from(self.var_u32()?);
+        self.ensure_room(count.saturating_mul(min_bytes))?;
+        Ok(count)
+    }
+
+    /// A count yrs reads as `usize` (truncating on 32-bit): bounded the same way.
+    fn count_usize(&mut self, min_bytes: u64) -> Result<u64, WireError> {
+        let count = self.var_u64()?;
+        self.ensure_room(count.saturating_mul(min_bytes))?;
+        Ok(count)
+    }
+
+    fn skip(&mut self, len: u64) -> Result<(), WireError> {
+        self.ensure_room(len)?;
+        self.pos += len as usize;
+        Ok(())
+    }
+
+    /// A length-prefixed byte array (`varUint8Array`).
+    fn var_buf(&mut self) -> Result<&'a [u8], WireError> {
+        let len = self.var_u32()?;
+        self.ensure_room(u64::from(len))?;
+        let start = self.pos;
+        self.pos += len as usize;
+        Ok(&self.buf[start..self.pos])
+    }
+
+    /// A length-prefixed UTF-8 string (`varString`).
+    fn var_string(&mut self) -> Result<&'a str, WireError> {
+        let start = self.pos;
+        let bytes = self.var_buf()?;
+        std::str::from_utf8(bytes).map_err(|_| WireError {
+            what: self.what,
+            at: start,
+            why: "string is not UTF-8",
+        })
+    }
+
+    /// A lib0 signed varint (6 bits and a sign in the first byte, 7 after).
+    fn signed_varint(&mut self) -> Result<(), WireError> {
+        for _ in 0..MAX_SIGNED_VARINT_BYTES {
+            if self.u8()? < 0x80 {
+                return Ok(());
+            }
+        }
+        Err(self.fail("signed varint too long"))
+    }
+}

@@ -1,0 +1,125 @@
+// Frames that used to reset the whole WebAssembly instance (every vault
+// object in the isolate losing its memory): a sync update whose length is
+// near 2^32 (a wrapped bounds check in yrs's cursor) and a value nested
+// 20,000 levels deep (unbounded recursion in yrs's Any::decode). Both are now
+// refused before yrs sees them: the server logs a clear error, the socket
+// stays open, the document is untouched and nothing is written. A value 999
+// levels deep (accepted by the TypeScript server too) is still accepted,
+// stored, snapshotted and served across a restart.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import WebSocket from "ws";
+import { startServer, tempDir } from "./harness.mjs";
+import { Y, connectClient, addNote, noteText, until } from "./clients.mjs";
+
+const TOKEN = "e2e-hostile-token-0123456789abcdef";
+const dir = tempDir();
+let server;
+before(async () => { server = await startServer({ persistDir: dir, vars: { SYNC_TOKEN: TOKEN } }); });
+after(async () => { await server?.stop(); });
+
+/** Lines of the server's output that mean a panic or an instance reset. */
+const crashes = () => server.output.split("\n").filter((l) => /panicked at|RuntimeError|Critical|Rust panic/.test(l));
+
+/** A sync Update frame setting root map `m`, key `v`, to an array nested `depth` levels deep. */
+function nestedFrame(depth, client) {
+  const value = [];
+  for (let i = 0; i < depth; i++) value.push(117, 1); // array of one element
+  value.push(125, 1); // the integer 1
+  // One client, one item at clock 0: parent root "m", parentSub "v", content Any with one value.
+  const update = [1, 1, ...varuint(client), 0, 8 | 0x20, 1, 1, 0x6d, 1, 0x76, 1, ...value, 0];
+  return Buffer.from([0, 2, ...varuint(update.length), ...update]);
+}
+
+function varuint(n) {
+  const out = [];
+  while (n >= 0x80) { out.push((n & 0x7f) | 0x80); n = Math.floor(n / 128); }
+  out.push(n);
+  return out;
+}
+
+async function rawSocket(vault) {
+  const ws = new WebSocket(`${server.wsUrl}/vault/sync/${vault}?schemaVersion=3&token=${TOKEN}`);
+  const texts = [];
+  ws.on("message", (data, isBinary) => { if (!isBinary) texts.push(data.toString()); });
+  await new Promise((resolve, reject) => { ws.once("open", resolve); ws.once("error", reject); });
+  const emitter = { on: (e, f) => ws.on("message", f), off: (e, f) => ws.off("message", f) };
+  // Every update-bearing frame is answered by one echo, refused or not.
+  const echoes = () => texts.filter((t) => t.includes("yaos/sv-echo")).length;
+  ws.echoesAtLeast = (n) => until(emitter, "message", () => echoes() >= n, 30000, `${n} echoes`);
+  return ws;
+}
+
+test("the 10-byte frame and the 20,000-level value are refused without a reset; the room still serves", async () => {
+  const vault = "hostile-vault";
+  const a = connectClient(server, vault, { token: TOKEN });
+  await a.synced();
+  const id = addNote(a.doc, "keep.md", "keep me");
+  await until(a.provider, "custom-message", () => a.echoes.length >= 3, 15000, "the edit's echo");
+  const recentBefore = await debug(vault);
+
+  const raw = await rawSocket(vault);
+  const lengthBomb = Buffer.from([0x00, 0x02, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x01, 0x02, 0x03]);
+  const FRAMES = 60;
+  for (let i = 0; i < FRAMES; i++) raw.send(lengthBomb);
+  raw.send(nestedFrame(20_000, 4242));
+  await raw.echoesAtLeast(1 + FRAMES + 1); // baseline, then one per refused update frame
+  assert.equal(raw.readyState, WebSocket.OPEN, "the socket stays open");
+  await server.waitForOutput(/refused frame: invalid frame at byte \d+: length beyond the end of the input/);
+  await server.waitForOutput(/refused frame: invalid update at byte \d+: value nested too deeply/);
+  assert.deepEqual(crashes(), [], "no panic, no instance reset");
+
+  // Nothing was applied or written; the room kept its state in memory.
+  const after = await debug(vault);
+  assert.equal(after.persistence.journalEntryCount, recentBefore.persistence.journalEntryCount, "nothing written");
+  assert.equal(after.storage.coldLoadDurationMs, recentBefore.storage.coldLoadDurationMs, "not reloaded");
+  const fresh = connectClient(server, vault, { token: TOKEN });
+  await fresh.synced();
+  assert.equal(noteText(fresh.doc, id), "keep me");
+  assert.equal(fresh.doc.getMap("m").get("v"), undefined, "the refused value is not in the document");
+  raw.close();
+  a.close();
+  fresh.close();
+});
+
+async function debug(vault) {
+  const res = await fetch(`${server.url}/vault/${vault}/debug/recent`, { headers: { Authorization: `Bearer ${TOKEN}` } });
+  assert.equal(res.status, 200);
+  return res.json();
+}
+
+test("a value 999 levels deep is accepted, snapshotted and served after a restart", async () => {
+  const vault = "deep-vault";
+  const raw = await rawSocket(vault);
+  raw.send(nestedFrame(999, 4343));
+  await raw.echoesAtLeast(2);
+  raw.close();
+  const depthOf = (v) => { let d = 0; while (Array.isArray(v)) { v = v[0]; d++; } return d; };
+  const a = connectClient(server, vault, { token: TOKEN });
+  await a.synced();
+  assert.equal(depthOf(a.doc.getMap("m").get("v")), 999);
+  a.close();
+  const snap = await fetch(`${server.url}/vault/${vault}/snapshots`, { method: "POST", headers: { Authorization: `Bearer ${TOKEN}` }, body: "{}" });
+  assert.equal((await snap.json()).status, "created");
+  assert.equal((await debug(vault)).documentLoaded, true);
+
+  await server.stop();
+  server = await startServer({ persistDir: dir, vars: { SYNC_TOKEN: TOKEN } });
+  const b = connectClient(server, vault, { token: TOKEN });
+  await b.synced();
+  assert.equal(depthOf(b.doc.getMap("m").get("v")), 999, "stored and served again");
+  b.close();
+  assert.deepEqual(crashes(), []);
+});
+
+test("a client's own x-partykit-room header cannot rename the room; an oversized _pk does not break the connection", async () => {
+  const vault = "named-vault";
+  const ws = new WebSocket(`${server.wsUrl}/vault/sync/${vault}?schemaVersion=3&token=${TOKEN}&_pk=${encodeURIComponent("<x>".repeat(40))}`, {
+    headers: { "x-partykit-room": "someone-else" },
+  });
+  await new Promise((resolve, reject) => { ws.once("open", resolve); ws.once("error", reject); });
+  ws.close();
+  const info = await debug(vault);
+  assert.equal(info.roomId, vault);
+  assert.deepEqual(crashes(), []);
+});

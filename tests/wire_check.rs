@@ -1,0 +1,228 @@
+//! The structural checks of `wire_check` against real yrs encodings: every
+//! kind of content yrs writes is accepted and decodes; the frames that reset
+//! the wasm instance (a length near 2^32, values nested 20,000 deep) and
+//! other hostile shapes are refused; and no truncation or corruption of a
+//! real update makes the check accept bytes that then panic in yrs.
+
+use std::collections::HashMap;
+
+use yaos_server::room::protocol::{FrameError, Room};
+use yaos_server::wire_check::{
+    check_awareness_v1, check_frame, check_state_vector_v1, check_update_v1, decode_update_v1,
+    MAX_VALUE_DEPTH,
+};
+use yrs::sync::{Awareness, Message, SyncMessage};
+use yrs::types::xml::XmlFragment;
+use yrs::updates::decoder::Decode;
+use yrs::updates::encoder::Encode;
+use yrs::{
+    Any, Array, Doc, GetString, Map, MapPrelim, ReadTxn, StateVector, Text, Transact, Update,
+    WriteTxn, XmlElementPrelim, XmlTextPrelim,
+};
+
+fn clock() -> u64 {
+    1_779_963_072_345
+}
+
+/// A document with every kind of content: text with formatting and embeds,
+/// nested maps, JSON-like values of each type, arrays, XML, a subdocument,
+/// deletions and several clients.
+fn busy_doc() -> Doc {
+    let doc = Doc::with_client_id(1);
+    {
+        let mut txn = doc.transact_mut();
+        let meta = txn.get_or_insert_map("meta");
+        meta.insert(
+            &mut txn,
+            "nested",
+            MapPrelim::from([("path", Any::from("a.md")), ("mtime", Any::from(1.5))]),
+        );
+        let values: HashMap<String, Any> = [
+            ("s".to_owned(), Any::from("x")),
+            ("i".to_owned(), Any::from(-42)),
+            ("big".to_owned(), Any::from(1i64 << 60)),
+            ("f".to_owned(), Any::from(0.1)),
+            ("b".to_owned(), Any::from(true)),
+            ("n".to_owned(), Any::Null),
+            ("u".to_owned(), Any::Undefined),
+            ("buf".to_owned(), Any::from(vec![1u8, 2, 3])),
+            ("arr".to_owned(), Any::from(vec![Any::from(1), Any::from("two")])),
+        ]
+        .into();
+        meta.insert(&mut txn, "values", Any::from(values));
+        let text = txn.get_or_insert_text("text");
+        text.insert(&mut txn, 0, "hello wörld 🎉");
+        let bold: HashMap<std::sync::Arc<str>, Any> = [("bold".into(), Any::from(true))].into();
+        text.format(&mut txn, 0, 5, bold);
+        text.insert_embed(&mut txn, 3, Any::from("embedded"));
+        text.remove_range(&mut txn, 1, 2);
+        let list = txn.get_or_insert_array("list");
+        list.insert_range(&mut txn, 0, [1, 2, 3]);
+        list.remove(&mut txn, 1);
+        let xml = txn.get_or_insert_xml_fragment("xml");
+        let element = xml.insert(&mut txn, 0, XmlElementPrelim::empty("p"));
+        element.insert(&mut txn, 0, XmlTextPrelim::new("para"));
+        let subdocs = txn.get_or_insert_map("subdocs");
+        subdocs.insert(&mut txn, "child", Doc::new());
+    }
+    let other = Doc::with_client_id((1 << 53) - 1);
+    let edit = {
+        let mut txn = other.transact_mut();
+        txn.get_or_insert_text("note").insert(&mut txn, 0, "x".repeat(300).as_str());
+        txn.encode_update_v1()
+    };
+    doc.transact_mut().apply_update(Update::decode_v1(&edit).unwrap()).unwrap();
+    doc
+}
+
+fn full_update(doc: &Doc) -> Vec<u8> {
+    doc.transact().encode_state_as_update_v1(&StateVector::default())
+}
+
+#[test]
+fn everything_yrs_encodes_is_accepted() {
+    let doc = busy_doc();
+    let update = full_update(&doc);
+    check_update_v1(&update).expect("a full update");
+    let decoded = decode_update_v1(&update).expect("decodes");
+    let copy = Doc::new();
+    copy.transact_mut().apply_update(decoded).unwrap();
+    let text = copy.transact().get_text("text").map(|t| t.get_string(&copy.transact()));
+    assert_eq!(
+        text.as_deref(),
+        doc.transact().get_text("text").map(|t| t.get_string(&doc.transact())).as_deref()
+    );
+    check_state_vector_v1(&doc.transact().state_vector().encode_v1()).expect("a state vector");
+    // An empty update and every frame kind.
+    check_update_v1(&[0, 0]).expect("empty update");
+    for message in [
+        Message::Sync(SyncMessage::SyncStep1(doc.transact().state_vector())),
+        Message::Sync(SyncMessage::SyncStep2(update.clone())),
+        Message::Sync(SyncMessage::Update(update)),
+    ] {
+        check_frame(&message.encode_v1()).expect("a sync frame");
+    }
+    let mut awareness = Awareness::with_clock(Doc::with_client_id(5), clock);
+    awareness.set_local_state(serde_json::json!({"user": {"name": "ü", "color": "#fff"}})).unwrap();
+    let update = awareness.update().unwrap();
+    check_awareness_v1(&update.encode_v1()).expect("an awareness update");
+    check_frame(&Message::Awareness(update).encode_v1()).expect("an awareness frame");
+    // Types the room ignores pass through.
+    check_frame(&[3, 0]).expect("query-awareness");
+}
+
+#[test]
+fn the_length_near_two_to_the_32_is_refused() {
+    // Outer sync, inner update, then a varUint8Array length of 2^32 - 1.
+    let frame = [0x00, 0x02, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x01, 0x02, 0x03];
+    let error = check_frame(&frame).unwrap_err();
+    assert_eq!(error.why, "length beyond the end of the input");
+    // The same inside an update: a string item claiming 2^32 - 1 bytes.
+    let update = [1, 1, 7, 0, 4, 1, 1, b't', 0xff, 0xff, 0xff, 0xff, 0x0f, b'x', 0];
+    assert!(check_update_v1(&update).is_err());
+    let mut room = Room::new(clock);
+    let effects = room.on_frame("c", frame.to_vec());
+    assert!(matches!(effects.error, Some(FrameError::Invalid(_))), "{:?}", effects.error);
+    assert!(effects.update_bearing, "still acknowledged as a (failed) update frame");
+    assert!(effects.broadcast.is_empty());
+}
+
+/// An update setting `m.v` to an array nested `depth` levels deep.
+fn nested_update(depth: usize) -> Vec<u8> {
+    // Built by hand: yrs's own encoder (and dropping such a value) recurses
+    // once per level too.
+    let mut any = Vec::new();
+    for _ in 0..depth {
+        any.extend_from_slice(&[117, 1]);
+    }
+    any.extend_from_slice(&[125, 1]);
+    // One client (1), one struct at clock 0: an item with parent root "m",
+    // parentSub "v", content Any with one value.
+    let mut update = vec![1, 1, 1, 0, 8 | 0b0010_0000, 1, 1, b'm', 1, b'v', 1];
+    update.extend_from_slice(&any);
+    update.extend_from_slice(&[0]); // empty delete set
+    update
+}
+
+/// yrs decodes, applies and drops such values recursively; debug builds use
+/// far larger frames than the release wasm (whose 1 MiB stack the e2e test
+/// exercises at the limit), so the native check runs on a roomy thread.
+fn with_stack(f: impl FnOnce() + Send + 'static) {
+    std::thread::Builder::new().stack_size(64 << 20).spawn(f).unwrap().join().unwrap();
+}
+
+#[test]
+fn values_nested_past_the_limit_are_refused_and_at_the_limit_accepted() {
+    with_stack(nesting_limits);
+}
+
+fn nesting_limits() {
+    let shallow = nested_update(MAX_VALUE_DEPTH - 1);
+    let decoded = decode_update_v1(&shallow)
+        .expect("1,000 levels are accepted, as the TypeScript server did");
+    let doc = Doc::new();
+    doc.transact_mut().apply_update(decoded).unwrap();
+    assert!(doc.transact().get_map("m").is_some());
+    let deep = nested_update(20_000);
+    assert_eq!(check_update_v1(&deep).unwrap_err().why, "value nested too deeply");
+    let frame = Message::Sync(SyncMessage::Update(deep)).encode_v1();
+    let mut room = Room::new(clock);
+    let before = room.state_vector();
+    let effects = room.on_frame("c", frame);
+    assert!(matches!(effects.error, Some(FrameError::Invalid(_))));
+    assert_eq!(room.state_vector(), before, "the document is untouched");
+}
+
+#[test]
+fn hostile_counts_and_ids_are_refused() {
+    let cases: [(&str, &[u8]); 7] = [
+        ("client count beyond the input", &[0xff, 0xff, 0x03, 0]),
+        ("block count beyond the input", &[1, 0xff, 0xff, 0x03, 1, 0]),
+        (
+            "client ID beyond 2^53",
+            &[1, 0, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01, 0, 0],
+        ),
+        (
+            "varuint too long",
+            &[0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01],
+        ),
+        ("clock overflow", &[1, 2, 1, 0xff, 0xff, 0xff, 0xff, 0x0f, 0, 1, 0, 1, 0]),
+        ("unknown content", &[1, 1, 1, 0, 0x0c, 1, 1, b'm', 0]),
+        ("a 32-bit field that overflows", &[1, 1, 1, 0x80, 0x80, 0x80, 0x80, 0x10, 0, 1, 0]),
+    ];
+    for (name, update) in cases {
+        assert!(check_update_v1(update).is_err(), "{name}");
+    }
+    assert!(check_state_vector_v1(&[0xff, 0xff, 0xff, 0xff, 0x0f]).is_err(), "a state vector bomb");
+    assert!(check_awareness_v1(&[0xff, 0xff, 0x03, 1, 1]).is_err(), "an awareness bomb");
+    assert!(
+        check_update_v1(&[1, 1, 1, 0, 4, 1, 1, b'm', 2, 0xc3, 0x28, 0]).is_err(),
+        "invalid UTF-8"
+    );
+}
+
+/// Check, then (only if accepted) decode and apply: must never panic.
+fn survive(bytes: &[u8]) {
+    if check_update_v1(bytes).is_ok() {
+        if let Ok(update) = Update::decode_v1(bytes) {
+            let _ = Doc::new().transact_mut().apply_update(update);
+        }
+    }
+    let _ = check_frame(bytes);
+}
+
+#[test]
+fn no_truncation_or_corruption_of_a_real_update_panics() {
+    let update = full_update(&busy_doc());
+    for len in 0..update.len() {
+        survive(&update[..len]);
+    }
+    // Deterministic corruptions: every byte set to a few telling values.
+    for i in 0..update.len() {
+        for value in [0x00, 0x01, 0x7f, 0x80, 0xff] {
+            let mut corrupt = update.clone();
+            corrupt[i] = value;
+            survive(&corrupt);
+        }
+    }
+}
