@@ -445,3 +445,83 @@ fn the_legacy_cleanup_is_refused_after_a_fallback_activation() {
         "after a verified migration"
     );
 }
+
+/// An awareness frame announcing `states` as `(client, JSON)`.
+fn awareness_frame(states: &[(u64, String)]) -> Vec<u8> {
+    use yrs::sync::awareness::AwarenessUpdateEntry;
+    use yrs::sync::AwarenessUpdate;
+    let clients = states
+        .iter()
+        .map(|(client, json)| {
+            (
+                yrs::block::ClientID::new(*client),
+                AwarenessUpdateEntry { clock: 1, json: json.as_str().into() },
+            )
+        })
+        .collect();
+    Message::Awareness(AwarenessUpdate { clients }).encode_v1()
+}
+
+#[test]
+fn awareness_is_bounded_per_connection_per_state_and_per_room() {
+    use yaos_server::room::protocol::{
+        MAX_AWARENESS_ROOM_BYTES, MAX_AWARENESS_STATES_PER_CONNECTION, MAX_AWARENESS_STATE_BYTES,
+    };
+    use yaos_server::room::vault_room::limit_error_frame;
+    let mut h = Harness::fresh();
+    let state = |n: usize| format!("{{\"pad\":\"{}\"}}", "x".repeat(n));
+    // One socket announcing more states than one connection may hold: refused whole.
+    let too_many: Vec<(u64, String)> =
+        (1..=MAX_AWARENESS_STATES_PER_CONNECTION as u64 + 1).map(|c| (c, state(10))).collect();
+    let mut out = h.out();
+    let turn = h.room.frame("a", awareness_frame(&too_many), &mut h.ids, &mut out);
+    assert!(turn.error.is_some());
+    assert_eq!(
+        h.take_log(),
+        [format!("text {}", limit_error_frame("too many states for one connection"))],
+        "only the sender hears of it"
+    );
+    assert!(h.ids.is_empty());
+    // Up to the limit is fine, one at a time, and then one more is refused.
+    for c in 1..=MAX_AWARENESS_STATES_PER_CONNECTION as u64 {
+        h.frame(awareness_frame(&[(c, state(10))]));
+    }
+    assert_eq!(h.ids.len(), MAX_AWARENESS_STATES_PER_CONNECTION);
+    h.take_log();
+    let mut out = h.out();
+    let turn = h.room.frame("a", awareness_frame(&[(99, state(10))]), &mut h.ids, &mut out);
+    assert!(turn.error.is_some());
+    assert_eq!(h.ids.len(), MAX_AWARENESS_STATES_PER_CONNECTION);
+    // An update of a state it holds, and a removal, still pass.
+    h.frame(awareness_frame(&[(1, state(20))]));
+    h.take_log();
+    // A state over the size limit.
+    let mut other = Vec::new();
+    let mut out = h.out();
+    let turn = h.room.frame(
+        "b",
+        awareness_frame(&[(500, state(MAX_AWARENESS_STATE_BYTES))]),
+        &mut other,
+        &mut out,
+    );
+    assert!(matches!(
+        turn.error,
+        Some(yaos_server::room::protocol::FrameError::AwarenessLimit("state too large"))
+    ));
+    // The room's total: many connections of large states, until the room is full.
+    let big = MAX_AWARENESS_STATE_BYTES - 64;
+    let fits = MAX_AWARENESS_ROOM_BYTES / (big + 12);
+    let mut refused = 0;
+    for c in 0..fits as u64 + 4 {
+        let mut ids = Vec::new();
+        let mut out = h.out();
+        let turn = h.room.frame(
+            &format!("c{c}"),
+            awareness_frame(&[(1000 + c, state(big))]),
+            &mut ids,
+            &mut out,
+        );
+        refused += usize::from(turn.error.is_some());
+    }
+    assert!(refused >= 4, "the room stops taking awareness once full ({refused} refused)");
+}

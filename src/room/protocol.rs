@@ -38,6 +38,17 @@ const AWARENESS: u64 = MSG_AWARENESS as u64;
 const SYNC_STEP_2: u64 = MSG_SYNC_STEP_2 as u64;
 const SYNC_UPDATE: u64 = MSG_SYNC_UPDATE as u64;
 
+/// Awareness client IDs one connection may hold states for. A plugin holds
+/// one (its document's client ID, kept across reconnects); the rest is room
+/// for other y-protocols clients sharing a socket.
+pub const MAX_AWARENESS_STATES_PER_CONNECTION: usize = 8;
+/// The largest awareness state (its JSON text). The plugin's (user name,
+/// colour, editor cursor) takes a few hundred bytes.
+pub const MAX_AWARENESS_STATE_BYTES: usize = 16 * 1024;
+/// All awareness states of a room together, as every new connection is sent
+/// all of them.
+pub const MAX_AWARENESS_ROOM_BYTES: usize = 1024 * 1024;
+
 /// Awareness client IDs are 53-bit (JavaScript-safe); yrs asserts this.
 const MAX_CLIENT_ID: u64 = crate::safe_int::MAX_SAFE_INTEGER;
 
@@ -61,6 +72,10 @@ pub enum FrameError {
     /// would choke on could break other clients' providers.
     #[error("awareness state of client {0} is not valid JSON")]
     AwarenessJson(u64),
+    /// The update would pass one of the awareness limits; nothing of it was
+    /// applied or forwarded.
+    #[error("awareness limit: {0}")]
+    AwarenessLimit(&'static str),
 }
 
 /// Awareness client IDs an incoming awareness frame added, updated or
@@ -239,6 +254,13 @@ impl Room {
     /// frame freed before the update is applied, so a vault-sized Step2 is not
     /// held while the document grows (wasm memory never shrinks).
     pub fn on_frame(&mut self, origin: &str, frame: Vec<u8>) -> FrameEffects {
+        self.on_frame_from(origin, frame, &[])
+    }
+
+    /// [`Room::on_frame`] for a connection that already holds the awareness
+    /// states of `owned` (its attachment's `__ypsAwarenessIds`), which count
+    /// against [`MAX_AWARENESS_STATES_PER_CONNECTION`].
+    pub fn on_frame_from(&mut self, origin: &str, frame: Vec<u8>, owned: &[u64]) -> FrameEffects {
         let update_bearing = is_update_bearing(&frame);
         // Every read yrs makes below is in bounds and bounded in depth.
         if let Err(error) = wire_check::check_frame(&frame) {
@@ -256,7 +278,7 @@ impl Room {
                 drop(frame);
                 self.on_sync(origin, message, update_bearing)
             }
-            Ok(AWARENESS) => self.on_awareness(origin, &mut decoder),
+            Ok(AWARENESS) => self.on_awareness(origin, &mut decoder, owned),
             Ok(_) => FrameEffects::default(),
         }
     }
@@ -338,8 +360,13 @@ impl Room {
         Ok(())
     }
 
-    fn on_awareness(&mut self, origin: &str, decoder: &mut DecoderV1) -> FrameEffects {
-        match self.apply_awareness(origin, decoder) {
+    fn on_awareness(
+        &mut self,
+        origin: &str,
+        decoder: &mut DecoderV1,
+        owned: &[u64],
+    ) -> FrameEffects {
+        match self.apply_awareness(origin, decoder, owned) {
             Ok((raw_frame, awareness_ids)) => {
                 let broadcast = vec![Arc::new(raw_frame)];
                 FrameEffects { broadcast, awareness_ids, ..FrameEffects::default() }
@@ -348,12 +375,45 @@ impl Room {
         }
     }
 
+    /// The awareness limits, checked before anything of `update` is applied:
+    /// states per connection, bytes per state, bytes in the whole room.
+    fn check_awareness_limits(
+        &self,
+        update: &AwarenessUpdate,
+        owned: &[u64],
+    ) -> Result<(), FrameError> {
+        let mut held: Vec<u64> = owned.to_vec();
+        for (client, entry) in &update.clients {
+            if entry.json.len() > MAX_AWARENESS_STATE_BYTES {
+                return Err(FrameError::AwarenessLimit("state too large"));
+            }
+            if &*entry.json != "null" && !held.contains(&client.get()) {
+                held.push(client.get());
+            }
+        }
+        if held.len() > MAX_AWARENESS_STATES_PER_CONNECTION {
+            return Err(FrameError::AwarenessLimit("too many states for one connection"));
+        }
+        let mut total = 0usize;
+        for (client, state) in self.awareness.iter() {
+            if !update.clients.contains_key(&client) {
+                total += state.data.as_ref().map_or(0, |d| d.len());
+            }
+        }
+        total += update.clients.values().map(|e| e.json.len()).sum::<usize>();
+        if total > MAX_AWARENESS_ROOM_BYTES {
+            return Err(FrameError::AwarenessLimit("the room holds too much awareness state"));
+        }
+        Ok(())
+    }
+
     /// Applies an awareness update and returns the frame forwarding its raw
     /// bytes, plus the client IDs it added, updated or removed.
     fn apply_awareness(
         &mut self,
         origin: &str,
         decoder: &mut DecoderV1,
+        owned: &[u64],
     ) -> Result<(Vec<u8>, AwarenessIdChange), FrameError> {
         let raw = decoder.read_buf()?;
         let update = AwarenessUpdate::decode_v1(raw)?;
@@ -362,6 +422,7 @@ impl Room {
                 return Err(FrameError::AwarenessJson(client.get()));
             }
         }
+        self.check_awareness_limits(&update, owned)?;
         let summary = self.awareness.apply_update_summary_with(update, origin)?;
         let ids = summary
             .map(|s| AwarenessIdChange {

@@ -17,7 +17,7 @@ use yrs::Doc;
 
 use super::debug_report::DebugParts;
 use super::protocol::{FrameError, Room, UPDATE_OBSERVED_EVENT};
-use super::sv_echo::{try_send_sv_echo, SvEchoCounters, SvEchoKind};
+use super::sv_echo::{try_send_sv_echo, SvEchoCounters, SvEchoKind, CUSTOM_MESSAGE_PREFIX};
 use crate::diagnostics::trace::{TraceLog, TraceSink};
 use crate::doc_model::summary::{schema_version, DocumentSummary};
 use crate::migration::{load_document, LoadError, StorageStatus};
@@ -74,6 +74,13 @@ pub const MAX_CONNECTION_ID_LEN: usize = 64;
 pub fn valid_connection_id(id: &str) -> bool {
     (1..=MAX_CONNECTION_ID_LEN).contains(&id.len())
         && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// The `__YPS:` error a client over a limit receives. Its code is none of
+/// the four the plugin treats as fatal, so the plugin stays connected.
+pub fn limit_error_frame(why: &str) -> String {
+    let body = serde_json::json!({"type": "error", "code": "limit_exceeded", "message": why});
+    format!("{CUSTOM_MESSAGE_PREFIX}{body}")
 }
 
 /// The coordinator policy of a room whose snapshot has this many bytes: the
@@ -193,7 +200,7 @@ impl<E: SqlExec> VaultRoom<E> {
         out: &mut impl Outbox,
     ) -> FrameTurn {
         let frame_len = frame.len();
-        let mut effects = self.room.on_frame(conn, frame);
+        let mut effects = self.room.on_frame_from(conn, frame, awareness_ids);
         if let Some(reply) = effects.reply.take() {
             out.reply(&reply);
         }
@@ -205,6 +212,10 @@ impl<E: SqlExec> VaultRoom<E> {
         }
         if let Some(data) = effects.update_observed_trace(frame_len) {
             self.trace.trace(UPDATE_OBSERVED_EVENT, data);
+        }
+        if let Some(FrameError::AwarenessLimit(why)) = &effects.error {
+            // The sender is told why; the other clients never see the frame.
+            let _ = out.reply_text(&limit_error_frame(why));
         }
         let awareness_ids_changed = !effects.awareness_ids.is_empty();
         effects.awareness_ids.apply_to(awareness_ids);

@@ -123,3 +123,27 @@ test("a client's own x-partykit-room header cannot rename the room; an oversized
   assert.equal(info.roomId, vault);
   assert.deepEqual(crashes(), []);
 });
+
+test("one socket announcing 20 awareness states keeps 8; the others get a limit error and the next client sees 8", async () => {
+  const vault = "awareness-vault";
+  const raw = await rawSocket(vault);
+  const errors = [];
+  raw.on("message", (data, isBinary) => { if (!isBinary && data.toString().includes('"limit_exceeded"')) errors.push(data.toString()); });
+  const pad = "x".repeat(4096);
+  for (let i = 0; i < 20; i++) {
+    const json = Buffer.from(JSON.stringify({ pad, i }));
+    const update = [1, ...varuint(7000 + i), 1, ...varuint(json.length), ...json];
+    raw.send(Buffer.from([1, ...varuint(update.length), ...update]));
+  }
+  const emitter = { on: (e, f) => raw.on("message", f), off: (e, f) => raw.off("message", f) };
+  await until(emitter, "message", () => errors.length >= 12, 15000, "12 limit errors");
+  assert.match(errors[0], /^__YPS:\{"type":"error","code":"limit_exceeded","message":"too many states for one connection"\}$/);
+  assert.equal(raw.readyState, WebSocket.OPEN);
+  const b = connectClient(server, vault, { token: TOKEN });
+  await b.synced();
+  await until(b.provider.awareness, "change", () => b.provider.awareness.getStates().size >= 9, 15000, "the room's awareness");
+  assert.equal(b.provider.awareness.getStates().size, 9, "8 states of the flooding socket plus the client's own");
+  b.close();
+  raw.close();
+  assert.deepEqual(crashes(), []);
+});
