@@ -51,18 +51,16 @@ impl PayloadSink for JsPayload {
     }
 }
 
-impl JsPayload {
-    /// The pieces joined into one JavaScript buffer.
-    fn joined(&self) -> Uint8Array {
-        let out = Uint8Array::new_with_length(self.len as u32);
-        let mut offset = 0u32;
-        for part in self.parts.iter() {
-            let part: Uint8Array = part.unchecked_into();
-            out.set(&part, offset);
-            offset += part.length();
-        }
-        out
+/// `Uint8Array` pieces of `total` bytes joined into one JavaScript buffer.
+pub fn join_parts(parts: &Array, total: u64) -> Uint8Array {
+    let out = Uint8Array::new_with_length(total as u32);
+    let mut offset = 0u32;
+    for part in parts.iter() {
+        let part: Uint8Array = part.unchecked_into();
+        out.set(&part, offset);
+        offset += part.length();
     }
+    out
 }
 
 #[wasm_bindgen::prelude::wasm_bindgen]
@@ -136,7 +134,7 @@ impl Bucket for R2Bucket {
         payload: JsPayload,
         content_type: &str,
     ) -> Result<(), BucketError> {
-        let joined = payload.joined();
+        let joined = join_parts(&payload.parts, payload.len);
         drop(payload);
         put_js(&self.0, key, &joined, content_type, None).await.map_err(err)
     }

@@ -18,7 +18,7 @@ use crate::hex::sha256_from_hex;
 use crate::snapshot::vault::{VaultSnapshots, PAYLOAD_CONTENT_TYPE};
 
 use super::edge_worker::header;
-use super::r2::{bucket, put_js, R2Bucket};
+use super::r2::{bucket, join_parts, put_js, R2Bucket};
 
 /// A reply, or a reply whose body is a stream the shell attaches.
 pub struct Answer {
@@ -138,14 +138,7 @@ async fn read_bounded(
     if total == 0 {
         return Ok(Err(EdgeError::MissingBody));
     }
-    let joined = Uint8Array::new_with_length(total as u32);
-    let mut offset = 0;
-    for part in parts.iter() {
-        let part: Uint8Array = part.unchecked_into();
-        joined.set(&part, offset);
-        offset += part.length();
-    }
-    Ok(Ok(joined))
+    Ok(Ok(join_parts(&parts, total)))
 }
 
 /// `GET /blobs/<hash>`: the stored body streamed through, with its type.
