@@ -128,11 +128,23 @@ impl From<Denial> for EdgeError {
 /// The credentials a sync-socket request carries, as raw as the request has
 /// them: `ticket` and `token` are the first query values (`None` if the
 /// parameter is absent; `Some("")` counts as a present ticket).
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Clone, Copy, Default)]
 pub struct SocketCredentials<'a> {
     pub ticket: Option<&'a str>,
     pub authorization: Option<&'a str>,
     pub token: Option<&'a str>,
+}
+
+/// Says which credentials are present, never what they are.
+impl fmt::Debug for SocketCredentials<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shown = |v: Option<&str>| v.map(|_| "<redacted>");
+        f.debug_struct("SocketCredentials")
+            .field("ticket", &shown(self.ticket))
+            .field("authorization", &shown(self.authorization))
+            .field("token", &shown(self.token))
+            .finish()
+    }
 }
 
 /// How an admitted socket authenticated. A legacy token is worth a warning in
@@ -332,6 +344,35 @@ mod tests {
         assert_eq!(partial, StoredConfig::default());
         assert!(!format!("{config:?}").contains("\"ab\""));
         assert_eq!(format!("{:?}", env_state()), "AuthState::Env");
+    }
+
+    #[test]
+    fn debug_output_never_shows_a_credential() {
+        let secret = "s3cr3t-credential-0123456789abcdef";
+        let credentials = SocketCredentials {
+            ticket: Some(secret),
+            authorization: Some(&format!("Bearer {secret}")),
+            token: Some(secret),
+        };
+        let claim = super::super::config_rules::ClaimRequest {
+            token: secret.to_owned(),
+            vault_id: Some("v".into()),
+        };
+        let ticket = super::super::ticket::IssuedTicket {
+            ticket: secret.to_owned(),
+            expires_at: 1,
+            ttl_ms: 2,
+        };
+        for shown in [
+            format!("{credentials:?}"),
+            format!("{claim:?}"),
+            format!("{ticket:?}"),
+            format!("{:?}", AuthState::Env { token: secret.to_owned() }),
+            format!("{:?}", AuthState::Claim { token_hash: secret.to_owned() }),
+        ] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(format!("{credentials:?}").contains("<redacted>"), "presence is still visible");
     }
 
     #[test]

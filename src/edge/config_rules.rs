@@ -16,10 +16,20 @@ pub const MIN_VAULT_ID_LENGTH: usize = 8;
 pub const MAX_BRANCH_LENGTH: usize = 120;
 
 /// A valid `POST /claim` body, trimmed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ClaimRequest {
     pub token: String,
     pub vault_id: Option<String>,
+}
+
+/// Redacts the token.
+impl std::fmt::Debug for ClaimRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClaimRequest")
+            .field("token", &"<redacted>")
+            .field("vault_id", &self.vault_id)
+            .finish()
+    }
 }
 
 impl ClaimRequest {

@@ -54,12 +54,23 @@ struct Payload<'a> {
 }
 
 /// The ticket endpoint's 200 body: `{ticket, expiresAt, ttlMs}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IssuedTicket {
     pub ticket: String,
     pub expires_at: u64,
     pub ttl_ms: u64,
+}
+
+/// Redacts the ticket: it is a credential until it expires.
+impl std::fmt::Debug for IssuedTicket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedTicket")
+            .field("ticket", &"<redacted>")
+            .field("expires_at", &self.expires_at)
+            .field("ttl_ms", &self.ttl_ms)
+            .finish()
+    }
 }
 
 impl IssuedTicket {
