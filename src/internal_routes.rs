@@ -26,8 +26,36 @@ pub enum RoomRoute {
     SnapshotPrune,
 }
 
-impl RoomRoute {
-    const ALL: [RoomRoute; 9] = [
+/// What every internal route is: a method and a path, requested under
+/// [`INTERNAL_ORIGIN`]; the rest is derived from [`InternalRoute::endpoint`].
+pub trait InternalRoute: Copy + PartialEq + 'static {
+    /// Every route of the object.
+    const ALL: &'static [Self];
+
+    /// `(method, path)`.
+    fn endpoint(self) -> (&'static str, &'static str);
+
+    fn method(self) -> &'static str {
+        self.endpoint().0
+    }
+
+    fn path(self) -> &'static str {
+        self.endpoint().1
+    }
+
+    /// The URL the caller requests.
+    fn url(self) -> String {
+        format!("{INTERNAL_ORIGIN}{}", self.path())
+    }
+
+    /// The route a request names; `None` for anything else.
+    fn parse(method: &str, path: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|r| r.endpoint() == (method, path))
+    }
+}
+
+impl InternalRoute for RoomRoute {
+    const ALL: &'static [RoomRoute] = &[
         RoomRoute::Meta,
         RoomRoute::Document,
         RoomRoute::Debug,
@@ -39,8 +67,7 @@ impl RoomRoute {
         RoomRoute::SnapshotPrune,
     ];
 
-    /// `(method, path)`.
-    pub fn endpoint(self) -> (&'static str, &'static str) {
+    fn endpoint(self) -> (&'static str, &'static str) {
         use RoomRoute::*;
         match self {
             Meta => ("GET", "/__yaos/meta"),
@@ -54,21 +81,9 @@ impl RoomRoute {
             SnapshotPrune => ("POST", "/__yaos/snapshot-prune"),
         }
     }
+}
 
-    pub fn method(self) -> &'static str {
-        self.endpoint().0
-    }
-
-    pub fn path(self) -> &'static str {
-        self.endpoint().1
-    }
-
-    /// The route a request names; `None` for anything else (a socket
-    /// upgrade, or a 404).
-    pub fn parse(method: &str, path: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|r| r.endpoint() == (method, path))
-    }
-
+impl RoomRoute {
     /// Routes that exist only when `YAOS_ENABLE_ADMIN_ROUTES` is set.
     pub fn is_admin(self) -> bool {
         matches!(self, RoomRoute::Compact | RoomRoute::CleanupKv)
@@ -86,29 +101,16 @@ pub enum ConfigRoute {
     UpdateMetadata,
 }
 
-impl ConfigRoute {
-    const ALL: [ConfigRoute; 3] =
-        [ConfigRoute::Config, ConfigRoute::Claim, ConfigRoute::UpdateMetadata];
+impl InternalRoute for ConfigRoute {
+    const ALL: &'static [ConfigRoute] =
+        &[ConfigRoute::Config, ConfigRoute::Claim, ConfigRoute::UpdateMetadata];
 
-    /// `(method, path)`.
-    pub fn endpoint(self) -> (&'static str, &'static str) {
+    fn endpoint(self) -> (&'static str, &'static str) {
         match self {
             ConfigRoute::Config => ("GET", "/__yaos/config"),
             ConfigRoute::Claim => ("POST", "/__yaos/claim"),
             ConfigRoute::UpdateMetadata => ("POST", "/__yaos/update-metadata"),
         }
-    }
-
-    pub fn method(self) -> &'static str {
-        self.endpoint().0
-    }
-
-    pub fn path(self) -> &'static str {
-        self.endpoint().1
-    }
-
-    pub fn parse(method: &str, path: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|r| r.endpoint() == (method, path))
     }
 }
 
@@ -124,17 +126,18 @@ mod tests {
 
     #[test]
     fn every_route_parses_back_from_its_endpoint() {
-        for route in RoomRoute::ALL {
+        for &route in RoomRoute::ALL {
             assert_eq!(RoomRoute::parse(route.method(), route.path()), Some(route));
         }
-        for route in ConfigRoute::ALL {
+        for &route in ConfigRoute::ALL {
             assert_eq!(ConfigRoute::parse(route.method(), route.path()), Some(route));
         }
+        assert_eq!(RoomRoute::Meta.url(), "https://internal/__yaos/meta");
         assert_eq!(RoomRoute::parse("POST", "/__yaos/meta"), None, "wrong method");
         assert_eq!(RoomRoute::parse("GET", "/__yaos/snapshot"), None);
         assert_eq!(RoomRoute::parse("GET", "/vault/sync/x"), None);
         assert_eq!(ConfigRoute::parse("GET", "/__yaos/claim"), None);
-        let admin: Vec<_> = RoomRoute::ALL.into_iter().filter(|r| r.is_admin()).collect();
+        let admin: Vec<_> = RoomRoute::ALL.iter().copied().filter(|r| r.is_admin()).collect();
         assert_eq!(admin, [RoomRoute::Compact, RoomRoute::CleanupKv]);
     }
 }

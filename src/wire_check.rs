@@ -20,7 +20,7 @@
 
 use thiserror::Error;
 use yrs::updates::decoder::Decode;
-use yrs::{StateVector, Update};
+use yrs::Update;
 
 use crate::safe_int::MAX_SAFE_INTEGER;
 
@@ -51,12 +51,6 @@ pub struct WireError {
 pub fn decode_update_v1(bytes: &[u8]) -> Result<Update, DecodeError> {
     check_update_v1(bytes)?;
     Ok(Update::decode_v1(bytes)?)
-}
-
-/// A state vector, checked then decoded.
-pub fn decode_state_vector_v1(bytes: &[u8]) -> Result<StateVector, DecodeError> {
-    check_state_vector_v1(bytes)?;
-    Ok(StateVector::decode_v1(bytes)?)
 }
 
 /// A refusal by the check, or yrs's own (recoverable) decode error.

@@ -3,7 +3,7 @@
 //! fetch, and cleared after a claim or metadata write.
 
 use crate::edge::auth::StoredConfig;
-use crate::internal_routes::{ConfigRoute, INTERNAL_ORIGIN};
+use crate::internal_routes::{ConfigRoute, InternalRoute};
 use futures::future::{FutureExt, LocalBoxFuture, Shared};
 use std::cell::RefCell;
 use worker::{Env, Result};
@@ -64,8 +64,7 @@ pub async fn config_fetch(env: &Env, req: worker::Request) -> Result<worker::Res
 
 async fn fetch_config(env: &Env) -> Result<StoredConfig> {
     let route = ConfigRoute::Config;
-    let url = format!("{INTERNAL_ORIGIN}{}", route.path());
-    let req = worker::Request::new(&url, worker::Method::from(route.method().to_owned()))?;
+    let req = worker::Request::new(&route.url(), worker::Method::from(route.method().to_owned()))?;
     let mut res = config_fetch(env, req).await?;
     if res.status_code() != 200 {
         return Err(worker::Error::RustError(format!(

@@ -10,7 +10,7 @@ use super::reply::to_response;
 use crate::edge::auth::StoredConfig;
 use crate::edge::config_rules::{claim_token_hash, UpdateMetadata};
 use crate::edge::http::{parse_json_body, EdgeError, Reply};
-use crate::internal_routes::ConfigRoute;
+use crate::internal_routes::{ConfigRoute, InternalRoute};
 use crate::store::kv::{KvStore, KvValue};
 
 pub const CONFIG_OBJECT_NAME: &str = "global-config";

@@ -8,7 +8,7 @@ use crate::edge::http::{EdgeError, Reply};
 use crate::edge::router::{classify, Route, VaultAction};
 use crate::edge::snapshots::prune_request;
 use crate::edge::ticket::ttl_from_env;
-use crate::internal_routes::{RoomRoute, INTERNAL_ORIGIN, ROOM_HEADER};
+use crate::internal_routes::{InternalRoute, RoomRoute, ROOM_HEADER};
 use crate::snapshot::vault::unavailable_json;
 use js_sys::Uint8Array;
 use worker::*;
@@ -96,7 +96,7 @@ async fn room_fetch(
     if let Some(body) = body {
         init.with_body(Some(Uint8Array::from(&body[..]).into()));
     }
-    let req = Request::new_with_init(&format!("{INTERNAL_ORIGIN}{}", route.path()), &init)?;
+    let req = Request::new_with_init(&route.url(), &init)?;
     vault_stub(env, vault_id)?.fetch_with_request(req).await
 }
 

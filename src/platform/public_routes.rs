@@ -10,7 +10,7 @@ use crate::edge::capabilities::Capabilities;
 use crate::edge::config_rules::ClaimRequest;
 use crate::edge::http::{parse_json_body, EdgeError, Reply};
 use crate::edge::pages;
-use crate::internal_routes::{ConfigRoute, INTERNAL_ORIGIN};
+use crate::internal_routes::{ConfigRoute, InternalRoute};
 
 use super::config_cache::{config_fetch, invalidate, stored_config};
 use super::edge_worker::{auth_state, bearer_rejection};
@@ -37,7 +37,7 @@ async fn config_post(env: &Env, route: ConfigRoute, body: &Value) -> Result<Resp
     let mut init = RequestInit::new();
     init.with_method(Method::from(route.method().to_owned()))
         .with_body(Some(body.to_string().into()));
-    let req = Request::new_with_init(&format!("{INTERNAL_ORIGIN}{}", route.path()), &init)?;
+    let req = Request::new_with_init(&route.url(), &init)?;
     config_fetch(env, req).await
 }
 

@@ -175,25 +175,22 @@ impl RoomHost {
         }
     }
 
-    /// One binary frame from a client: the vault room's frame turn, then the
-    /// socket's attachment and the traces it recorded.
+    /// One binary frame from a client: the vault room's frame turn (its
+    /// traces written by `with_room`), then the socket's attachment.
     pub async fn on_binary(self: &Rc<Self>, ws: &WebSocket, frame: Vec<u8>) -> Result<()> {
-        self.ensure_loaded().await?;
         let mut attachment: Attachment = ws.deserialize_attachment()?.unwrap_or_default();
-        let (turn, log) = {
-            let mut live = self.live.borrow_mut();
-            let Some(room) = live.as_mut() else { return Ok(()) };
-            let mut out = Sockets { host: self, sender: Some(ws) };
-            let turn = room.frame(&attachment.id, frame, &mut attachment.awareness_ids, &mut out);
-            (turn, room.take_traces())
-        };
+        let turn = self
+            .with_room(|room| {
+                let mut out = Sockets { host: self, sender: Some(ws) };
+                room.frame(&attachment.id, frame, &mut attachment.awareness_ids, &mut out)
+            })
+            .await?;
         if let Some(error) = &turn.error {
             console_warn!("dropped a frame from {}: {error}", attachment.id);
         }
         if turn.awareness_ids_changed {
             ws.serialize_attachment(&attachment)?;
         }
-        self.write_traces(log).await;
         self.sync_room_meta().await;
         Ok(())
     }

@@ -8,7 +8,7 @@ use worker::*;
 
 use crate::diagnostics::trace_store::{recent_traces, DEBUG_TRACE_LIMIT};
 use crate::edge::http::{parse_json_body, Reply};
-use crate::internal_routes::{RoomRoute, ROOM_HEADER};
+use crate::internal_routes::{InternalRoute, RoomRoute, ROOM_HEADER};
 use crate::room::debug_report::debug_report;
 use crate::room::room_meta::{RoomMeta, ROOM_META_KEY};
 use crate::room::vault_room::valid_connection_id;

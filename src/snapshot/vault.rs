@@ -192,20 +192,20 @@ impl<'a, B: Bucket> VaultSnapshots<'a, B> {
         format!("{}{LATEST_FILE}", self.prefix())
     }
 
-    fn dir(&self, day: &str, id: &str) -> String {
-        format!("{}{day}/{id}", self.prefix())
+    /// The keys of snapshot `id` under the day directory `day`.
+    fn keys_in(&self, day: &str, id: &str) -> SnapshotKeys {
+        let dir = format!("{}{day}/{id}", self.prefix());
+        SnapshotKeys {
+            index: format!("{dir}/{INDEX_FILE}"),
+            payload: format!("{dir}/{PAYLOAD_FILE}"),
+            day: day.to_owned(),
+        }
     }
 
     /// The keys of snapshot `id`, from the day its ID encodes; `None` for an
     /// ID that does not parse (no bucket access needed to say so).
     pub fn keys_of(&self, id: &str) -> Option<SnapshotKeys> {
-        let day = day_from_snapshot_id(id)?;
-        let dir = self.dir(&day, id);
-        Some(SnapshotKeys {
-            index: format!("{dir}/{INDEX_FILE}"),
-            payload: format!("{dir}/{PAYLOAD_FILE}"),
-            day,
-        })
+        Some(self.keys_in(&day_from_snapshot_id(id)?, id))
     }
 
     /// The latest pointer; any error or unparseable content counts as none.
@@ -222,11 +222,9 @@ impl<'a, B: Bucket> VaultSnapshots<'a, B> {
         let (Some(day), Some(id)) = (pointer.day(), pointer.snapshot_id()) else {
             return false;
         };
-        let dir = self.dir(day, id);
-        let (payload_key, index_key) =
-            (format!("{dir}/{PAYLOAD_FILE}"), format!("{dir}/{INDEX_FILE}"));
+        let keys = self.keys_in(day, id);
         let (head, stored) =
-            futures::join!(self.bucket.head(&payload_key), self.bucket.get_text(&index_key));
+            futures::join!(self.bucket.head(&keys.payload), self.bucket.get_text(&keys.index));
         let (Ok(Some(size)), Ok(Some(text))) = (head, stored) else { return false };
         let Some(stored) = SnapshotIndex::parse(&text) else { return false };
         if stored.snapshot_id() != Some(id) {
@@ -278,12 +276,10 @@ impl<'a, B: Bucket> VaultSnapshots<'a, B> {
         };
         let index = SnapshotIndex::from_new(&index);
         let json = index.to_json().to_string();
-        let dir = self.dir(&day, &id);
-        let payload_key = format!("{dir}/{PAYLOAD_FILE}");
-        let index_key = format!("{dir}/{INDEX_FILE}");
+        let keys = self.keys_in(&day, &id);
         let (a, b) = futures::join!(
-            self.bucket.put_payload(&payload_key, payload, PAYLOAD_CONTENT_TYPE),
-            self.bucket.put_json(&index_key, json.clone()),
+            self.bucket.put_payload(&keys.payload, payload, PAYLOAD_CONTENT_TYPE),
+            self.bucket.put_json(&keys.index, json.clone()),
         );
         a?;
         b?;
@@ -350,10 +346,11 @@ impl<'a, B: Bucket> VaultSnapshots<'a, B> {
     /// [`INDEX_FETCH_CONCURRENCY`] at a time (unreadable ones dropped) and
     /// sorts them by `createdAt`, newest first.
     pub async fn list(&self, limit: Option<usize>) -> Result<Listing, BucketError> {
+        let index_suffix = format!("/{INDEX_FILE}");
         let mut keys: Vec<String> = list_all(self.bucket, &self.prefix())
             .await?
             .into_iter()
-            .filter(|k| k.ends_with(&format!("/{INDEX_FILE}")) && !k.ends_with(LATEST_FILE))
+            .filter(|k| k.ends_with(&index_suffix) && !k.ends_with(LATEST_FILE))
             .collect();
         keys.sort_unstable_by(|a, b| b.cmp(a));
         let total_index_keys = keys.len();
