@@ -20,6 +20,10 @@ if ! have_version wasm-bindgen "$WASM_BINDGEN_VERSION"; then
   cargo install --root .tools wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
 fi
 
+if ! have_version cargo-fuzz "$CARGO_FUZZ_VERSION"; then
+  cargo install --root .tools cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked
+fi
+
 # npm ci is exact but slow; skip it when node_modules already matches the lockfile.
 stamp=node_modules/.package-lock.sha256
 want=$(sha256sum package-lock.json | cut -d' ' -f1)

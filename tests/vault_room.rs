@@ -268,11 +268,11 @@ fn awareness_ids_follow_the_connection_and_go_with_it() {
     assert_eq!(h.take_log()[..2], ["reply step1".to_owned(), "reply awareness".to_owned()]);
     // The connection closes: its state is removed for the others.
     let ids = h.ids.clone();
-    h.room.close(&ids, &mut h.out());
+    h.room.close("conn", &ids, &mut h.out());
     assert_eq!(h.take_log(), ["broadcast awareness"]);
     h.room.connect(&mut h.out());
     assert_eq!(h.take_log()[..1], ["reply step1".to_owned()], "no awareness left to announce");
-    h.room.close(&ids, &mut h.out());
+    h.room.close("conn", &ids, &mut h.out());
     assert!(h.take_log().is_empty(), "closing again announces nothing");
 }
 
@@ -506,7 +506,9 @@ fn awareness_is_bounded_per_connection_per_state_and_per_room() {
     );
     assert!(matches!(
         turn.error,
-        Some(yaos_server::room::protocol::FrameError::AwarenessLimit("state too large"))
+        Some(yaos_server::room::protocol::FrameError::Limit(
+            yaos_server::room::limits::LimitExceeded::Awareness("state too large")
+        ))
     ));
     // The room's total: many connections of large states, until the room is full.
     let big = MAX_AWARENESS_STATE_BYTES - 64;
@@ -524,4 +526,76 @@ fn awareness_is_bounded_per_connection_per_state_and_per_room() {
         refused += usize::from(turn.error.is_some());
     }
     assert!(refused >= 4, "the room stops taking awareness once full ({refused} refused)");
+}
+
+#[test]
+fn an_oversized_update_frame_is_refused_unread_and_the_sender_told() {
+    use yaos_server::room::limits::{RoomLimits, MIN_UPDATE_FRAME_BYTES};
+    let mut h = Harness::fresh();
+    h.room.set_limits(RoomLimits {
+        max_update_frame_bytes: MIN_UPDATE_FRAME_BYTES,
+        ..RoomLimits::default()
+    });
+    let client = docs::doc(11);
+    let big = {
+        let mut txn = client.transact_mut();
+        let notes = txn.get_or_insert_map("notes");
+        notes.insert(&mut txn, "big", "b".repeat(MIN_UPDATE_FRAME_BYTES));
+        txn.encode_update_v1()
+    };
+    let frame = Message::Sync(SyncMessage::Update(big)).encode_v1();
+    let sv_before = h.room.doc().transact().state_vector();
+    let mut out = h.out();
+    let turn = h.room.frame("conn-a", frame, &mut h.ids, &mut out);
+    assert!(matches!(turn.error, Some(yaos_server::room::protocol::FrameError::Limit(_))));
+    assert!(turn.save.is_none(), "nothing to save, nothing echoed");
+    let log = h.take_log();
+    assert_eq!(log.len(), 1, "only the sender hears of it: {log:?}");
+    assert!(log[0].contains("limit_exceeded") && log[0].contains("Update frames"), "{log:?}");
+    assert_eq!(h.room.doc().transact().state_vector(), sv_before);
+    assert_eq!(h.journal_rows(), 0);
+    // The same connection's next, ordinary edit goes through.
+    assert!(matches!(h.frame(edit(&client, "small")), Some(SaveOutcome::Appended(_))));
+}
+
+#[test]
+fn full_state_sync_answers_are_limited_per_connection_and_forgotten_on_close() {
+    use yaos_server::room::limits::DEFAULT_FULL_SYNC_ANSWERS_PER_WINDOW;
+    let mut h = Harness::fresh();
+    h.frame(edit(&docs::doc(11), "x"));
+    h.take_log();
+    let step1 =
+        || Message::Sync(SyncMessage::SyncStep1(Doc::new().transact().state_vector())).encode_v1();
+    for _ in 0..DEFAULT_FULL_SYNC_ANSWERS_PER_WINDOW {
+        h.frame(step1());
+        assert_eq!(h.take_log(), ["reply step2"]);
+    }
+    let mut out = h.out();
+    let turn = h.room.frame("conn-a", step1(), &mut h.ids, &mut out);
+    assert!(turn.error.is_some());
+    let log = h.take_log();
+    assert!(log.len() == 1 && log[0].contains("full sync requests"), "{log:?}");
+    // A state vector that covers the document costs nothing and is always answered.
+    let current =
+        Message::Sync(SyncMessage::SyncStep1(h.room.doc().transact().state_vector())).encode_v1();
+    h.frame(current);
+    assert_eq!(h.take_log(), ["reply step2"]);
+    // Another connection has its own budget, and a reconnect starts afresh.
+    let mut other = Vec::new();
+    let mut out = h.out();
+    assert!(h.room.frame("conn-b", step1(), &mut other, &mut out).error.is_none());
+    h.room.close("conn-a", &[], &mut h.out());
+    h.take_log();
+    h.frame(step1());
+    assert_eq!(h.take_log(), ["reply step2"]);
+}
+
+#[test]
+fn sockets_are_admitted_up_to_the_room_limit() {
+    use yaos_server::room::limits::{LimitExceeded, RoomLimits};
+    let mut h = Harness::fresh();
+    assert!(h.room.admit_socket(63).is_ok());
+    assert!(matches!(h.room.admit_socket(64), Err(LimitExceeded::TooManySockets { .. })));
+    h.room.set_limits(RoomLimits { max_sockets: 2, ..RoomLimits::default() });
+    assert!(h.room.admit_socket(1).is_ok() && h.room.admit_socket(2).is_err());
 }

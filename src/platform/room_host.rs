@@ -16,6 +16,7 @@ use worker::*;
 
 use crate::diagnostics::trace::TraceLog;
 use crate::diagnostics::trace_store::TraceStore;
+use crate::room::limits::RoomLimits;
 use crate::room::room_meta::{RoomMeta, ROOM_META_KEY};
 use crate::room::vault_room::{Outbox, VaultRoom};
 use crate::store::kv::{KvStore, KvValue};
@@ -160,7 +161,13 @@ impl RoomHost {
         let sql = DoSql::new(self.state.storage());
         let activated = VaultRoom::activate(sql, &self.kv(), now_ms, &mut log).await;
         self.write_traces(log).await;
-        let room = activated.map_err(|e| e.to_string())?;
+        let mut room = activated.map_err(|e| e.to_string())?;
+        let (limits, warnings) =
+            RoomLimits::from_vars(|name| self.env.var(name).ok().map(|v| v.to_string()));
+        for warning in warnings {
+            console_warn!("limit setting: {warning}");
+        }
+        room.set_limits(limits);
         // Woken with sockets still open: no-op on a fresh activation.
         room.wake(&mut Sockets { host: &self, sender: None });
         *self.live.borrow_mut() = Some(room);
@@ -199,7 +206,11 @@ impl RoomHost {
     pub fn on_close(&self, ws: &WebSocket) {
         let attachment: Attachment = ws.deserialize_attachment().ok().flatten().unwrap_or_default();
         if let Some(room) = self.live.borrow_mut().as_mut() {
-            room.close(&attachment.awareness_ids, &mut Sockets { host: self, sender: None });
+            room.close(
+                &attachment.id,
+                &attachment.awareness_ids,
+                &mut Sockets { host: self, sender: None },
+            );
         }
     }
 

@@ -99,8 +99,10 @@ async fn route(host: &Rc<RoomHost>, mut req: Request) -> Result<Response> {
     }
 }
 
+/// WebSocket close code 1013, "try again later".
+const CLOSE_TRY_AGAIN_LATER: u16 = 1013;
+
 async fn accept_socket(host: &Rc<RoomHost>, req: &Request) -> Result<Response> {
-    host.ensure_loaded().await?;
     let id = req
         .url()?
         .query_pairs()
@@ -108,8 +110,17 @@ async fn accept_socket(host: &Rc<RoomHost>, req: &Request) -> Result<Response> {
         .map(|(_, v)| v.into_owned())
         .filter(|v| valid_connection_id(v))
         .unwrap_or_else(|| lower_hex(&random_bytes::<8>()));
+    let open = host.state.get_websockets().len();
+    let admitted = host.with_room(|room| room.admit_socket(open)).await?;
     let pair = WebSocketPair::new()?;
     host.state.accept_web_socket(&pair.server);
+    if let Err(over) = admitted {
+        // Told in the close frame, so the client's log says why; 1013 is
+        // "try again later", and the provider does, with backoff.
+        console_warn!("refused a socket: {over}");
+        pair.server.close(Some(CLOSE_TRY_AGAIN_LATER), Some(over.to_string()))?;
+        return Response::from_websocket(pair.client);
+    }
     pair.server.serialize_attachment(&Attachment { id, awareness_ids: Vec::new() })?;
     host.greet(&pair.server);
     Response::from_websocket(pair.client)

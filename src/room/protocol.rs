@@ -23,6 +23,7 @@ use yrs::updates::decoder::{Decode, DecoderV1};
 use yrs::updates::encoder::{Encode, Encoder, EncoderV1};
 use yrs::{ClientID, Doc, ReadTxn, StateVector, Transact, TransactionAcqError, Update};
 
+use super::limits::{FullSyncBudget, LimitExceeded};
 use crate::encode;
 use crate::wire_check::{self, DecodeError, WireError};
 
@@ -72,10 +73,11 @@ pub enum FrameError {
     /// would choke on could break other clients' providers.
     #[error("awareness state of client {0} is not valid JSON")]
     AwarenessJson(u64),
-    /// The update would pass one of the awareness limits; nothing of it was
-    /// applied or forwarded.
-    #[error("awareness limit: {0}")]
-    AwarenessLimit(&'static str),
+    /// Over one of the limits of [`super::limits`] (or the awareness ones
+    /// here): nothing of the frame was applied or forwarded, and the sender
+    /// is told why.
+    #[error("limit exceeded: {0}")]
+    Limit(#[from] LimitExceeded),
 }
 
 /// Awareness client IDs an incoming awareness frame added, updated or
@@ -168,6 +170,16 @@ pub struct Room {
     /// Filled by the document's observer, in commit order. `Arc` and
     /// `Mutex` because yrs's `sync` feature would demand `Send + Sync`.
     emitted: UpdateQueue,
+    /// Full-state SyncStep1 answers per connection, when limited.
+    full_sync: Option<FullSyncGate>,
+}
+
+/// The full-sync limit of a room: a per-connection budget, its size and the
+/// clock it is measured by.
+struct FullSyncGate {
+    budget: FullSyncBudget,
+    per_window: u32,
+    now_ms: fn() -> u64,
 }
 
 impl Room {
@@ -197,11 +209,26 @@ impl Room {
             }
         })
         .expect("no transaction may be open on a document handed to a room");
-        Room { awareness: Awareness::with_clock(doc, clock), emitted }
+        Room { awareness: Awareness::with_clock(doc, clock), emitted, full_sync: None }
     }
 
     pub fn doc(&self) -> &Doc {
         self.awareness.doc()
+    }
+
+    /// Limits the SyncStep1 answers that carry document state to `per_window`
+    /// per connection per [`super::limits::FULL_SYNC_WINDOW_MS`]. Unlimited
+    /// until called.
+    pub fn limit_full_syncs(&mut self, per_window: u32, now_ms: fn() -> u64) {
+        let budget = self.full_sync.take().map(|g| g.budget).unwrap_or_default();
+        self.full_sync = Some(FullSyncGate { budget, per_window, now_ms });
+    }
+
+    /// A connection closed: its full-sync budget goes with it.
+    pub fn forget_connection(&mut self, origin: &str) {
+        if let Some(gate) = &mut self.full_sync {
+            gate.budget.forget(origin);
+        }
     }
 
     pub fn awareness(&self) -> &Awareness {
@@ -328,7 +355,15 @@ impl Room {
         match message {
             Err(e) => effects.error = Some(e.into()),
             Ok(DecodedSync::Step1(client_sv)) => {
-                let txn = self.doc().transact();
+                let txn = self.awareness.doc().transact();
+                let lacks_state =
+                    txn.state_vector().iter().any(|(client, clock)| client_sv.get(client) < *clock);
+                if let Some(gate) = self.full_sync.as_mut().filter(|_| lacks_state) {
+                    if let Err(over) = gate.budget.take(origin, (gate.now_ms)(), gate.per_window) {
+                        effects.error = Some(over.into());
+                        return effects;
+                    }
+                }
                 let update = encode::state_as_update_v1(&txn, &client_sv, MAX_FRAME_HEADER);
                 effects.reply = Some(sync_frame(SYNC_STEP_2, update));
             }
@@ -385,14 +420,16 @@ impl Room {
         let mut held: Vec<u64> = owned.to_vec();
         for (client, entry) in &update.clients {
             if entry.json.len() > MAX_AWARENESS_STATE_BYTES {
-                return Err(FrameError::AwarenessLimit("state too large"));
+                return Err(FrameError::Limit(LimitExceeded::Awareness("state too large")));
             }
             if &*entry.json != "null" && !held.contains(&client.get()) {
                 held.push(client.get());
             }
         }
         if held.len() > MAX_AWARENESS_STATES_PER_CONNECTION {
-            return Err(FrameError::AwarenessLimit("too many states for one connection"));
+            return Err(FrameError::Limit(LimitExceeded::Awareness(
+                "too many states for one connection",
+            )));
         }
         let mut total = 0usize;
         for (client, state) in self.awareness.iter() {
@@ -402,7 +439,9 @@ impl Room {
         }
         total += update.clients.values().map(|e| e.json.len()).sum::<usize>();
         if total > MAX_AWARENESS_ROOM_BYTES {
-            return Err(FrameError::AwarenessLimit("the room holds too much awareness state"));
+            return Err(FrameError::Limit(LimitExceeded::Awareness(
+                "the room holds too much awareness state",
+            )));
         }
         Ok(())
     }

@@ -16,6 +16,7 @@ use thiserror::Error;
 use yrs::Doc;
 
 use super::debug_report::DebugParts;
+use super::limits::{LimitExceeded, RoomLimits};
 use super::protocol::{FrameError, Room, UPDATE_OBSERVED_EVENT};
 use super::sv_echo::{try_send_sv_echo, SvEchoCounters, SvEchoKind, CUSTOM_MESSAGE_PREFIX};
 use crate::diagnostics::trace::{TraceLog, TraceSink};
@@ -97,6 +98,7 @@ pub struct VaultRoom<E: SqlExec> {
     sv_echo: SvEchoCounters,
     trace: TraceLog,
     clock: fn() -> u64,
+    limits: RoomLimits,
 }
 
 impl<E: SqlExec> VaultRoom<E> {
@@ -120,7 +122,7 @@ impl<E: SqlExec> VaultRoom<E> {
             coordinator.enter_read_only();
         }
         coordinator.set_legacy_document_migrated(loaded.legacy_document_migrated);
-        Ok(VaultRoom {
+        let mut room = VaultRoom {
             room: Room::from_doc(loaded.doc, clock),
             store,
             coordinator,
@@ -128,7 +130,26 @@ impl<E: SqlExec> VaultRoom<E> {
             sv_echo: SvEchoCounters::default(),
             trace: TraceLog::default(),
             clock,
-        })
+            limits: RoomLimits::default(),
+        };
+        room.set_limits(RoomLimits::default());
+        Ok(room)
+    }
+
+    /// Replaces the default limits (the operator's settings).
+    pub fn set_limits(&mut self, limits: RoomLimits) {
+        self.limits = limits;
+        self.room.limit_full_syncs(limits.full_sync_answers_per_window, self.clock);
+    }
+
+    pub fn limits(&self) -> &RoomLimits {
+        &self.limits
+    }
+
+    /// Whether one more socket may join while `open` are open; the shell
+    /// closes a refused one with the error's text.
+    pub fn admit_socket(&self, open: usize) -> Result<(), LimitExceeded> {
+        self.limits.admit_socket(open)
     }
 
     pub fn doc(&self) -> &Doc {
@@ -200,6 +221,11 @@ impl<E: SqlExec> VaultRoom<E> {
         out: &mut impl Outbox,
     ) -> FrameTurn {
         let frame_len = frame.len();
+        if let Err(over) = self.limits.check_frame(&frame) {
+            // Refused before anything decodes it: the sender is told why.
+            let _ = out.reply_text(&limit_error_frame(&over.to_string()));
+            return FrameTurn { error: Some(over.into()), ..FrameTurn::default() };
+        }
         let mut effects = self.room.on_frame_from(conn, frame, awareness_ids);
         if let Some(reply) = effects.reply.take() {
             out.reply(&reply);
@@ -213,9 +239,9 @@ impl<E: SqlExec> VaultRoom<E> {
         if let Some(data) = effects.update_observed_trace(frame_len) {
             self.trace.trace(UPDATE_OBSERVED_EVENT, data);
         }
-        if let Some(FrameError::AwarenessLimit(why)) = &effects.error {
+        if let Some(FrameError::Limit(over)) = &effects.error {
             // The sender is told why; the other clients never see the frame.
-            let _ = out.reply_text(&limit_error_frame(why));
+            let _ = out.reply_text(&limit_error_frame(&over.to_string()));
         }
         let awareness_ids_changed = !effects.awareness_ids.is_empty();
         effects.awareness_ids.apply_to(awareness_ids);
@@ -235,9 +261,10 @@ impl<E: SqlExec> VaultRoom<E> {
         outcome
     }
 
-    /// A connection closed: its awareness states are removed and the other
-    /// connections told.
-    pub fn close(&mut self, awareness_ids: &[u64], out: &mut impl Outbox) {
+    /// Connection `conn` closed: its awareness states are removed and the
+    /// other connections told; its full-sync budget is dropped.
+    pub fn close(&mut self, conn: &str, awareness_ids: &[u64], out: &mut impl Outbox) {
+        self.room.forget_connection(conn);
         if let Some(frame) = self.room.on_close(awareness_ids) {
             out.broadcast(&frame);
         }

@@ -1,0 +1,56 @@
+//! Shared by the fuzz targets: the native SQLite seam the tests use, a
+//! recording outbox and activation of a vault room over given storage.
+
+#![allow(dead_code)]
+
+#[path = "../../tests/support/sqlite.rs"]
+pub mod sqlite;
+
+use std::rc::Rc;
+
+use yaos_server::diagnostics::trace::TraceLog;
+use yaos_server::room::vault_room::{Outbox, VaultRoom};
+use yaos_server::store::kv::MemoryKv;
+use yrs::{ReadTxn, StateVector, Transact};
+
+pub use sqlite::SqliteExec;
+
+pub type Db = Rc<SqliteExec>;
+
+pub fn clock() -> u64 {
+    1_767_225_600_000
+}
+
+/// Counts what the room sent; the fuzz targets only need it not to panic.
+#[derive(Default)]
+pub struct CountingOutbox {
+    pub frames: usize,
+    pub texts: usize,
+}
+
+impl Outbox for CountingOutbox {
+    fn reply(&mut self, _frame: &[u8]) {
+        self.frames += 1;
+    }
+    fn broadcast(&mut self, _frame: &[u8]) {
+        self.frames += 1;
+    }
+    fn reply_text(&mut self, _text: &str) -> Result<(), String> {
+        self.texts += 1;
+        Ok(())
+    }
+    fn sender_open(&self) -> bool {
+        true
+    }
+}
+
+/// Activates a room over `db` and `kv`; `None` when activation refused the
+/// stored state (an error, which is an allowed outcome).
+pub fn activate(db: &Db, kv: &MemoryKv) -> Option<VaultRoom<Db>> {
+    let mut log = TraceLog::default();
+    futures::executor::block_on(VaultRoom::activate(Rc::clone(db), kv, clock, &mut log)).ok()
+}
+
+pub fn state_vector(room: &VaultRoom<Db>) -> StateVector {
+    room.doc().transact().state_vector()
+}

@@ -1,0 +1,306 @@
+//! What one client may make a vault room hold or do: frame sizes, sockets
+//! per room and full-state sync answers per connection. Each limit is a named
+//! constant; the three an operator may want to change can be set through
+//! environment variables ([`RoomLimits::from_vars`]). A client over a limit
+//! gets a clear error and nothing of what it sent is applied; the other
+//! clients of the room never notice. The awareness limits live with the
+//! awareness code in [`super::protocol`].
+
+use std::collections::HashMap;
+use std::fmt;
+
+/// The platform's own cap on a WebSocket message (Cloudflare, 32 MiB); an
+/// operator setting cannot go above it.
+pub const PLATFORM_MAX_FRAME_BYTES: usize = 32 * 1024 * 1024;
+/// The largest document-bearing frame (SyncStep2 or Update) taken by
+/// default. A fresh device pushes its whole vault as one SyncStep2, so this
+/// bounds the vault a device can seed in one go: 24 MiB is a 10,000-note
+/// vault with room to spare, and leaves the 128 MB isolate the headroom to
+/// decode and apply it (about 3x the frame, see `engineering/benchmarks.md`).
+pub const DEFAULT_MAX_UPDATE_FRAME_BYTES: usize = 24 * 1024 * 1024;
+/// The smallest value an operator may set: one journal row's worth (spec 10.4)
+/// plus headroom, so ordinary edits always pass.
+pub const MIN_UPDATE_FRAME_BYTES: usize = 2 * 1024 * 1024;
+/// A SyncStep1 carries a state vector: a few bytes per client that ever
+/// wrote to the vault. 1 MiB is about 100,000 clients, and bounds the map
+/// decoding one allocates.
+pub const MAX_SYNC_STEP1_FRAME_BYTES: usize = 1024 * 1024;
+/// An awareness frame: at most [`super::protocol::MAX_AWARENESS_STATES_PER_CONNECTION`]
+/// states of [`super::protocol::MAX_AWARENESS_STATE_BYTES`] each, plus framing.
+/// Checked before the frame is decoded, so a huge one allocates nothing.
+pub const MAX_AWARENESS_FRAME_BYTES: usize = 256 * 1024;
+/// Frames of other types are ignored; they still may not be large.
+pub const MAX_OTHER_FRAME_BYTES: usize = 64 * 1024;
+
+/// Sockets one vault room accepts by default. Each device holds one socket
+/// (a phone, a laptop, a second Obsidian window); 64 is generous for one
+/// person's vault and bounds the fan-out of every broadcast.
+pub const DEFAULT_MAX_SOCKETS_PER_ROOM: usize = 64;
+/// The operator's setting is clamped to this (the platform allows 32,768
+/// hibernatable sockets per object; each costs a broadcast copy).
+pub const MAX_SOCKETS_PER_ROOM_CEILING: usize = 1024;
+
+/// SyncStep1 answers with document state one connection may get per
+/// [`FULL_SYNC_WINDOW_MS`]. The plugin sends one per connection (no resync
+/// interval), so only a misbehaving client reaches this.
+pub const DEFAULT_FULL_SYNC_ANSWERS_PER_WINDOW: u32 = 4;
+/// The window of [`DEFAULT_FULL_SYNC_ANSWERS_PER_WINDOW`] (one minute).
+pub const FULL_SYNC_WINDOW_MS: u64 = 60_000;
+
+/// The environment variables an operator may set.
+pub const MAX_UPDATE_FRAME_VAR: &str = "YAOS_MAX_UPDATE_FRAME_BYTES";
+pub const MAX_SOCKETS_VAR: &str = "YAOS_MAX_SOCKETS_PER_ROOM";
+pub const FULL_SYNC_ANSWERS_VAR: &str = "YAOS_FULL_SYNC_ANSWERS_PER_MINUTE";
+
+/// The limits of one room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoomLimits {
+    pub max_update_frame_bytes: usize,
+    pub max_sockets: usize,
+    pub full_sync_answers_per_window: u32,
+}
+
+impl Default for RoomLimits {
+    fn default() -> Self {
+        RoomLimits {
+            max_update_frame_bytes: DEFAULT_MAX_UPDATE_FRAME_BYTES,
+            max_sockets: DEFAULT_MAX_SOCKETS_PER_ROOM,
+            full_sync_answers_per_window: DEFAULT_FULL_SYNC_ANSWERS_PER_WINDOW,
+        }
+    }
+}
+
+/// The frame kinds the limits tell apart, from a frame's first two varuints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameKind {
+    SyncStep1,
+    /// SyncStep2 or Update: frames that carry document state.
+    Update,
+    Awareness,
+    Other,
+}
+
+impl FrameKind {
+    /// Reads the tags without decoding anything else. Tags are single bytes
+    /// for every kind the protocol knows, so longer varuints are `Other`.
+    pub fn of(frame: &[u8]) -> FrameKind {
+        match frame {
+            [0, 0, ..] => FrameKind::SyncStep1,
+            [0, 1 | 2, ..] => FrameKind::Update,
+            [1, ..] => FrameKind::Awareness,
+            _ => FrameKind::Other,
+        }
+    }
+}
+
+/// A limit a client went over. Its text is what the client is told.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LimitExceeded {
+    #[error("frame of {len} bytes is over the {limit}-byte limit for {kind:?} frames")]
+    FrameTooLarge { kind: FrameKind, len: usize, limit: usize },
+    #[error("the vault already has {open} open connections (limit {limit})")]
+    TooManySockets { open: usize, limit: usize },
+    #[error("more than {limit} full sync requests in {window_ms} ms from one connection")]
+    FullSyncRate { limit: u32, window_ms: u64 },
+    #[error("{0}")]
+    Awareness(&'static str),
+}
+
+impl RoomLimits {
+    /// The limits with the operator's settings applied; `var` reads an
+    /// environment variable. Values that do not parse, or lie outside the
+    /// allowed range, are replaced by the nearest allowed value (or the
+    /// default) and reported in the returned warnings.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> (RoomLimits, Vec<String>) {
+        let mut warnings = Vec::new();
+        let mut read = |name: &str, default: u64, min: u64, max: u64| -> u64 {
+            let Some(raw) = var(name) else { return default };
+            match raw.trim().parse::<u64>() {
+                Ok(n) if (min..=max).contains(&n) => n,
+                Ok(n) => {
+                    let clamped = n.clamp(min, max);
+                    warnings.push(format!("{name}={n} is outside {min}..={max}; using {clamped}"));
+                    clamped
+                }
+                Err(_) => {
+                    warnings.push(format!("{name} is not a whole number; using {default}"));
+                    default
+                }
+            }
+        };
+        let frame = read(
+            MAX_UPDATE_FRAME_VAR,
+            DEFAULT_MAX_UPDATE_FRAME_BYTES as u64,
+            MIN_UPDATE_FRAME_BYTES as u64,
+            PLATFORM_MAX_FRAME_BYTES as u64,
+        );
+        let sockets = read(
+            MAX_SOCKETS_VAR,
+            DEFAULT_MAX_SOCKETS_PER_ROOM as u64,
+            1,
+            MAX_SOCKETS_PER_ROOM_CEILING as u64,
+        );
+        let answers =
+            read(FULL_SYNC_ANSWERS_VAR, u64::from(DEFAULT_FULL_SYNC_ANSWERS_PER_WINDOW), 1, 1000);
+        let limits = RoomLimits {
+            max_update_frame_bytes: frame as usize,
+            max_sockets: sockets as usize,
+            full_sync_answers_per_window: answers as u32,
+        };
+        (limits, warnings)
+    }
+
+    /// The size check of an incoming frame, before anything decodes it.
+    pub fn check_frame(&self, frame: &[u8]) -> Result<FrameKind, LimitExceeded> {
+        let kind = FrameKind::of(frame);
+        let limit = match kind {
+            FrameKind::SyncStep1 => MAX_SYNC_STEP1_FRAME_BYTES,
+            FrameKind::Update => self.max_update_frame_bytes,
+            FrameKind::Awareness => MAX_AWARENESS_FRAME_BYTES,
+            FrameKind::Other => MAX_OTHER_FRAME_BYTES,
+        };
+        if frame.len() > limit {
+            return Err(LimitExceeded::FrameTooLarge { kind, len: frame.len(), limit });
+        }
+        Ok(kind)
+    }
+
+    /// Whether one more socket may join a room that has `open` already.
+    pub fn admit_socket(&self, open: usize) -> Result<(), LimitExceeded> {
+        if open >= self.max_sockets {
+            return Err(LimitExceeded::TooManySockets { open, limit: self.max_sockets });
+        }
+        Ok(())
+    }
+}
+
+/// Full-state sync answers per connection in a fixed window. Kept in memory:
+/// hibernation forgets it, which only ever lets a client through early.
+#[derive(Default)]
+pub struct FullSyncBudget {
+    /// Connection ID → (window start, answers in the window).
+    windows: HashMap<String, (u64, u32)>,
+}
+
+impl fmt::Debug for FullSyncBudget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FullSyncBudget({} connections)", self.windows.len())
+    }
+}
+
+impl FullSyncBudget {
+    /// Takes one answer for `conn` at `now_ms`, or refuses when the window's
+    /// answers are used up. Windows that have ended are dropped on the way,
+    /// so the map holds only connections active in the last window.
+    pub fn take(&mut self, conn: &str, now_ms: u64, limit: u32) -> Result<(), LimitExceeded> {
+        self.windows.retain(|_, (start, _)| now_ms.saturating_sub(*start) < FULL_SYNC_WINDOW_MS);
+        let (_, used) = self.windows.entry(conn.to_owned()).or_insert((now_ms, 0));
+        if *used >= limit {
+            return Err(LimitExceeded::FullSyncRate { limit, window_ms: FULL_SYNC_WINDOW_MS });
+        }
+        *used += 1;
+        Ok(())
+    }
+
+    /// A connection closed: its window goes with it.
+    pub fn forget(&mut self, conn: &str) {
+        self.windows.remove(conn);
+    }
+
+    pub fn len(&self) -> usize {
+        self.windows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.windows.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let pairs: Vec<(String, String)> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |name| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    }
+
+    #[test]
+    fn defaults_without_settings() {
+        let (limits, warnings) = RoomLimits::from_vars(vars(&[]));
+        assert_eq!(limits, RoomLimits::default());
+        assert!(warnings.is_empty());
+    }
+
+    #[test]
+    fn operator_settings_apply_and_out_of_range_ones_are_clamped() {
+        let (limits, warnings) = RoomLimits::from_vars(vars(&[
+            (MAX_UPDATE_FRAME_VAR, "4194304"),
+            (MAX_SOCKETS_VAR, "0"),
+            (FULL_SYNC_ANSWERS_VAR, "many"),
+        ]));
+        assert_eq!(limits.max_update_frame_bytes, 4 * 1024 * 1024);
+        assert_eq!(limits.max_sockets, 1);
+        assert_eq!(limits.full_sync_answers_per_window, DEFAULT_FULL_SYNC_ANSWERS_PER_WINDOW);
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        let (limits, _) = RoomLimits::from_vars(vars(&[(MAX_UPDATE_FRAME_VAR, "99999999999")]));
+        assert_eq!(limits.max_update_frame_bytes, PLATFORM_MAX_FRAME_BYTES);
+    }
+
+    #[test]
+    fn each_frame_kind_has_its_size_limit() {
+        let limits =
+            RoomLimits { max_update_frame_bytes: MIN_UPDATE_FRAME_BYTES, ..Default::default() };
+        let frame = |head: &[u8], len: usize| {
+            let mut f = head.to_vec();
+            f.resize(len, 0);
+            f
+        };
+        assert_eq!(
+            limits.check_frame(&frame(&[0, 2], MIN_UPDATE_FRAME_BYTES)),
+            Ok(FrameKind::Update)
+        );
+        let over = limits.check_frame(&frame(&[0, 1], MIN_UPDATE_FRAME_BYTES + 1));
+        assert!(matches!(over, Err(LimitExceeded::FrameTooLarge { kind: FrameKind::Update, .. })));
+        let step1 = limits.check_frame(&frame(&[0, 0], MAX_SYNC_STEP1_FRAME_BYTES + 1));
+        assert!(matches!(
+            step1,
+            Err(LimitExceeded::FrameTooLarge { kind: FrameKind::SyncStep1, .. })
+        ));
+        let awareness = limits.check_frame(&frame(&[1], MAX_AWARENESS_FRAME_BYTES + 1));
+        assert!(matches!(
+            awareness,
+            Err(LimitExceeded::FrameTooLarge { kind: FrameKind::Awareness, .. })
+        ));
+        assert_eq!(limits.check_frame(&frame(&[7], MAX_OTHER_FRAME_BYTES)), Ok(FrameKind::Other));
+        assert_eq!(limits.check_frame(&[]), Ok(FrameKind::Other));
+    }
+
+    #[test]
+    fn sockets_are_admitted_up_to_the_limit() {
+        let limits = RoomLimits { max_sockets: 2, ..Default::default() };
+        assert!(limits.admit_socket(0).is_ok());
+        assert!(limits.admit_socket(1).is_ok());
+        assert_eq!(
+            limits.admit_socket(2),
+            Err(LimitExceeded::TooManySockets { open: 2, limit: 2 })
+        );
+    }
+
+    #[test]
+    fn full_sync_budget_refills_after_the_window_and_forgets_closed_connections() {
+        let mut budget = FullSyncBudget::default();
+        for _ in 0..3 {
+            assert!(budget.take("a", 1_000, 3).is_ok());
+        }
+        assert!(budget.take("a", 1_000 + FULL_SYNC_WINDOW_MS - 1, 3).is_err());
+        assert!(budget.take("b", 2_000, 3).is_ok(), "another connection has its own budget");
+        assert!(budget.take("a", 1_000 + FULL_SYNC_WINDOW_MS, 3).is_ok(), "a new window");
+        budget.forget("a");
+        assert_eq!(budget.len(), 1);
+        // Ended windows are dropped by the next take.
+        assert!(budget.take("c", 10 * FULL_SYNC_WINDOW_MS, 3).is_ok());
+        assert_eq!(budget.len(), 1);
+    }
+}
