@@ -15,6 +15,7 @@ use super::config_rules::UPDATE_PROVIDERS;
 use super::http::EdgeError;
 use super::js;
 use super::ticket::{self, IssuedTicket};
+use super::ticket_key::{ticket_key, weak_token_warning};
 
 /// The three modes as capabilities and logs name them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,13 +200,22 @@ impl AuthState {
         }
     }
 
-    /// The HMAC key for tickets (spec 5.5): the env token's bytes, or the
-    /// stored hex hash string's bytes. An unclaimed server cannot sign.
-    pub fn ticket_key(&self) -> Option<&[u8]> {
+    /// The HMAC key for tickets: derived (see [`super::ticket_key`]) from the
+    /// env token's bytes, or from the stored hex hash string's bytes, which
+    /// spec 5.5 uses as the key itself. An unclaimed server cannot sign.
+    pub fn ticket_key(&self) -> Option<[u8; 32]> {
         match self {
-            AuthState::Env { token } => Some(token.as_bytes()),
-            AuthState::Claim { token_hash } => Some(token_hash.as_bytes()),
+            AuthState::Env { token } => Some(ticket_key(token.as_bytes())),
+            AuthState::Claim { token_hash } => Some(ticket_key(token_hash.as_bytes())),
             AuthState::Unclaimed => None,
+        }
+    }
+
+    /// The weak-token warning for the home page and the log (env mode only).
+    pub fn weak_token_warning(&self) -> Option<String> {
+        match self {
+            AuthState::Env { token } => weak_token_warning(token),
+            _ => None,
         }
     }
 
@@ -233,7 +243,7 @@ impl AuthState {
         self.require_usable()?;
         if let Some(ticket) = credentials.ticket {
             let key = self.ticket_key().ok_or(Denial::Unauthorized)?;
-            return match ticket::verify(key, ticket, vault_id, now_ms) {
+            return match ticket::verify(&key, ticket, vault_id, now_ms) {
                 Ok(()) => Ok(SocketAuth::Ticket),
                 Err(_) => Err(Denial::Unauthorized),
             };
@@ -261,7 +271,7 @@ impl AuthState {
         let key = self
             .ticket_key()
             .ok_or_else(|| EdgeError::Internal("cannot sign ticket: server is unclaimed".into()))?;
-        Ok(ticket::issue(key, vault_id, now_ms, ttl_ms, nonce))
+        Ok(ticket::issue(&key, vault_id, now_ms, ttl_ms, nonce))
     }
 
     /// The checks that come before any credential: unclaimed, then misconfigured.

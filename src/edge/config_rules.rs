@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use super::auth::token_hash_of;
+use super::auth::{token_hash_of, AuthState};
 use super::http::EdgeError;
 use super::js;
 use super::repo_url::normalize_repo_url;
@@ -77,6 +77,55 @@ pub fn obsidian_setup_url(host: &str, token: &str, vault_id: Option<&str>) -> St
         params.push(("vaultId", vault_id));
     }
     format!("obsidian://yaos?{}", js::form_urlencode(&params))
+}
+
+/// What the config object does with a claim, given what it holds. A repeat
+/// of the claim that won (the same token hash) succeeds again, so a client
+/// whose answer was lost can retry instead of leaving the server claimed by
+/// a token nobody has; any other claim of a claimed server is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimDecision {
+    Store,
+    AlreadyYours,
+    Taken,
+}
+
+/// The decision for `token_hash` when storage holds `claimed` and
+/// `stored_hash`. The caller must have read both without error: a read that
+/// failed is an error, never "unclaimed" (which would let a second claim in).
+pub fn decide_claim(claimed: bool, stored_hash: Option<&str>, token_hash: &str) -> ClaimDecision {
+    use subtle::ConstantTimeEq;
+    match stored_hash.filter(|h| claimed && !h.is_empty()) {
+        None => ClaimDecision::Store,
+        Some(stored) if bool::from(stored.as_bytes().ct_eq(token_hash.as_bytes())) => {
+            ClaimDecision::AlreadyYours
+        }
+        Some(_) => ClaimDecision::Taken,
+    }
+}
+
+/// What the Worker does with `POST /claim` before any storage write.
+#[derive(Debug)]
+pub enum ClaimStep {
+    /// Unclaimed and valid: ask the config object to store it.
+    Store(ClaimRequest),
+    /// Claimed by this very token: answer success again, write nothing.
+    Repeat(ClaimRequest),
+    Refuse(EdgeError),
+}
+
+/// The Worker's claim rule over the auth state and the parsed body. A claimed
+/// server refuses every other body with `already_claimed`, invalid ones
+/// included (spec 6.4: "already claimed" wins over validation).
+pub fn claim_step(state: &AuthState, body: Result<ClaimRequest, EdgeError>) -> ClaimStep {
+    match (state, body) {
+        (AuthState::Unclaimed, Ok(claim)) => ClaimStep::Store(claim),
+        (AuthState::Unclaimed, Err(e)) => ClaimStep::Refuse(e),
+        (AuthState::Claim { .. }, Ok(claim)) if state.accepts(Some(&claim.token)) => {
+            ClaimStep::Repeat(claim)
+        }
+        _ => ClaimStep::Refuse(EdgeError::AlreadyClaimed),
+    }
 }
 
 /// The config DO's `POST /__yaos/claim` body `{tokenHash}`: a non-empty string.
@@ -158,6 +207,38 @@ mod tests {
     use super::*;
 
     const TOKEN: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn a_repeated_claim_with_the_same_token_succeeds_and_any_other_is_refused() {
+        let hash = token_hash_of(TOKEN);
+        assert_eq!(decide_claim(false, None, &hash), ClaimDecision::Store);
+        assert_eq!(decide_claim(true, Some(""), &hash), ClaimDecision::Store);
+        assert_eq!(decide_claim(false, Some(&hash), &hash), ClaimDecision::Store);
+        assert_eq!(decide_claim(true, Some(&hash), &hash), ClaimDecision::AlreadyYours);
+        let other = token_hash_of("another-token-0123456789abcdef0123");
+        assert_eq!(decide_claim(true, Some(&other), &hash), ClaimDecision::Taken);
+
+        let claim = |token: &str| ClaimRequest { token: token.to_owned(), vault_id: None };
+        let claimed = AuthState::Claim { token_hash: hash.clone() };
+        assert!(matches!(claim_step(&AuthState::Unclaimed, Ok(claim(TOKEN))), ClaimStep::Store(_)));
+        assert!(matches!(
+            claim_step(&AuthState::Unclaimed, Err(EdgeError::InvalidToken)),
+            ClaimStep::Refuse(EdgeError::InvalidToken)
+        ));
+        assert!(matches!(claim_step(&claimed, Ok(claim(TOKEN))), ClaimStep::Repeat(_)));
+        for body in [Ok(claim("another-token-0123456789abcdef0123")), Err(EdgeError::InvalidToken)]
+        {
+            assert!(matches!(
+                claim_step(&claimed, body),
+                ClaimStep::Refuse(EdgeError::AlreadyClaimed)
+            ));
+        }
+        let env = AuthState::Env { token: TOKEN.to_owned() };
+        assert!(matches!(
+            claim_step(&env, Ok(claim(TOKEN))),
+            ClaimStep::Refuse(EdgeError::AlreadyClaimed)
+        ));
+    }
 
     #[test]
     fn claim_body_table() {

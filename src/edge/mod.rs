@@ -8,7 +8,8 @@
 //! - [`http`]: the [`http::Reply`] type, CORS, and [`http::EdgeError`] with its
 //!   single status mapping (spec 3).
 //! - [`auth`]: auth modes, the stored config, token checks (spec 5.1–5.3).
-//! - [`ticket`]: signed WebSocket tickets (spec 5.5).
+//! - [`ticket`]: signed WebSocket tickets (spec 5.5), signed with the key
+//!   [`ticket_key`] derives from the auth secret.
 //! - [`admission`]: sync-socket admission and its rejection protocol (5.6–5.7).
 //! - [`capabilities`]: `/api/capabilities` and the version constants (6.3).
 //! - [`config_rules`]: claim and update-metadata input rules (6.4–6.6), with
@@ -30,3 +31,4 @@ pub mod repo_url;
 pub mod router;
 pub mod snapshots;
 pub mod ticket;
+pub mod ticket_key;

@@ -2,13 +2,13 @@
 //! the claim and the update metadata, under the same key-value keys the
 //! TypeScript server used (spec 6.6), so a deployment over it keeps its claim.
 
-use serde_json::{json, Value};
+use serde_json::json;
 use worker::*;
 
 use super::kv::DoKv;
 use super::reply::to_response;
 use crate::edge::auth::StoredConfig;
-use crate::edge::config_rules::{claim_token_hash, UpdateMetadata};
+use crate::edge::config_rules::{claim_token_hash, decide_claim, ClaimDecision, UpdateMetadata};
 use crate::edge::http::{parse_json_body, EdgeError, Reply};
 use crate::internal_routes::{ConfigRoute, InternalRoute};
 use crate::store::kv::{KvStore, KvValue};
@@ -58,31 +58,34 @@ impl ServerConfig {
             Ok(h) => h,
             Err(e) => return Ok(e.reply()),
         };
-        let won = std::rc::Rc::new(std::cell::Cell::new(false));
-        let won_in_txn = won.clone();
+        let decision = std::rc::Rc::new(std::cell::Cell::new(ClaimDecision::Taken));
+        let decided = decision.clone();
         self.state
             .storage()
             .transaction(move |txn| {
-                let won = won_in_txn.clone();
+                let decided = decided.clone();
                 let token_hash = token_hash.clone();
                 async move {
-                    let claimed = txn.get::<Value>("claimed").await.ok();
-                    let stored = txn.get::<Value>("tokenHash").await.ok();
-                    let already = claimed == Some(Value::Bool(true))
-                        && matches!(stored, Some(Value::String(ref h)) if !h.is_empty());
-                    if !already {
+                    // get_multiple leaves absent keys out and fails only when
+                    // storage does: a failed read fails the claim (closed).
+                    let held = txn.get_multiple(vec!["claimed", "tokenHash"]).await?;
+                    let claimed = held.get(&"claimed".into()).as_bool() == Some(true);
+                    let stored = held.get(&"tokenHash".into()).as_string();
+                    let decision = decide_claim(claimed, stored.as_deref(), &token_hash);
+                    if decision == ClaimDecision::Store {
                         txn.put("claimed", true).await?;
                         txn.put("tokenHash", token_hash).await?;
-                        won.set(true);
                     }
+                    decided.set(decision);
                     Ok(())
                 }
             })
             .await?;
-        Ok(if won.get() {
-            Reply::json(200, json!({"ok": true}))
-        } else {
-            EdgeError::AlreadyClaimed.reply()
+        Ok(match decision.get() {
+            ClaimDecision::Store | ClaimDecision::AlreadyYours => {
+                Reply::json(200, json!({"ok": true}))
+            }
+            ClaimDecision::Taken => EdgeError::AlreadyClaimed.reply(),
         })
     }
 

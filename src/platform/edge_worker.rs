@@ -48,9 +48,20 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
 /// The auth state: env mode from `SYNC_TOKEN`, else the (cached) stored claim.
 pub async fn auth_state(env: &Env) -> Result<AuthState> {
     if let Some(state) = AuthState::from_env(env_string(env, "SYNC_TOKEN").as_deref()) {
+        warn_once_if_weak(&state);
         return Ok(state);
     }
     Ok(AuthState::from_stored(&stored_config(env).await?))
+}
+
+/// Logs the weak-token warning once per isolate (the home page shows it too).
+fn warn_once_if_weak(state: &AuthState) {
+    thread_local!(static WARNED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
+    if let Some(warning) = state.weak_token_warning() {
+        if !WARNED.with(|w| w.replace(true)) {
+            console_warn!("{warning}");
+        }
+    }
 }
 
 pub fn header(req: &Request, name: &str) -> Option<String> {

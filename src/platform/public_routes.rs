@@ -7,7 +7,7 @@ use worker::*;
 
 use crate::edge::auth::{AuthMode, StoredConfig};
 use crate::edge::capabilities::Capabilities;
-use crate::edge::config_rules::ClaimRequest;
+use crate::edge::config_rules::{claim_step, ClaimRequest, ClaimStep};
 use crate::edge::http::{parse_json_body, EdgeError, Reply};
 use crate::edge::pages;
 use crate::internal_routes::{ConfigRoute, InternalRoute};
@@ -24,7 +24,7 @@ pub async fn home(req: &Request, env: &Env) -> Result<Reply> {
     let state = auth_state(env).await?;
     Ok(match state.mode() {
         AuthMode::Unclaimed => pages::claim_page(&origin(req)?),
-        mode => pages::running_page(mode, r2_bound(env)),
+        mode => pages::running_page(mode, r2_bound(env), state.weak_token_warning().as_deref()),
     })
 }
 
@@ -50,20 +50,23 @@ async fn fresh_config(env: &Env) -> Option<StoredConfig> {
 
 /// `POST /claim` (spec 6.4; no CORS). Only the token's hash is stored.
 pub async fn claim(mut req: Request, env: &Env) -> Result<Reply> {
-    if auth_state(env).await?.mode().is_claimed() {
-        return Ok(EdgeError::AlreadyClaimed.reply());
-    }
-    let claim = match parse_json_body(&req.bytes().await?).and_then(|b| ClaimRequest::from_json(&b))
-    {
-        Ok(claim) => claim,
-        Err(e) => return Ok(e.reply()),
+    let state = auth_state(env).await?;
+    let body = parse_json_body(&req.bytes().await?).and_then(|b| ClaimRequest::from_json(&b));
+    let claim = match claim_step(&state, body) {
+        ClaimStep::Refuse(e) => return Ok(e.reply()),
+        ClaimStep::Repeat(claim) => claim,
+        ClaimStep::Store(claim) => {
+            let body = serde_json::json!({"tokenHash": claim.token_hash()});
+            let res = config_post(env, ConfigRoute::Claim, &body).await?;
+            match res.status_code() {
+                200..=299 => claim,
+                403 => return Ok(EdgeError::AlreadyClaimed.reply()),
+                status => {
+                    return Ok(EdgeError::Internal(format!("claim failed ({status})")).reply())
+                }
+            }
+        }
     };
-    let res =
-        config_post(env, ConfigRoute::Claim, &serde_json::json!({"tokenHash": claim.token_hash()}))
-            .await?;
-    if !(200..300).contains(&res.status_code()) {
-        return Ok(EdgeError::AlreadyClaimed.reply());
-    }
     let config = fresh_config(env).await;
     let caps = Capabilities::new(AuthMode::Claim, r2_bound(env), config.as_ref());
     let host = origin(&req)?;

@@ -355,26 +355,38 @@ async fn read_payload<K: KvStore>(
     manifest_key: &str,
     chunk_key: impl Fn(u64) -> String,
 ) -> Result<Vec<u8>, LegacyKvError> {
+    let count = descriptor.chunk_count;
+    // The last chunk (and the first, when there are several) are read first:
+    // with them present and of the declared sizes, the declared length sizes
+    // the payload once. Reassembling a vault-sized checkpoint by doubling
+    // would hold the old and new buffer (up to 3x the payload) and wasm
+    // memory never shrinks; a damaged manifest alone never sizes anything.
+    let mut tail = match count.checked_sub(1) {
+        Some(last) => read_chunk(kv, &chunk_key(last)).await?,
+        None => None,
+    };
+    let mut head = if count > 1 { read_chunk(kv, &chunk_key(0)).await? } else { None };
     let mut payload = Vec::new();
-    // Sized once from a self-consistent manifest: reassembling a vault-sized
-    // checkpoint by doubling holds the old and new buffer (up to 3x the
-    // payload) and wasm memory never shrinks. A refused reservation, or a
-    // wrong length, is left to the checks below.
-    if descriptor.chunk_count == descriptor.byte_length.div_ceil(descriptor.chunk_size) {
-        if let Ok(length) = usize::try_from(descriptor.byte_length) {
-            let _ = payload.try_reserve_exact(length);
-        }
+    let confirmed = confirmed_length(
+        descriptor,
+        head.as_ref().map(|c| c.len() as u64),
+        tail.as_ref().map(|c| c.len() as u64),
+    );
+    if let Some(length) = confirmed.and_then(|n| usize::try_from(n).ok()) {
+        // A refused reservation is left to the length check below.
+        let _ = payload.try_reserve_exact(length);
     }
     let mut lengths = Vec::new();
-    for index in 0..descriptor.chunk_count {
+    for index in 0..count {
         let key = chunk_key(index);
-        let raw = kv.get(&key).await?.ok_or_else(|| {
-            LegacyKvError::at(
-                &key,
-                IntegrityRule::ChunkMissing { index, declared: descriptor.chunk_count },
-            )
-        })?;
-        let chunk = into_bytes(&key, raw)?;
+        let early = if index + 1 == count { tail.take() } else { None };
+        let early = early.or_else(|| if index == 0 { head.take() } else { None });
+        let chunk = match early {
+            Some(chunk) => chunk,
+            None => read_chunk(kv, &key).await?.ok_or_else(|| {
+                LegacyKvError::at(&key, IntegrityRule::ChunkMissing { index, declared: count })
+            })?,
+        };
         lengths.push(chunk.len() as u64);
         payload.extend_from_slice(&chunk);
     }
@@ -393,6 +405,27 @@ async fn read_payload<K: KvStore>(
         return Err(LegacyKvError::at(manifest_key, rule));
     }
     Ok(payload)
+}
+
+/// One chunk's bytes, `None` if the key is absent.
+async fn read_chunk<K: KvStore>(kv: &K, key: &str) -> Result<Option<Vec<u8>>, LegacyKvError> {
+    match kv.get(key).await? {
+        Some(raw) => into_bytes(key, raw).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The declared payload length, if the chunks present confirm it: the last
+/// chunk exists with 1 to `chunk_size` bytes, the first (when there are
+/// several) has exactly `chunk_size`, and together they add up to
+/// `byte_length`. Otherwise `None`, and nothing is reserved up front.
+fn confirmed_length(d: &ChunkDescriptor, first: Option<u64>, last: Option<u64>) -> Option<u64> {
+    let last = last.filter(|&n| n > 0 && n <= d.chunk_size)?;
+    if d.chunk_count > 1 && first != Some(d.chunk_size) {
+        return None;
+    }
+    let length = d.chunk_count.checked_sub(1)?.checked_mul(d.chunk_size)?.checked_add(last)?;
+    (length == d.byte_length).then_some(length)
 }
 
 fn check_chunk_size(
@@ -541,5 +574,32 @@ fn describe(value: Option<&KvValue>) -> String {
         Some(KvValue::Number(n)) => format!("{n}"),
         Some(KvValue::String(s)) if s.len() <= 80 => format!("{s:?}"),
         Some(other) => kind(other).to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(chunk_size: u64, chunk_count: u64, byte_length: u64) -> ChunkDescriptor {
+        ChunkDescriptor { chunk_size, chunk_count, byte_length, sha256: String::new() }
+    }
+
+    #[test]
+    fn only_chunks_present_confirm_a_manifest_length() {
+        // A consistent, real layout: 2.5 chunks of 512 KiB.
+        let real = manifest(524_288, 3, 2 * 524_288 + 1000);
+        assert_eq!(confirmed_length(&real, Some(524_288), Some(1000)), Some(2 * 524_288 + 1000));
+        assert_eq!(confirmed_length(&manifest(10, 1, 7), None, Some(7)), Some(7));
+        // A damaged manifest claiming 64 MiB in one chunk whose bytes are 10.
+        assert_eq!(confirmed_length(&manifest(64 << 20, 1, 64 << 20), None, Some(10)), None);
+        // The right tail but a first chunk that is not chunk-sized.
+        let big = manifest(64 << 20, 2, (64 << 20) + 10);
+        assert_eq!(confirmed_length(&big, Some(10), Some(10)), None);
+        // Missing chunks confirm nothing; neither do zero counts or overflow.
+        assert_eq!(confirmed_length(&real, None, Some(1000)), None);
+        assert_eq!(confirmed_length(&real, Some(524_288), None), None);
+        assert_eq!(confirmed_length(&manifest(10, 0, 0), None, None), None);
+        assert_eq!(confirmed_length(&manifest(u64::MAX, 3, 5), Some(u64::MAX), Some(5)), None);
     }
 }

@@ -148,6 +148,21 @@ test("the mobile setup page fills the fields from the fragment, links to Obsidia
   assert.equal(await page.getAttribute("#connect-link", "href"), null);
   assert.equal(await page.getAttribute("#connect-link", "aria-disabled"), "true");
   await page.close();
+
+  // A link whose host is another server is refused: no fields, no link, a
+  // warning naming both, and the token leaves the address bar.
+  for (const host of ["https://evil.example", `${claimed.host}.evil.example`, "not a url"]) {
+    page = await context.newPage();
+    await page.goto(`${server.url}/mobile-setup#${new URLSearchParams({ host, token: claimed.token, vaultId: claimed.vaultId })}`);
+    await page.waitForSelector("#setup-error", { state: "visible" });
+    const message = await page.textContent("#setup-error");
+    assert.ok(message.includes(host) && message.includes(server.url) && /do not use it/.test(message), message);
+    assert.equal(await page.getAttribute("#connect-link", "href"), null, host);
+    assert.equal(await page.inputValue("#manual-token"), "", "the token is not shown");
+    assert.equal(await page.evaluate(() => location.hash), "");
+    if (host === "https://evil.example") await page.screenshot({ path: join(ARTIFACTS, "mobile-setup-foreign-host.png"), fullPage: true });
+    await page.close();
+  }
 });
 
 test("GET / after the claim is the running page", { timeout: 60000 }, async () => {

@@ -8,7 +8,7 @@
 // other's state (unclaimed, then claimed, then metadata...).
 import { test, before, after, afterEach } from "node:test";
 import assert from "node:assert/strict";
-import { createHash, createHmac } from "node:crypto";
+import { createHash, createHmac, pbkdf2Sync } from "node:crypto";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import WebSocket from "ws";
@@ -118,6 +118,8 @@ function decodeTicket(ticket) {
   const dot = ticket.indexOf(".");
   return { encoded: ticket.slice(0, dot), signature: ticket.slice(dot + 1), payloadJson: Buffer.from(ticket.slice(0, dot), "base64url").toString("utf8") };
 }
+/** The ticket key the server derives from its secret (src/edge/ticket_key.rs), by Node's own PBKDF2. */
+const ticketKey = (secret) => pbkdf2Sync(secret, "yaos-server ticket key v1", 4096, 32, "sha256");
 function signTicket(payload, key) {
   const encoded = b64url(JSON.stringify(payload));
   return `${encoded}.${b64url(createHmac("sha256", key).update(encoded, "ascii").digest())}`;
@@ -212,13 +214,18 @@ test("a valid claim answers 200 with the obsidian setup URL, claim capabilities 
   assert.match(body.setupQrSvg, /^<svg [\s\S]*<\/svg>$/);
 });
 
-test("after the claim: capabilities say claimed/claim, a second claim is 403 already_claimed", async () => {
+test("after the claim: the same claim again succeeds (a lost answer can be retried), any other is 403 already_claimed", async () => {
   const caps = await capabilities(main);
   assert.equal(caps.claimed, true);
   assert.equal(caps.authMode, "claim");
+  const again = await claim({ token: CLAIM_TOKEN, vaultId: CLAIM_VAULT });
+  assert.equal(again.status, 200);
+  const body = await json(again);
+  assert.equal(body.ok, true);
+  assert.equal(body.obsidianUrl, "obsidian://yaos?" + new URLSearchParams({ action: "setup", host: main.url, token: CLAIM_TOKEN, vaultId: CLAIM_VAULT }));
   for (const body of [
     { token: "another-token-0123456789abcdef0123456789", vaultId: "another-vault" },
-    { token: CLAIM_TOKEN, vaultId: CLAIM_VAULT },
+    { token: `${CLAIM_TOKEN}x`, vaultId: CLAIM_VAULT },
     { token: "short" }, // already claimed wins over validation
   ]) {
     const res = await claim(body);
@@ -269,8 +276,9 @@ test("a ticket has the spec 5.5 shape, is signed with the token hash, and opens 
   assert.equal(payload.exp, payload.iat + answer.ttlMs);
   assert.equal(answer.expiresAt, payload.exp);
   assert.match(payload.nonce, /^[A-Za-z0-9_-]{22}$/);
-  // Claim mode: the HMAC key is the stored hex token hash, over the encoded payload.
-  assert.equal(signature, b64url(createHmac("sha256", CLAIM_HASH).update(encoded, "ascii").digest()));
+  // Claim mode: the HMAC key is derived from the stored hex token hash, over the encoded payload.
+  assert.equal(signature, b64url(createHmac("sha256", ticketKey(CLAIM_HASH)).update(encoded, "ascii").digest()));
+  assert.notEqual(signature, b64url(createHmac("sha256", CLAIM_HASH).update(encoded, "ascii").digest()), "not the hash itself");
   // Fresh nonces.
   const second = await ticketFor(main, vault, CLAIM_TOKEN);
   assert.notEqual(JSON.parse(decodeTicket(second.ticket).payloadJson).nonce, payload.nonce);
@@ -289,19 +297,22 @@ test("a ticket has the spec 5.5 shape, is signed with the token hash, and opens 
   assert.equal(noteText(again.doc, idA), "written by a");
 });
 
-test("a ticket signed with the stored token hash by anyone is accepted; one keyed by the raw token is not", async () => {
+test("a ticket signed with the key derived from the stored hash is accepted; one keyed by the hash itself or the raw token is not", async () => {
   const vault = "self-signed-vault";
   const now = Date.now();
   const payload = { v: 1, aud: "yaos-ws", vaultId: vault, iat: now, exp: now + 60000, nonce: b64url(Buffer.alloc(16, 7)) };
-  const good = signTicket(payload, CLAIM_HASH);
+  const good = signTicket(payload, ticketKey(CLAIM_HASH));
   tickets.push(good);
   const ok = client(main, vault, { ticket: good });
   await ok.synced();
-  const rawKeyed = signTicket(payload, CLAIM_TOKEN);
-  tickets.push(rawKeyed);
-  const { message, close } = await providerRefusal(main, vault, { ticket: rawKeyed });
-  assert.deepEqual(message, { type: "error", code: "unauthorized" });
-  assert.deepEqual(close, { code: 1008, reason: "unauthorized" });
+  // The hash itself was the TypeScript server's key: its tickets (5 minutes at most) end at the upgrade.
+  for (const key of [CLAIM_HASH, CLAIM_TOKEN]) {
+    const wrongKey = signTicket(payload, key);
+    tickets.push(wrongKey);
+    const { message, close } = await providerRefusal(main, vault, { ticket: wrongKey });
+    assert.deepEqual(message, { type: "error", code: "unauthorized" });
+    assert.deepEqual(close, { code: 1008, reason: "unauthorized" });
+  }
 });
 
 test("a ticket for another vault is refused: __YPS: unauthorized, close 1008", async () => {
@@ -347,8 +358,8 @@ test("an expired ticket is refused (YAOS_TICKET_TTL_MS=1000): JSON frame, __YPS:
   assert.equal(answer.ttlMs, 1000);
   const payload = JSON.parse(decodeTicket(answer.ticket).payloadJson);
   assert.equal(payload.exp - payload.iat, 1000);
-  // Env mode: the key is the token itself.
-  assert.equal(decodeTicket(answer.ticket).signature, b64url(createHmac("sha256", TTL_TOKEN).update(decodeTicket(answer.ticket).encoded, "ascii").digest()));
+  // Env mode: the key is derived from the token, not the token itself.
+  assert.equal(decodeTicket(answer.ticket).signature, b64url(createHmac("sha256", ticketKey(TTL_TOKEN)).update(decodeTicket(answer.ticket).encoded, "ascii").digest()));
 
   // Fresh, the same kind of ticket works (so the refusal below is the expiry).
   const fresh = await ticketFor(ttl, vault, TTL_TOKEN);
@@ -578,5 +589,25 @@ test("no token, token hash or ticket ever appears in any server's output", async
     for (const secret of secrets) {
       assert.ok(!server.output.includes(secret), `${name}'s output contains a secret (${secret.slice(0, 8)}…)`);
     }
+  }
+});
+
+test("a SYNC_TOKEN under 32 characters works, and is warned about on the home page and in the log (never shown)", async () => {
+  const WEAK = "hunter2-is-weak";
+  const weak = await startServer({ vars: { SYNC_TOKEN: WEAK } });
+  try {
+    const home = await fetch(`${weak.url}/`);
+    assert.equal(home.status, 200);
+    const page = await home.text();
+    assert.match(page, /<p id="token-warning" class="warning" role="alert" >SYNC_TOKEN has 15 characters; use at least 32/);
+    assert.ok(!page.includes(WEAK), "the page never shows the token");
+    await weak.waitForOutput(/SYNC_TOKEN has 15 characters/);
+    assert.ok(!weak.output.includes(WEAK), "the log never shows the token");
+    assert.equal((await ticketFor(weak, "weak-vault", WEAK)).ttlMs, 300000, "the token still works");
+    // A strong token's home page carries no warning.
+    const strong = await (await fetch(`${ttl.url}/`)).text();
+    assert.match(strong, /<p id="token-warning" class="warning" role="alert" hidden><\/p>/);
+  } finally {
+    await weak.stop();
   }
 });

@@ -68,8 +68,11 @@
     claimButton.disabled = true;
     claimButton.textContent = "Claiming…";
     claimError.textContent = "";
-    const token = randomToken();
-    const vaultId = randomVaultId();
+    // One token per tab: a retry after a lost answer repeats the same claim,
+    // which the server accepts again, instead of claiming with a new token.
+    const saved = JSON.parse(sessionStorage.getItem("yaos-claim") || "null");
+    const { token, vaultId } = saved || { token: randomToken(), vaultId: randomVaultId() };
+    sessionStorage.setItem("yaos-claim", JSON.stringify({ token, vaultId }));
     let response, data;
     try {
       response = await fetch("/claim", {

@@ -84,7 +84,9 @@ pub fn claim_page(origin: &str) -> Reply {
 
 /// `GET /` once claimed: "YAOS Server Running", naming the auth mode, with
 /// the attachment and snapshot badges on exactly when R2 is bound.
-pub fn running_page(mode: AuthMode, r2_bound: bool) -> Reply {
+/// `warning` (a weak `SYNC_TOKEN`, see `ticket_key::weak_token_warning`) is
+/// shown as an alert when present.
+pub fn running_page(mode: AuthMode, r2_bound: bool, warning: Option<&str>) -> Reply {
     let auth_line = match mode {
         AuthMode::Env => "Secured by an environment token.",
         AuthMode::Claim => "This server has been claimed and is locked.",
@@ -98,6 +100,8 @@ pub fn running_page(mode: AuthMode, r2_bound: bool) -> Reply {
             ("AUTH_LINE", Slot::Text(auth_line)),
             ("R2_CLASS", Slot::Text(class)),
             ("R2_STATE", Slot::Text(state)),
+            ("WARNING", Slot::Text(warning.unwrap_or(""))),
+            ("WARNING_HIDDEN", Slot::Text(if warning.is_some() { "" } else { "hidden" })),
         ],
     );
     page(layout("YAOS Server Running", RUNNING_CSS, &body))
@@ -229,8 +233,8 @@ mod tests {
         vec![
             claim_page(origin),
             mobile_setup_page(origin),
-            running_page(AuthMode::Env, true),
-            running_page(AuthMode::Claim, false),
+            running_page(AuthMode::Env, true, None),
+            running_page(AuthMode::Claim, false, None),
         ]
     }
 
@@ -265,7 +269,7 @@ mod tests {
     fn pages_send_their_policy_as_headers() {
         for reply in [
             claim_page("https://x"),
-            running_page(AuthMode::Env, true),
+            running_page(AuthMode::Env, true, None),
             mobile_setup_page("https://x"),
         ] {
             let csp = reply.header("Content-Security-Policy").unwrap();
@@ -287,7 +291,10 @@ mod tests {
             assert!(page.starts_with("<!doctype html>"));
             assert!(page.contains(r#"name="viewport""#));
             assert!(page.contains("content-security-policy"));
-            for attr in ["src=", "href=\"http", "@import", "url(", "<link"] {
+            // CSS `url(…)` of another origin (the script's `new URL(host)` is no load).
+            for attr in
+                ["src=", "href=\"http", "@import", "url(http", "url(\"", "url('", "url(//", "<link"]
+            {
                 assert!(!page.contains(attr), "{attr} in {page}");
             }
             // (The SVG namespace URL only arrives at run time, in the claim answer.)
@@ -341,6 +348,14 @@ mod tests {
     }
 
     #[test]
+    fn running_page_shows_a_weak_token_warning_only_when_given_one() {
+        let quiet = html(&running_page(AuthMode::Env, false, None)).to_owned();
+        assert!(quiet.contains(r#"<p id="token-warning" class="warning" role="alert" hidden></p>"#));
+        let warned = html(&running_page(AuthMode::Env, false, Some("short <token>"))).to_owned();
+        assert!(warned.contains(r#"role="alert" >short &lt;token&gt;</p>"#), "{warned}");
+    }
+
+    #[test]
     fn running_page_reflects_mode_and_bucket() {
         let cases = [
             (AuthMode::Env, true, "environment token", "ON"),
@@ -349,7 +364,7 @@ mod tests {
             (AuthMode::Claim, false, "claimed and is locked", "OFF"),
         ];
         for (mode, r2, auth_text, state) in cases {
-            let page = html(&running_page(mode, r2)).to_owned();
+            let page = html(&running_page(mode, r2, None)).to_owned();
             assert!(page.contains("<title>YAOS Server Running</title>"));
             assert!(page.contains("online"));
             assert!(page.contains(auth_text), "{mode:?}");
@@ -368,7 +383,7 @@ mod tests {
     #[test]
     fn no_placeholder_token_survives_rendering() {
         let mut pages = all_pages("https://sync.example");
-        pages.push(running_page(AuthMode::Unclaimed, false));
+        pages.push(running_page(AuthMode::Unclaimed, false, None));
         for reply in &pages {
             let page = html(reply);
             assert!(!page.contains("{{") && !page.contains("}}"), "{page}");
