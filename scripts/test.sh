@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test: the lint gates, the native core tests (cargo test, real SQLite through
-# rusqlite), then the end-to-end suite against the real worker under
-# `wrangler dev`. Installs what it needs first (idempotent).
+# Runs every test: the lint gates, the native core tests (cargo test, real SQLite
+# through rusqlite, proptest properties), a short run of every fuzz target, then
+# the end-to-end suite against the real worker under `wrangler dev`. Installs
+# what it needs first (idempotent).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -9,11 +10,15 @@ source scripts/env.sh
 
 echo "== lint gates (rustfmt, clippy native and wasm32)"
 cargo fmt --check
+cargo fmt --check --manifest-path fuzz/Cargo.toml
 cargo clippy --locked --all-targets -- -D warnings
 cargo clippy --locked --target wasm32-unknown-unknown -- -D warnings
 
 echo "== native tests (cargo test)"
 cargo test --locked
+
+echo "== fuzz smoke (every cargo-fuzz target briefly, kept regression inputs replayed)"
+bash scripts/fuzz.sh "${FUZZ_SMOKE_SECONDS:-20}"
 
 echo "== building the worker (wasm)"
 bash scripts/build.sh

@@ -115,7 +115,9 @@ fuzz_target!(|input: Input| {
         }
         Some(_) => {}
         // A refused migration leaves every legacy key as it was.
-        None => assert_eq!(before, format!("{:?}", legacy_writer::dump(&kv)), "migration changed KV"),
+        None => {
+            assert_eq!(before, format!("{:?}", legacy_writer::dump(&kv)), "migration changed KV")
+        }
     }
     let _ = doc.transact().state_vector().encode_v1();
 });

@@ -21,11 +21,20 @@ const MAX_EVENTS: usize = 24;
 
 #[derive(Arbitrary, Debug)]
 enum Event {
-    Frame { conn: u8, bytes: Vec<u8> },
+    Frame {
+        conn: u8,
+        bytes: Vec<u8>,
+    },
     /// A sync frame `[0, inner, varuint len, payload]` around fuzzed bytes,
     /// so the fuzzer reaches yrs's decoders without learning the envelope.
-    Sync { conn: u8, inner: u8, payload: Vec<u8> },
-    Close { conn: u8 },
+    Sync {
+        conn: u8,
+        inner: u8,
+        payload: Vec<u8>,
+    },
+    Close {
+        conn: u8,
+    },
     Compact,
 }
 
@@ -54,7 +63,9 @@ fuzz_target!(|events: Vec<Event>| {
     for event in events.into_iter().take(MAX_EVENTS) {
         let (conn, frame) = match event {
             Event::Frame { conn, bytes } => (conn as usize % 3, bytes),
-            Event::Sync { conn, inner, payload } => (conn as usize % 3, sync_frame(inner, &payload)),
+            Event::Sync { conn, inner, payload } => {
+                (conn as usize % 3, sync_frame(inner, &payload))
+            }
             Event::Close { conn } => {
                 let conn = conn as usize % 3;
                 room.close(CONNECTIONS[conn], &ids[conn], &mut out);

@@ -125,3 +125,83 @@ test("large pastes go through the checkpoint path, survive a restart and show in
   b.close();
   await stop(server);
 });
+
+/** A small seeded PRNG (mulberry32), so a failing schedule can be replayed. */
+function prng(seed) {
+  return () => {
+    seed = (seed + 0x6d2b79f5) >>> 0;
+    let t = seed;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+test("SIGKILL at random moments of a write-heavy run, in compactions and after a > 2 MiB checkpoint fallback, loses no acknowledged edit", async (t) => {
+  const seed = Number(process.env.KILL_SEED ?? 0x5eed);
+  t.diagnostic(`KILL_SEED=${seed}`);
+  const random = prng(seed);
+  const dir = tempDir();
+  const vault = "kill-rounds-vault";
+  /** Every edit sent: [fileId, text, clientID, clock after the edit]. */
+  const sent = [];
+  /** The edits a postApply echo covered: these must survive. */
+  const acknowledged = new Map();
+  // Round kinds: a random echo count in a stream of writes; the frame that
+  // crosses the compaction threshold (a ~3 MB snapshot makes each compaction
+  // a rewrite of several chunks); a 2.2 MiB paste killed right after its
+  // echo, and one killed right after it was sent.
+  const rounds = ["stream", "compaction", "stream", "paste-echoed", "compaction", "paste-sent", "stream"];
+  for (let round = 0; round <= rounds.length; round++) {
+    const server = await start(dir);
+    const c = connectClient(server, vault, { token: TOKEN });
+    await c.synced();
+    for (const [id, text] of acknowledged) assert.equal(noteText(c.doc, id), text, `round ${round}: acknowledged ${id} survived`);
+    if (round === rounds.length) { c.close(); await stop(server); break; }
+    const kind = rounds[round];
+    const me = c.doc.clientID;
+    const edit = (size) => {
+      const path = `r${round}-${sent.length}.md`;
+      const text = `${path} `.padEnd(size, "abcdefghij"[sent.length % 10]);
+      const id = addNote(c.doc, path, text);
+      sent.push([id, text, me, Y.decodeStateVector(Y.encodeStateVector(c.doc)).get(me)]);
+    };
+    const acknowledge = () => {
+      const last = c.echoes.at(-1);
+      if (!last) return;
+      const clock = echoedStateVector(last).get(me) ?? 0;
+      for (const [id, text, client, after] of sent) if (client === me && after <= clock) acknowledged.set(id, text);
+    };
+    c.provider.on("custom-message", acknowledge);
+    if (round === 0) { edit(3_000_000); await echoCovering(c); } // the large snapshot compactions rewrite
+    const workerd = server.workerdPids();
+    if (kind === "stream") {
+      // Write continuously; kill once a random number of echoes arrived, with writes still in flight.
+      const target = c.echoes.length + 10 + Math.floor(random() * 80);
+      let writing = true;
+      const writer = (async () => { while (writing) { edit(2_000 + Math.floor(random() * 18_000)); await new Promise(setImmediate); } })();
+      await until(c.provider, "custom-message", () => c.echoes.length >= target, 60000, `${target} echoes`);
+      acknowledge();
+      await server.killWorkerd(workerd);
+      writing = false;
+      await writer;
+    } else if (kind === "compaction") {
+      // Fill the journal to just under the 1 MiB compaction threshold, then
+      // send the edit that crosses it and kill as soon as it is on the wire.
+      const info = await debug(server, vault);
+      let bytes = info.persistence.journalBytes ?? 0;
+      while (bytes < 1_000_000) { edit(20_000); bytes += 20_000; await echoCovering(c); }
+      acknowledge();
+      edit(100_000); // the provider sends its frame synchronously, from the update event
+      await server.killWorkerd(workerd);
+    } else {
+      edit(2_200_000); // over the 2 MiB delta threshold: straight to a checkpoint
+      if (kind === "paste-echoed") { await echoCovering(c); acknowledge(); }
+      await server.killWorkerd(workerd);
+    }
+    running.delete(server);
+    c.close();
+  }
+  t.diagnostic(`${sent.length} edits sent, ${acknowledged.size} acknowledged`);
+  assert.ok(acknowledged.size >= 20, "the rounds acknowledged edits to lose");
+});

@@ -52,6 +52,11 @@ impl SqliteExec {
         *self.fault.borrow_mut() = Some(Fault { pattern: pattern.to_owned(), skip });
     }
 
+    /// Disarms a fault set by [`Self::fail_statement`] that has not fired.
+    pub fn clear_fault(&self) {
+        self.fault.borrow_mut().take();
+    }
+
     /// Runs a query returning one integer, for assertions on raw tables.
     pub fn scalar(&self, sql: &str) -> i64 {
         self.conn.query_row(sql, [], |row| row.get(0)).expect(sql)
