@@ -10,6 +10,7 @@ mod docs;
 mod legacy_writer;
 
 use futures::executor::block_on;
+use legacy_writer::SQL_BRANCH_CHUNK_BYTES as WRITER_CHUNK_BYTES;
 use legacy_writer::{
     append_update, checkpoint_doc, drop_field, get, set_field, text, write_legacy_document,
 };
@@ -17,7 +18,7 @@ use yaos_server::store::kv::{KvValue, MemoryKv};
 use yaos_server::store::legacy_kv::{
     checkpoint_chunk_key, checkpoint_manifest_key, checkpoint_state_vector_key, journal_chunk_key,
     journal_manifest_key, read_legacy_kv, IntegrityRule, LegacyJournalStats, LegacyKvError,
-    LegacyKvState, CHECKPOINT_POINTER_KEY, JOURNAL_META_KEY, WRITER_CHUNK_BYTES,
+    LegacyKvState, CHECKPOINT_POINTER_KEY, JOURNAL_META_KEY,
 };
 
 fn read(kv: &MemoryKv) -> Result<LegacyKvState, LegacyKvError> {

@@ -310,6 +310,41 @@ fn legacy_kv_is_migrated_verified_and_marked() {
 }
 
 #[test]
+fn the_deployed_layout_migrates_several_512_kib_chunks_and_a_journal_past_128_entries() {
+    use legacy_writer::{Writer, DEPLOYED_CHUNK_BYTES};
+    let (store, kv) = (sqlite_store(), MemoryKv::default());
+    // A checkpoint of three 512 KiB chunks (the released writer's size)...
+    let doc = vault(1, &[("base", "base.md", &docs::filler(2 * DEPLOYED_CHUNK_BYTES + 5000, 9))]);
+    Writer::DEPLOYED.checkpoint_doc(&kv, &doc);
+    assert!(get(&kv, &legacy_writer::checkpoint_chunk_key(1, 2)).is_some(), "three chunks");
+    // ...then 200 small deltas: more journal entries than one 128-key batch.
+    for i in 0..200 {
+        let before = docs::state_vector(&doc);
+        let (id, path) = (format!("n{i}"), format!("notes/n{i}.md"));
+        add_files(&doc, &[(&id, &path, &format!("note {i}"))]);
+        Writer::DEPLOYED.append_update(&kv, &docs::diff(&doc, &before));
+    }
+    assert_eq!(legacy_writer::journal_state(&kv).1, 200);
+    let kv_before = dump(&kv);
+
+    let (loaded, _) = load_ok(&store, &kv);
+    assert_eq!(mode(&loaded), (StorageMode::KvMigrated, MigrationStatus::Migrated));
+    assert!(same_state(&loaded.doc, &doc));
+    assert_eq!(active_paths(&loaded.doc), 201);
+    assert!(same_state(&docs::rebuilt(&store.load().unwrap()), &doc), "SQL alone rebuilds it");
+    assert_eq!(dump(&kv), kv_before, "every legacy key kept");
+
+    // The released writer's compaction removes every chunk of every entry.
+    let kv2 = MemoryKv::default();
+    Writer::DEPLOYED.checkpoint_doc(&kv2, &doc);
+    Writer::DEPLOYED.append_update(&kv2, &docs::filler(DEPLOYED_CHUNK_BYTES + 1, 2).into_bytes());
+    Writer::DEPLOYED.checkpoint_doc(&kv2, &doc);
+    let journal_keys =
+        kv2.entries.borrow().keys().filter(|k| k.starts_with("document:journal:chunk:")).count();
+    assert_eq!(journal_keys, 0);
+}
+
+#[test]
 fn sql_load_failure_serves_legacy_kv_read_only() {
     let (store, kv) = (sqlite_store(), MemoryKv::default());
     let doc = legacy_kv_vault(&kv);

@@ -35,10 +35,6 @@ pub const CHECKPOINT_KEY_PREFIX: &str = "document:checkpoint:";
 /// Prefix of every journal key (used by the KV cleanup, spec 10.6).
 pub const JOURNAL_KEY_PREFIX: &str = "document:journal:";
 
-/// Chunk size the last TypeScript writer used (64 KiB). The reader trusts each
-/// manifest's `chunkSizeBytes` instead; this is for tests and documentation.
-pub const WRITER_CHUNK_BYTES: usize = 65_536;
-
 /// Key of checkpoint `version`'s manifest.
 pub fn checkpoint_manifest_key(version: u64) -> String {
     format!("document:checkpoint:manifest:{version}")

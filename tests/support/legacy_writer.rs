@@ -1,19 +1,64 @@
-//! Lays out legacy key-value document state (spec 10.3) exactly as the old
-//! TypeScript writer did: 64 KiB chunks, checkpoint manifests carrying the
-//! SHA-256 of the update and of its state vector, a pointer, journal meta,
-//! journal manifests and chunks. Chunks are written first, then the manifest,
-//! state vector, pointer and a fresh journal meta, then old keys are deleted
-//! (only chunk 0 of each journal entry, as the old writer did).
+//! Lays out legacy key-value document state (spec 10.3) as the TypeScript
+//! writers did: checkpoint manifests carrying the SHA-256 of the update and of
+//! its state vector, a pointer, journal meta, journal manifests and chunks.
+//! Chunks are written first, then the manifest, state vector, pointer and a
+//! fresh journal meta, then the old version's keys are deleted.
+//!
+//! Two writers: [`Writer::SQL_BRANCH`] (64 KiB chunks; its cleanup deletes
+//! only chunk 0 of each journal entry) and [`Writer::DEPLOYED`] (512 KiB
+//! chunks and a full cleanup: what every released key-value server wrote).
+//! Key names, formats and sizes are literals here, taken from the TypeScript
+//! source, never from the reader under test, so a wrong constant in the
+//! reader cannot pass both.
 
 use sha2::{Digest, Sha256};
 use yaos_server::store::kv::{KvValue, MemoryKv};
-use yaos_server::store::legacy_kv::{
-    checkpoint_chunk_key, checkpoint_manifest_key, checkpoint_state_vector_key, journal_chunk_key,
-    journal_manifest_key, CHECKPOINT_FORMAT, CHECKPOINT_POINTER_KEY, JOURNAL_ENTRY_FORMAT,
-    JOURNAL_META_FORMAT, JOURNAL_META_KEY, LEGACY_DOCUMENT_KEY, WRITER_CHUNK_BYTES,
-};
 use yrs::updates::encoder::Encode;
 use yrs::{Doc, ReadTxn, StateVector, Transact};
+
+pub const CHECKPOINT_POINTER_KEY: &str = "document:checkpoint:current";
+pub const JOURNAL_META_KEY: &str = "document:journal:meta";
+pub const LEGACY_DOCUMENT_KEY: &str = "document";
+const CHECKPOINT_FORMAT: &str = "yaos-doc-checkpoint-v2";
+const JOURNAL_META_FORMAT: &str = "yaos-doc-journal-v1";
+const JOURNAL_ENTRY_FORMAT: &str = "yaos-doc-journal-entry-v1";
+
+pub fn checkpoint_manifest_key(version: u64) -> String {
+    format!("document:checkpoint:manifest:{version}")
+}
+pub fn checkpoint_chunk_key(version: u64, index: u64) -> String {
+    format!("document:checkpoint:chunk:{version}:{index}")
+}
+pub fn checkpoint_state_vector_key(version: u64) -> String {
+    format!("document:checkpoint:state-vector:{version}")
+}
+pub fn journal_manifest_key(seq: u64) -> String {
+    format!("document:journal:manifest:{seq}")
+}
+pub fn journal_chunk_key(seq: u64, index: u64) -> String {
+    format!("document:journal:chunk:{seq}:{index}")
+}
+
+/// The SQL branch's writer's chunk size (64 KiB).
+pub const SQL_BRANCH_CHUNK_BYTES: usize = 65_536;
+/// The released servers' chunk size (512 KiB).
+pub const DEPLOYED_CHUNK_BYTES: usize = 524_288;
+
+/// One TypeScript writer's layout.
+#[derive(Debug, Clone, Copy)]
+pub struct Writer {
+    pub chunk_bytes: usize,
+    /// The released writer deletes every chunk of a compacted journal entry;
+    /// the SQL branch's deleted only chunk 0, leaving the rest behind.
+    pub deletes_every_journal_chunk: bool,
+}
+
+impl Writer {
+    pub const SQL_BRANCH: Writer =
+        Writer { chunk_bytes: SQL_BRANCH_CHUNK_BYTES, deletes_every_journal_chunk: false };
+    pub const DEPLOYED: Writer =
+        Writer { chunk_bytes: DEPLOYED_CHUNK_BYTES, deletes_every_journal_chunk: true };
+}
 
 pub const UPDATED_AT: &str = "2026-01-02T03:04:05.678Z";
 
@@ -45,14 +90,13 @@ fn remove(kv: &MemoryKv, key: &str) {
     kv.entries.borrow_mut().remove(key);
 }
 
-fn chunk_count(len: usize) -> u64 {
-    len.div_ceil(WRITER_CHUNK_BYTES) as u64
-}
-
-fn write_chunks(kv: &MemoryKv, bytes: &[u8], key: impl Fn(u64) -> String) {
-    for (index, chunk) in bytes.chunks(WRITER_CHUNK_BYTES).enumerate() {
+fn write_chunks(kv: &MemoryKv, bytes: &[u8], size: usize, key: impl Fn(u64) -> String) -> u64 {
+    let mut count = 0;
+    for (index, chunk) in bytes.chunks(size).enumerate() {
         put(kv, &key(index as u64), KvValue::Bytes(chunk.to_vec()));
+        count += 1;
     }
+    count
 }
 
 /// Replaces a field of an object value in place (for tampering tests).
@@ -110,70 +154,94 @@ pub fn journal_state(kv: &MemoryKv) -> (u64, u64, u64) {
     }
 }
 
-/// `rewriteCheckpoint(update, stateVector)` of the old server.
-pub fn write_checkpoint(kv: &MemoryKv, update: &[u8], state_vector: &[u8]) {
-    let old = current_version(kv);
-    let version = old.map_or(1, |v| v + 1);
-    write_chunks(kv, update, |i| checkpoint_chunk_key(version, i));
-    let manifest = object(vec![
-        ("format", text(CHECKPOINT_FORMAT)),
-        ("version", num(version)),
-        ("chunkSizeBytes", num(WRITER_CHUNK_BYTES as u64)),
-        ("chunkCount", num(chunk_count(update.len()))),
-        ("byteLength", num(update.len() as u64)),
-        ("sha256", text(&sha256_hex(update))),
-        ("stateVectorByteLength", num(state_vector.len() as u64)),
-        ("stateVectorSha256", text(&sha256_hex(state_vector))),
-        ("updatedAt", text(UPDATED_AT)),
-    ]);
-    let (next_seq, entry_count, _) = journal_state(kv);
-    put(kv, &checkpoint_manifest_key(version), manifest);
-    put(kv, &checkpoint_state_vector_key(version), KvValue::Bytes(state_vector.to_vec()));
-    put(kv, CHECKPOINT_POINTER_KEY, object(vec![("version", num(version))]));
-    put(kv, JOURNAL_META_KEY, journal_meta(1, 0, 0));
-    if let Some(old) = old {
-        let old_count = field_u64(kv, &checkpoint_manifest_key(old), "chunkCount");
-        remove(kv, &checkpoint_manifest_key(old));
-        remove(kv, &checkpoint_state_vector_key(old));
-        for i in 0..old_count {
-            remove(kv, &checkpoint_chunk_key(old, i));
+impl Writer {
+    /// `rewriteCheckpoint(update, stateVector)` of the old server.
+    pub fn write_checkpoint(self, kv: &MemoryKv, update: &[u8], state_vector: &[u8]) {
+        let old = current_version(kv);
+        let version = old.map_or(1, |v| v + 1);
+        let chunks =
+            write_chunks(kv, update, self.chunk_bytes, |i| checkpoint_chunk_key(version, i));
+        let manifest = object(vec![
+            ("format", text(CHECKPOINT_FORMAT)),
+            ("version", num(version)),
+            ("chunkSizeBytes", num(self.chunk_bytes as u64)),
+            ("chunkCount", num(chunks)),
+            ("byteLength", num(update.len() as u64)),
+            ("sha256", text(&sha256_hex(update))),
+            ("stateVectorByteLength", num(state_vector.len() as u64)),
+            ("stateVectorSha256", text(&sha256_hex(state_vector))),
+            ("updatedAt", text(UPDATED_AT)),
+        ]);
+        let (next_seq, entry_count, _) = journal_state(kv);
+        let journal_chunks: Vec<u64> = (next_seq - entry_count..next_seq)
+            .map(|seq| field_u64(kv, &journal_manifest_key(seq), "chunkCount"))
+            .collect();
+        put(kv, &checkpoint_manifest_key(version), manifest);
+        put(kv, &checkpoint_state_vector_key(version), KvValue::Bytes(state_vector.to_vec()));
+        put(kv, CHECKPOINT_POINTER_KEY, object(vec![("version", num(version))]));
+        put(kv, JOURNAL_META_KEY, journal_meta(1, 0, 0));
+        if let Some(old) = old {
+            let old_count = field_u64(kv, &checkpoint_manifest_key(old), "chunkCount");
+            remove(kv, &checkpoint_manifest_key(old));
+            remove(kv, &checkpoint_state_vector_key(old));
+            for i in 0..old_count {
+                remove(kv, &checkpoint_chunk_key(old, i));
+            }
+        }
+        for (seq, chunks) in (next_seq - entry_count..next_seq).zip(journal_chunks) {
+            remove(kv, &journal_manifest_key(seq));
+            let removed = if self.deletes_every_journal_chunk { chunks } else { 1 };
+            for i in 0..removed {
+                remove(kv, &journal_chunk_key(seq, i));
+            }
         }
     }
-    for seq in next_seq - entry_count..next_seq {
-        remove(kv, &journal_manifest_key(seq));
-        remove(kv, &journal_chunk_key(seq, 0));
+
+    /// `rewriteCheckpoint` with the full state of `doc`.
+    pub fn checkpoint_doc(self, kv: &MemoryKv, doc: &Doc) {
+        let txn = doc.transact();
+        let update = txn.encode_state_as_update_v1(&StateVector::default());
+        self.write_checkpoint(kv, &update, &txn.state_vector().encode_v1());
+    }
+
+    /// `appendUpdate(update)` of the old server; an empty update writes nothing.
+    pub fn append_update(self, kv: &MemoryKv, update: &[u8]) {
+        if update.is_empty() {
+            return;
+        }
+        let (seq, entry_count, total_bytes) = journal_state(kv);
+        let chunks = write_chunks(kv, update, self.chunk_bytes, |i| journal_chunk_key(seq, i));
+        let manifest = object(vec![
+            ("format", text(JOURNAL_ENTRY_FORMAT)),
+            ("seq", num(seq)),
+            ("chunkSizeBytes", num(self.chunk_bytes as u64)),
+            ("chunkCount", num(chunks)),
+            ("byteLength", num(update.len() as u64)),
+            ("sha256", text(&sha256_hex(update))),
+            ("updatedAt", text(UPDATED_AT)),
+        ]);
+        put(kv, &journal_manifest_key(seq), manifest);
+        put(
+            kv,
+            JOURNAL_META_KEY,
+            journal_meta(seq + 1, entry_count + 1, total_bytes + update.len() as u64),
+        );
     }
 }
 
-/// `rewriteCheckpoint` with the full state of `doc`.
+/// [`Writer::write_checkpoint`] of the SQL branch's writer.
+pub fn write_checkpoint(kv: &MemoryKv, update: &[u8], state_vector: &[u8]) {
+    Writer::SQL_BRANCH.write_checkpoint(kv, update, state_vector);
+}
+
+/// [`Writer::checkpoint_doc`] of the SQL branch's writer.
 pub fn checkpoint_doc(kv: &MemoryKv, doc: &Doc) {
-    let txn = doc.transact();
-    let update = txn.encode_state_as_update_v1(&StateVector::default());
-    write_checkpoint(kv, &update, &txn.state_vector().encode_v1());
+    Writer::SQL_BRANCH.checkpoint_doc(kv, doc);
 }
 
-/// `appendUpdate(update)` of the old server; an empty update writes nothing.
+/// [`Writer::append_update`] of the SQL branch's writer.
 pub fn append_update(kv: &MemoryKv, update: &[u8]) {
-    if update.is_empty() {
-        return;
-    }
-    let (seq, entry_count, total_bytes) = journal_state(kv);
-    write_chunks(kv, update, |i| journal_chunk_key(seq, i));
-    let manifest = object(vec![
-        ("format", text(JOURNAL_ENTRY_FORMAT)),
-        ("seq", num(seq)),
-        ("chunkSizeBytes", num(WRITER_CHUNK_BYTES as u64)),
-        ("chunkCount", num(chunk_count(update.len()))),
-        ("byteLength", num(update.len() as u64)),
-        ("sha256", text(&sha256_hex(update))),
-        ("updatedAt", text(UPDATED_AT)),
-    ]);
-    put(kv, &journal_manifest_key(seq), manifest);
-    put(
-        kv,
-        JOURNAL_META_KEY,
-        journal_meta(seq + 1, entry_count + 1, total_bytes + update.len() as u64),
-    );
+    Writer::SQL_BRANCH.append_update(kv, update);
 }
 
 /// The oldest format: the whole document under `document`.
