@@ -5,6 +5,16 @@
 //
 // POST /seed/<vault>?layout=checkpoint-journal|document-only|bad-hash&notes=N[&noteBytes=B]
 // answers the full Yjs update of the document it wrote (for comparison).
+//
+// POST /seed/<vault>?layout=deployed&notes=N&journalNotes=J&perEntry=P[&noteBytes=B][&compact=0][&maxCheckpointBytes=M]
+// writes what the released key-value servers left (see DeployedStore below):
+// N notes saved, then J more notes saved P per journal entry, with the
+// compaction the released coordinator attempted after each save; the
+// answer's headers say how the compactions went. The room also gets the
+// old server's `roomMeta`, two `trace:*` entries and `__ps_name`.
+//
+// POST /config?tokenHash=H&provider=P&repoUrl=U&branch=B writes the claim
+// and update metadata into `ServerConfig` as the old server stored them.
 import * as Y from "yjs";
 
 const CHUNK = 65536;
@@ -96,12 +106,189 @@ async function writeJournal(storage, updates, firstSeq) {
   });
 }
 
+// ---- the released servers' layout -----------------------------------------
+// Written from the format of kavinsood/yaos `main`, server/src/chunkedDocStore.ts
+// (the last key-value release), not copied: 512 KiB chunks stored as
+// `subarray` views of the one update buffer, puts of at most 128 keys, every
+// save in one storage transaction, a checkpoint deleting every key of the
+// previous version and of the compacted journal and resetting the journal meta.
+// A structured clone of a view carries its whole buffer, so every chunk value
+// holds the entire update; once that passes SQLite's 2 MB value limit, the put
+// fails (SQLITE_TOOBIG) and the transaction with it: a large vault on a
+// deployed server is a stale checkpoint of at most ~2 MB plus a long journal.
+// Local workerd accepts bigger values than production did, so compactions of
+// a full update over `maxCheckpointBytes` (2 MiB) fail here on purpose.
+const DEPLOYED_CHUNK = 512 * 1024;
+const MAX_KEYS = 128;
+// The released coordinator's thresholds (spec 10.4).
+const DELTA_CHECKPOINT_BYTES = 2 * 1024 * 1024;
+const COMPACT_ENTRIES = 50;
+const COMPACT_BYTES = 1024 * 1024;
+const BREAKER_LIMIT = 3;
+
+async function putBatched(target, entries) {
+  for (let i = 0; i < entries.length; i += MAX_KEYS) {
+    await target.put(Object.fromEntries(entries.slice(i, i + MAX_KEYS)));
+  }
+}
+
+async function deleteBatched(target, keys) {
+  for (let i = 0; i < keys.length; i += MAX_KEYS) await target.delete(keys.slice(i, i + MAX_KEYS));
+}
+
+function viewChunks(bytes, key) {
+  const out = [];
+  for (let i = 0; i * DEPLOYED_CHUNK < bytes.length; i++) {
+    out.push([key(i), bytes.subarray(i * DEPLOYED_CHUNK, Math.min((i + 1) * DEPLOYED_CHUNK, bytes.length))]);
+  }
+  return out;
+}
+
+const emptyMeta = (now) => ({ format: "yaos-doc-journal-v1", nextSeq: 1, entryCount: 0, totalBytes: 0, updatedAt: now });
+
+class DeployedStore {
+  constructor(storage) { this.storage = storage; }
+
+  async meta(txn) { return (await txn.get("document:journal:meta")) ?? emptyMeta(new Date().toISOString()); }
+
+  async append(update) {
+    await this.storage.transaction(async (txn) => {
+      const now = new Date().toISOString();
+      const meta = await this.meta(txn);
+      const seq = meta.nextSeq;
+      const chunks = viewChunks(update, (i) => `document:journal:chunk:${seq}:${i}`);
+      await putBatched(txn, chunks);
+      await putBatched(txn, [
+        [`document:journal:manifest:${seq}`, {
+          format: "yaos-doc-journal-entry-v1", seq, chunkSizeBytes: DEPLOYED_CHUNK, chunkCount: chunks.length,
+          byteLength: update.length, sha256: await sha256Hex(update), updatedAt: now,
+        }],
+        ["document:journal:meta", {
+          format: "yaos-doc-journal-v1", nextSeq: seq + 1, entryCount: meta.entryCount + 1,
+          totalBytes: meta.totalBytes + update.length, updatedAt: now,
+        }],
+      ]);
+    });
+  }
+
+  async checkpoint(update, stateVector) {
+    await this.storage.transaction(async (txn) => {
+      const now = new Date().toISOString();
+      const cleanup = [];
+      const pointer = await txn.get("document:checkpoint:current");
+      if (pointer) {
+        const old = await txn.get(`document:checkpoint:manifest:${pointer.version}`);
+        cleanup.push(`document:checkpoint:manifest:${pointer.version}`, `document:checkpoint:state-vector:${pointer.version}`);
+        for (let i = 0; i < old.chunkCount; i++) cleanup.push(`document:checkpoint:chunk:${pointer.version}:${i}`);
+      }
+      const meta = await this.meta(txn);
+      for (let seq = meta.nextSeq - meta.entryCount; seq < meta.nextSeq; seq++) {
+        const entry = await txn.get(`document:journal:manifest:${seq}`);
+        cleanup.push(`document:journal:manifest:${seq}`);
+        for (let i = 0; i < entry.chunkCount; i++) cleanup.push(`document:journal:chunk:${seq}:${i}`);
+      }
+      const version = pointer ? pointer.version + 1 : 1;
+      const chunks = viewChunks(update, (i) => `document:checkpoint:chunk:${version}:${i}`);
+      await putBatched(txn, chunks);
+      await putBatched(txn, [
+        [`document:checkpoint:manifest:${version}`, {
+          format: "yaos-doc-checkpoint-v2", version, chunkSizeBytes: DEPLOYED_CHUNK, chunkCount: chunks.length,
+          byteLength: update.length, sha256: await sha256Hex(update), stateVectorByteLength: stateVector.length,
+          stateVectorSha256: await sha256Hex(stateVector), updatedAt: now,
+        }],
+        [`document:checkpoint:state-vector:${version}`, stateVector],
+        ["document:checkpoint:current", { version }],
+        ["document:journal:meta", emptyMeta(now)],
+      ]);
+      await deleteBatched(txn, cleanup);
+    });
+  }
+}
+
+/** A compaction as the released coordinator ran it; a failure counts toward its breaker. */
+async function tryCheckpoint(store, doc, stats) {
+  const update = Y.encodeStateAsUpdate(doc);
+  stats.log.push(update.length);
+  try {
+    // Production refused these (SQLITE_TOOBIG, see above); local workerd takes
+    // values up to about 9 MB, so the production limit is applied here.
+    if (update.length > stats.maxCheckpointBytes) throw new Error("string or blob too big: SQLITE_TOOBIG (production limit)");
+    await store.checkpoint(update, Y.encodeStateVector(doc));
+    stats.checkpoints++;
+    stats.breaker = 0;
+  } catch (e) {
+    stats.log.push("failed");
+    stats.failures++;
+    stats.breaker++;
+    stats.lastError = String(e);
+  }
+}
+
+/** Saves `doc`'s changes since `since` the way the released coordinator did; returns the new state vector. */
+async function deployedSave(store, doc, since, stats) {
+  const delta = Y.encodeStateAsUpdate(doc, since);
+  if (delta.length > DELTA_CHECKPOINT_BYTES) {
+    await tryCheckpoint(store, doc, stats);
+    return Y.encodeStateVector(doc);
+  }
+  await store.append(delta);
+  const meta = await store.meta(store.storage);
+  if (stats.compact && stats.breaker < BREAKER_LIMIT && (meta.entryCount > COMPACT_ENTRIES || meta.totalBytes > COMPACT_BYTES)) {
+    await tryCheckpoint(store, doc, stats);
+  }
+  return Y.encodeStateVector(doc);
+}
+
+/** The old server's other keys in a vault object. */
+async function writeOldServerKeys(storage, vault) {
+  await storage.put({
+    __ps_name: vault,
+    roomMeta: { schemaVersion: 2, updatedAt: "2026-05-01T10:00:00.000Z" },
+    "trace:00001777629600000:a1b2c3": { ts: "2026-05-01T10:00:00.000Z", event: "server.save.append_succeeded", roomId: vault, deltaBytes: 120 },
+    "trace:00001777629601000:d4e5f6": { ts: "2026-05-01T10:00:01.000Z", event: "server.checkpoint.failed", roomId: vault, error: "SQLITE_TOOBIG" },
+  });
+}
+
 export class VaultSyncServer {
   constructor(ctx) { this.ctx = ctx; }
+
+  async deployed(url, vault) {
+    const param = (name, fallback) => Number(url.searchParams.get(name) ?? fallback);
+    const notes = param("notes", 40);
+    const journalNotes = param("journalNotes", 0);
+    const perEntry = Math.max(1, param("perEntry", 1));
+    const noteBytes = param("noteBytes", 2048);
+    const store = new DeployedStore(this.ctx.storage);
+    const stats = {
+      checkpoints: 0, failures: 0, breaker: 0, lastError: "", log: [],
+      compact: true,
+      maxCheckpointBytes: param("maxCheckpointBytes", 2 * 1024 * 1024),
+    };
+    const doc = new Y.Doc();
+    const text = (i) => `note ${i} `.padEnd(noteBytes, "lorem ipsum dolor sit amet ");
+    for (let i = 0; i < notes; i++) addNote(doc, i, text(i));
+    let sv = await deployedSave(store, doc, new Uint8Array([0]), stats);
+    // compact=0: the first save's compaction ran, none after (a server whose breaker stayed open).
+    stats.compact = url.searchParams.get("compact") !== "0";
+    for (let i = notes; i < notes + journalNotes; i += perEntry) {
+      for (let j = i; j < Math.min(i + perEntry, notes + journalNotes); j++) addNote(doc, j, text(j));
+      sv = await deployedSave(store, doc, sv, stats);
+    }
+    await writeOldServerKeys(this.ctx.storage, vault);
+    const meta = await store.meta(this.ctx.storage);
+    return new Response(Y.encodeStateAsUpdate(doc), {
+      headers: {
+        "x-checkpoints": String(stats.checkpoints), "x-checkpoint-failures": String(stats.failures),
+        "x-last-error": stats.lastError.slice(0, 200), "x-journal-entries": String(meta.entryCount),
+        "x-journal-bytes": String(meta.totalBytes), "x-checkpoint-log": stats.log.join(","),
+      },
+    });
+  }
 
   async fetch(request) {
     const url = new URL(request.url);
     const layout = url.searchParams.get("layout");
+    if (layout === "deployed") return this.deployed(url, decodeURIComponent(url.pathname.split("/")[2]));
     const notes = Number(url.searchParams.get("notes") || "80");
     const noteBytes = Number(url.searchParams.get("noteBytes") || "0");
     const storage = this.ctx.storage;
@@ -132,12 +319,28 @@ export class VaultSyncServer {
 }
 
 export class ServerConfig {
-  async fetch() { return new Response("not found", { status: 404 }); }
+  constructor(ctx) { this.ctx = ctx; }
+
+  // The keys and value types the old server's ServerConfig stored.
+  async fetch(request) {
+    const q = new URL(request.url).searchParams;
+    await this.ctx.storage.put({
+      claimed: true,
+      tokenHash: q.get("tokenHash"),
+      updateProvider: q.get("provider"),
+      updateRepoUrl: q.get("repoUrl"),
+      updateRepoBranch: q.get("branch"),
+    });
+    return new Response("ok");
+  }
 }
 
 export default {
   async fetch(request, env) {
     const url = new URL(request.url);
+    if (request.method === "POST" && url.pathname === "/config") {
+      return env.YAOS_CONFIG.get(env.YAOS_CONFIG.idFromName("global-config")).fetch(request);
+    }
     const match = url.pathname.match(/^\/seed\/([^/]+)$/);
     if (request.method !== "POST" || !match) return new Response("not found", { status: 404 });
     const vault = decodeURIComponent(match[1]);
