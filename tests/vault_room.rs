@@ -599,3 +599,69 @@ fn sockets_are_admitted_up_to_the_room_limit() {
     h.room.set_limits(RoomLimits { max_sockets: 2, ..RoomLimits::default() });
     assert!(h.room.admit_socket(1).is_ok() && h.room.admit_socket(2).is_err());
 }
+
+#[test]
+fn the_frame_that_makes_compaction_due_is_journaled_and_echoed_and_the_rewrite_waits() {
+    use yaos_server::persist::{Compaction, CompactionReason, COMPACTION_MAX_ENTRIES};
+    let mut h = Harness::fresh();
+    let client = docs::doc(11);
+    for i in 0..COMPACTION_MAX_ENTRIES {
+        let mut out = h.out();
+        let turn = h.room.frame("conn-a", edit(&client, &format!("n{i}")), &mut h.ids, &mut out);
+        assert!(!turn.compaction_due, "not due at {i}");
+    }
+    h.take_log();
+    let mut out = h.out();
+    let turn = h.room.frame("conn-a", edit(&client, "crossing"), &mut h.ids, &mut out);
+    assert_eq!(
+        turn.save,
+        Some(SaveOutcome::Appended(Compaction::Deferred(CompactionReason::EntryCountExceeded)))
+    );
+    assert!(turn.compaction_due);
+    assert_eq!(
+        h.take_log(),
+        ["broadcast update".to_owned(), "sql INSERT INTO journal".to_owned(), h.echo()],
+        "journaled and echoed; no snapshot rewrite in the frame's turn"
+    );
+    assert!(h.room.compaction_due());
+    // Later, in a turn of its own.
+    assert_eq!(
+        h.room.compact_if_due(),
+        Compaction::Succeeded(CompactionReason::EntryCountExceeded)
+    );
+    assert_eq!(h.journal_rows(), 0);
+    assert!(h.take_log().contains(&"sql INSERT INTO snapshot_chunks".to_owned()));
+    assert!(!h.room.compaction_due());
+    assert_eq!(h.room.compact_if_due(), Compaction::NotNeeded);
+}
+
+#[test]
+fn a_crash_between_the_echo_and_the_deferred_compaction_loses_nothing_and_the_next_activation_compacts(
+) {
+    use yaos_server::persist::{Compaction, COMPACTION_MAX_ENTRIES};
+    let db = Rc::new(SqliteExec::in_memory());
+    let activate = || {
+        let mut trace = TraceLog::default();
+        block_on(VaultRoom::activate(Rc::clone(&db), &MemoryKv::default(), clock, &mut trace))
+            .expect("activation")
+    };
+    let log: Log = Rc::default();
+    let mut out = Recorder { log: Rc::clone(&log), open: true };
+    let mut room = activate();
+    let client = docs::doc(11);
+    let mut ids = Vec::new();
+    let mut due = false;
+    for i in 0..=COMPACTION_MAX_ENTRIES {
+        due = room.frame("c", edit(&client, &format!("n{i}")), &mut ids, &mut out).compaction_due;
+    }
+    assert!(due);
+    let echoed = room.doc().transact().state_vector();
+    drop(room); // the crash: the alarm never ran
+    let mut room = activate();
+    assert_eq!(room.doc().transact().state_vector(), echoed, "every echoed edit is stored");
+    assert!(room.compaction_due(), "the next activation finds the compaction due");
+    assert!(matches!(room.compact_if_due(), Compaction::Succeeded(_)));
+    assert_eq!(room.store().sql().scalar("SELECT COUNT(*) FROM journal"), 0);
+    drop(room);
+    assert_eq!(activate().doc().transact().state_vector(), echoed);
+}

@@ -189,6 +189,35 @@ impl Coordinator {
         outcome
     }
 
+    /// Whether the journal is past the policy's limits with the breaker
+    /// closed: what a deferred compaction, or one after a restart, would do.
+    pub fn compaction_due(&self) -> bool {
+        let due = self.journal.and_then(|j| self.policy.compaction_reason(j)).is_some();
+        due && !self.read_only && !self.breaker_open()
+    }
+
+    /// Runs the compaction a save deferred (or a restart found due), with the
+    /// same rules as one inside a save: the policy's reasons, the circuit
+    /// breaker, one atomic rewrite. `NotNeeded` when nothing is due.
+    pub fn compact_if_due(
+        &mut self,
+        store: &impl DocStore,
+        doc: &Doc,
+        now_ms: u64,
+        trace: &mut dyn TraceSink,
+    ) -> Compaction {
+        match self.journal {
+            Some(journal) if !self.read_only => {
+                self.maybe_compact(store, doc, journal, now_ms, trace)
+            }
+            _ => Compaction::NotNeeded,
+        }
+    }
+
+    fn breaker_open(&self) -> bool {
+        self.policy.breaker_open(self.consecutive_compaction_failures)
+    }
+
     /// Folds the journal into a new snapshot on request (spec 10.6). Runs even
     /// in read-only mode.
     pub fn compact_now(
@@ -273,7 +302,12 @@ impl Coordinator {
             None => match store.append_update(delta) {
                 Ok(AppendOutcome::Appended(journal)) => {
                     self.append_durable(state_vector, journal, delta.len(), now_ms, trace);
-                    let compaction = self.maybe_compact(store, doc, journal, now_ms, trace);
+                    let compaction = match self.policy.compaction_reason(journal) {
+                        Some(reason) if self.policy.defer_compaction && !self.breaker_open() => {
+                            Compaction::Deferred(reason)
+                        }
+                        _ => self.maybe_compact(store, doc, journal, now_ms, trace),
+                    };
                     return SaveOutcome::Appended(compaction);
                 }
                 Ok(AppendOutcome::Oversized) => {

@@ -73,6 +73,10 @@ pub enum Compaction {
     Failed(CompactionReason),
     /// Compaction was due but skipped: too many consecutive failures.
     BreakerOpen,
+    /// Compaction is due and left for later ([`Policy::defer_compaction`](super::Policy)):
+    /// the caller runs [`Coordinator::compact_if_due`](super::Coordinator::compact_if_due)
+    /// after acknowledging the save.
+    Deferred(CompactionReason),
 }
 
 /// Result of [`Coordinator::compact_now`](super::Coordinator::compact_now) (spec 10.6).

@@ -45,6 +45,11 @@ pub struct Policy {
     /// [`Policy::scaled_to_snapshot`]). Off by default: the spec's fixed
     /// 50 entries / 1 MiB.
     pub scale_to_snapshot: bool,
+    /// Leave a due compaction out of the save that made it due: the save
+    /// returns `Compaction::Deferred` and the caller compacts later, so the
+    /// edit that crossed the threshold is acknowledged without waiting for a
+    /// vault-sized rewrite. Off by default: the spec compacts inside the save.
+    pub defer_compaction: bool,
 }
 
 impl Default for Policy {
@@ -56,6 +61,7 @@ impl Default for Policy {
             compaction_max_bytes: COMPACTION_MAX_BYTES,
             compaction_breaker_limit: COMPACTION_BREAKER_LIMIT,
             scale_to_snapshot: false,
+            defer_compaction: false,
         }
     }
 }

@@ -18,7 +18,7 @@ use crate::diagnostics::trace::TraceLog;
 use crate::diagnostics::trace_store::TraceStore;
 use crate::room::limits::RoomLimits;
 use crate::room::room_meta::{RoomMeta, ROOM_META_KEY};
-use crate::room::vault_room::{Outbox, VaultRoom};
+use crate::room::vault_room::{Outbox, VaultRoom, COMPACTION_DELAY_MS};
 use crate::store::kv::{KvStore, KvValue};
 
 use super::do_sql::DoSql;
@@ -51,6 +51,9 @@ pub struct RoomHost {
     pub room_meta: RefCell<Option<RoomMeta>>,
     /// Snapshot operations run one at a time per room (spec 10.7).
     pub snapshot_lock: futures::lock::Mutex<()>,
+    /// A deferred compaction's alarm is set and has not run: later frames
+    /// must not push it back, or steady typing would postpone it forever.
+    compaction_scheduled: std::cell::Cell<bool>,
 }
 
 /// The room's sockets as the vault room's outbox: `sender` is the socket the
@@ -104,6 +107,7 @@ impl RoomHost {
             traces: TraceStore::default(),
             room_meta: RefCell::new(None),
             snapshot_lock: futures::lock::Mutex::new(()),
+            compaction_scheduled: std::cell::Cell::new(false),
         }
     }
 
@@ -168,10 +172,37 @@ impl RoomHost {
             console_warn!("limit setting: {warning}");
         }
         room.set_limits(limits);
+        let compaction_due = room.compaction_due();
         // Woken with sockets still open: no-op on a fresh activation.
         room.wake(&mut Sockets { host: &self, sender: None });
         *self.live.borrow_mut() = Some(room);
+        if compaction_due {
+            // A crash came between the frame that made it due and the compaction.
+            self.schedule_compaction().await;
+        }
         self.sync_room_meta().await;
+        Ok(())
+    }
+
+    /// Sets the alarm that runs a deferred compaction. The alarm is stored
+    /// with the turn's other writes, so it survives a crash after the echo.
+    pub async fn schedule_compaction(&self) {
+        if self.compaction_scheduled.replace(true) {
+            return;
+        }
+        let delay = COMPACTION_DELAY_MS as i64;
+        if let Err(e) = self.state.storage().set_alarm(delay).await {
+            self.compaction_scheduled.set(false);
+            console_warn!("could not schedule the deferred compaction: {e}");
+        }
+    }
+
+    /// The alarm: the deferred compaction, in a turn of its own (loading the
+    /// room first if it was evicted meanwhile).
+    pub async fn run_deferred_compaction(self: &Rc<Self>) -> Result<()> {
+        self.compaction_scheduled.set(false);
+        let outcome = self.with_room(|room| room.compact_if_due()).await?;
+        console_log!("deferred compaction: {outcome:?}");
         Ok(())
     }
 
@@ -197,6 +228,9 @@ impl RoomHost {
         }
         if turn.awareness_ids_changed {
             ws.serialize_attachment(&attachment)?;
+        }
+        if turn.compaction_due {
+            self.schedule_compaction().await;
         }
         self.sync_room_meta().await;
         Ok(())

@@ -45,6 +45,14 @@ impl DurableObject for VaultSyncServer {
         Ok(())
     }
 
+    /// The only alarm this object sets: a deferred compaction.
+    async fn alarm(&self) -> Result<Response> {
+        if let Err(e) = self.host.run_deferred_compaction().await {
+            console_error!("deferred compaction failed: {e}");
+        }
+        Response::ok("")
+    }
+
     async fn websocket_close(
         &self,
         ws: WebSocket,

@@ -22,7 +22,7 @@ use super::sv_echo::{try_send_sv_echo, SvEchoCounters, SvEchoKind, CUSTOM_MESSAG
 use crate::diagnostics::trace::{TraceLog, TraceSink};
 use crate::doc_model::summary::{schema_version, DocumentSummary};
 use crate::migration::{load_document, LoadError, StorageStatus};
-use crate::persist::{Coordinator, EmergencyCompact, Policy, SaveOutcome};
+use crate::persist::{Compaction, Coordinator, EmergencyCompact, Policy, SaveOutcome};
 use crate::store::kv::KvStore;
 use crate::store::sql::SqlExec;
 use crate::store::sql_store::SqlDocStore;
@@ -60,6 +60,10 @@ pub struct FrameTurn {
     pub error: Option<FrameError>,
     /// The save an update-bearing frame triggered.
     pub save: Option<SaveOutcome>,
+    /// The save left a compaction due: the shell runs
+    /// [`VaultRoom::compact_if_due`] in a later turn (after
+    /// [`COMPACTION_DELAY_MS`]), never in this one.
+    pub compaction_due: bool,
 }
 
 /// The longest connection ID (`_pk`) taken from a client; the plugin sends
@@ -85,10 +89,17 @@ pub fn limit_error_frame(why: &str) -> String {
 }
 
 /// The coordinator policy of a room whose snapshot has this many bytes: the
-/// spec's thresholds, grown for large vaults (see `Policy::scaled_to_snapshot`).
+/// spec's thresholds, grown for large vaults (see `Policy::scaled_to_snapshot`),
+/// with compaction deferred out of the frame that makes it due.
 pub fn room_policy(snapshot_bytes: u64) -> Policy {
-    Policy { scale_to_snapshot: true, ..Policy::default() }.scaled_to_snapshot(snapshot_bytes)
+    Policy { scale_to_snapshot: true, defer_compaction: true, ..Policy::default() }
+        .scaled_to_snapshot(snapshot_bytes)
 }
+
+/// How long after the frame that made it due a deferred compaction runs. A
+/// burst of typing keeps going without a vault-sized rewrite in between, and
+/// a short quiet moment is enough to fold the journal.
+pub const COMPACTION_DELAY_MS: u64 = 2_000;
 
 pub struct VaultRoom<E: SqlExec> {
     room: Room,
@@ -246,7 +257,8 @@ impl<E: SqlExec> VaultRoom<E> {
         let awareness_ids_changed = !effects.awareness_ids.is_empty();
         effects.awareness_ids.apply_to(awareness_ids);
         let save = effects.update_bearing.then(|| self.save_then_acknowledge(out));
-        FrameTurn { awareness_ids_changed, error: effects.error, save }
+        let compaction_due = matches!(save, Some(SaveOutcome::Appended(Compaction::Deferred(_))));
+        FrameTurn { awareness_ids_changed, error: effects.error, save, compaction_due }
     }
 
     /// Durable before acknowledged: the save runs first, and the `postApply`
@@ -268,6 +280,24 @@ impl<E: SqlExec> VaultRoom<E> {
         if let Some(frame) = self.room.on_close(awareness_ids) {
             out.broadcast(&frame);
         }
+    }
+
+    /// Whether a compaction is due (the journal past the policy's limits, the
+    /// breaker closed): after activation, a crash may have come between the
+    /// frame that made it due and the compaction.
+    pub fn compaction_due(&self) -> bool {
+        self.coordinator.compaction_due()
+    }
+
+    /// The deferred compaction: the same rewrite, atomicity and circuit
+    /// breaker as one inside a save, run outside any frame's turn.
+    pub fn compact_if_due(&mut self) -> Compaction {
+        self.coordinator.compact_if_due(
+            &self.store,
+            self.room.doc(),
+            (self.clock)(),
+            &mut self.trace,
+        )
     }
 
     /// Emergency compaction (spec 10.6); runs even in the read-only fallback.

@@ -205,3 +205,42 @@ test("SIGKILL at random moments of a write-heavy run, in compactions and after a
   t.diagnostic(`${sent.length} edits sent, ${acknowledged.size} acknowledged`);
   assert.ok(acknowledged.size >= 20, "the rounds acknowledged edits to lose");
 });
+
+test("SIGKILL between the echo of the frame that makes compaction due and the deferred compaction loses nothing; the next activation compacts", async () => {
+  const dir = tempDir();
+  const vault = "deferred-compaction-vault";
+  let server = await start(dir);
+  const c = connectClient(server, vault, { token: TOKEN });
+  await c.synced();
+  const notes = [];
+  // 51 journal entries: one past the small-vault threshold of 50.
+  for (let i = 0; i <= 50; i++) {
+    notes.push([addNote(c.doc, `d${i}.md`, `deferred ${i}`), `deferred ${i}`]);
+    await echoCovering(c);
+  }
+  const workerd = server.workerdPids();
+  const info = await debug(server, vault);
+  assert.equal(info.persistence.journalEntryCount, 51, "acknowledged with the compaction still to come");
+  await server.killWorkerd(workerd);
+  running.delete(server);
+  c.close();
+
+  server = await start(dir);
+  const b = connectClient(server, vault, { token: TOKEN });
+  try {
+    await b.synced();
+    for (const [id, text] of notes) assert.equal(noteText(b.doc, id), text, `${id} survived`);
+    // The compaction runs in an alarm of its own, which no client can see:
+    // poll the debug JSON, a bounded number of times.
+    let after = await debug(server, vault);
+    for (let i = 0; i < 100 && after.persistence.journalEntryCount !== 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      after = await debug(server, vault);
+    }
+    assert.equal(after.persistence.journalEntryCount, 0, "the next activation compacted");
+    assert.equal(after.persistence.lastCompactionReason, "entry_count_exceeded");
+  } finally {
+    b.close();
+    await stop(server);
+  }
+});
