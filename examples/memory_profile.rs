@@ -124,7 +124,7 @@ impl Outbox for Discard<'_> {
 
 /// One binary frame through the room's frame turn.
 fn on_binary(server: &mut Server, frame: Vec<u8>, steps: &mut Steps) -> Option<SaveOutcome> {
-    let turn = server.frame("conn", frame, &mut Vec::new(), &mut Discard(steps));
+    let turn = server.frame("conn", frame, &mut Default::default(), &mut Discard(steps));
     assert!(turn.error.is_none(), "frame rejected: {:?}", turn.error);
     steps.mark("saved");
     turn.save

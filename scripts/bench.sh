@@ -10,6 +10,9 @@
 # `scripts/bench.sh --snapshot [--notes N] [--runs R]` times daily and manual
 # snapshots of an N-note vault and the wasm memory they add
 # (tests/bench/snapshot.mjs).
+# `scripts/bench.sh --compaction [--notes N]` measures echo latency while the
+# journal of an N-note vault crosses the compaction threshold several times
+# (tests/bench/compaction.mjs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh >&2
@@ -22,6 +25,10 @@ echo "== benchmark (wrangler dev + real clients)" >&2
 if [ "${1:-}" = "--migration" ]; then
   shift
   exec node tests/bench/migration.mjs "$@"
+fi
+if [ "${1:-}" = "--compaction" ]; then
+  shift
+  exec node --max-old-space-size=8192 tests/bench/compaction.mjs "$@"
 fi
 if [ "${1:-}" = "--snapshot" ]; then
   shift

@@ -17,10 +17,20 @@
 //! The checks are stricter than yrs where yrs would silently wrap (a varuint
 //! that overflows its field) or fail later anyway; every accepted byte is
 //! consumed exactly as yrs consumes it.
+//!
+//! One more check needs the document the update is for
+//! ([`decode_update_for`], [`check_frame_for`]): no struct may start beyond
+//! the document's clock for its client. yrs integrates such a struct at once
+//! and fills the gap before it with a placeholder ("skip"); a later struct
+//! that covers the gap and runs past it makes yrs subtract past zero in
+//! `BlockStore::push` (a panic with overflow checks, a corrupt store
+//! without). Yjs itself never integrates out of order, and its clients send
+//! each client's structs from the clock the server has, so such an update is
+//! refused rather than held.
 
 use thiserror::Error;
 use yrs::updates::decoder::Decode;
-use yrs::Update;
+use yrs::{StateVector, Update};
 
 use crate::safe_int::MAX_SAFE_INTEGER;
 
@@ -53,6 +63,13 @@ pub fn decode_update_v1(bytes: &[u8]) -> Result<Update, DecodeError> {
     Ok(Update::decode_v1(bytes)?)
 }
 
+/// A Yjs v1 update for a document whose state vector is `doc`: checked
+/// (structure, and no struct beyond the document's clock), then decoded.
+pub fn decode_update_for(bytes: &[u8], doc: &StateVector) -> Result<Update, DecodeError> {
+    walk_update(bytes, Some(doc))?;
+    Ok(Update::decode_v1(bytes)?)
+}
+
 /// A refusal by the check, or yrs's own (recoverable) decode error.
 #[derive(Debug, Error)]
 pub enum DecodeError {
@@ -67,13 +84,23 @@ pub enum DecodeError {
 /// by the room and pass. Trailing bytes after the message pass too (the room
 /// reads one message per frame).
 pub fn check_frame(frame: &[u8]) -> Result<(), WireError> {
+    walk_frame(frame, None)
+}
+
+/// [`check_frame`] for a room whose document has state vector `doc`: an
+/// update's structs must also start within the document's clocks.
+pub fn check_frame_for(frame: &[u8], doc: &StateVector) -> Result<(), WireError> {
+    walk_frame(frame, Some(doc))
+}
+
+fn walk_frame(frame: &[u8], doc: Option<&StateVector>) -> Result<(), WireError> {
     let mut r = Reader::new(frame, "frame");
     match r.var_u64()? {
         0 => {
             let inner = r.var_u64()?;
             match inner {
                 0 => check_state_vector_v1(r.var_buf()?),
-                1 | 2 => check_update_v1(r.var_buf()?),
+                1 | 2 => walk_update(r.var_buf()?, doc),
                 _ => Ok(()), // the room refuses it as an unknown sync message
             }
         }
@@ -107,15 +134,30 @@ pub fn check_awareness_v1(bytes: &[u8]) -> Result<(), WireError> {
 
 /// A v1 update: the structs of each client, then the delete set.
 pub fn check_update_v1(bytes: &[u8]) -> Result<(), WireError> {
+    walk_update(bytes, None)
+}
+
+/// The update walk; with `doc`, also refuses a struct that starts beyond
+/// the document's clock for its client (module docs). Skips carry nothing
+/// and move no clock; a struct already (partly) known is fine.
+fn walk_update(bytes: &[u8], doc: Option<&StateVector>) -> Result<(), WireError> {
     let mut r = Reader::new(bytes, "update");
     let clients = r.count(3)?;
     for _ in 0..clients {
         let blocks = r.count(2)?;
-        r.client()?;
+        let client = r.client()?;
         // yrs adds each struct's length to a u32 clock: it must not wrap.
         let mut clock = u64::from(r.var_u32()?);
+        let mut known = doc.map(|sv| u64::from(sv.get(&yrs::ClientID::new(client))));
         for _ in 0..blocks {
-            clock += block(&mut r)?;
+            let (len, skip) = block(&mut r)?;
+            if let Some(known) = known.as_mut().filter(|_| !skip) {
+                if clock > *known {
+                    return Err(r.fail("struct beyond the document's clock for its client"));
+                }
+                *known = (*known).max(clock + len);
+            }
+            clock += len;
             if clock > u64::from(u32::MAX) {
                 return Err(r.fail("clock overflows 32 bits"));
             }
@@ -140,10 +182,11 @@ const HAS_ORIGIN: u8 = 0b1000_0000;
 const HAS_RIGHT_ORIGIN: u8 = 0b0100_0000;
 const HAS_PARENT_SUB: u8 = 0b0010_0000;
 
-/// One struct; returns an upper bound of its length in clock units.
-fn block(r: &mut Reader) -> Result<u64, WireError> {
+/// One struct; returns its length in clock units, and whether it is a skip.
+fn block(r: &mut Reader) -> Result<(u64, bool), WireError> {
     match r.u8()? {
-        GC | SKIP => r.var_u32().map(u64::from),
+        GC => r.var_u32().map(|len| (u64::from(len), false)),
+        SKIP => r.var_u32().map(|len| (u64::from(len), true)),
         info => {
             if info & HAS_ORIGIN != 0 {
                 r.id()?;
@@ -161,13 +204,13 @@ fn block(r: &mut Reader) -> Result<u64, WireError> {
                     r.var_string()?;
                 }
             }
-            content(r, info & 0b1111)
+            content(r, info & 0b1111).map(|len| (len, false))
         }
     }
 }
 
 /// An item's content by its ref number (yrs's `ItemContent::decode`);
-/// returns an upper bound of its length (a string's bytes bound its units).
+/// returns its length as yrs counts it (a string's in UTF-16 units).
 fn content(r: &mut Reader, reference: u8) -> Result<u64, WireError> {
     match reference {
         1 => r.var_u32().map(u64::from), // deleted: a length
@@ -183,8 +226,8 @@ fn content(r: &mut Reader, reference: u8) -> Result<u64, WireError> {
             }
             Ok(u64::from(count) + 1)
         }
-        3 => r.var_buf().map(|_| 1),                 // binary
-        4 => r.var_string().map(|s| s.len() as u64), // string
+        3 => r.var_buf().map(|_| 1), // binary
+        4 => r.var_string().map(|s| s.encode_utf16().count() as u64), // string
         5 => r.var_string().map(|_| 1), // embed: JSON text (yrs parses it with serde_json's depth limit)
         6 => {
             r.var_string()?; // format: key, then JSON text

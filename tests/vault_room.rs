@@ -22,6 +22,7 @@ use sqlite::SqliteExec;
 use yaos_server::diagnostics::trace::TraceLog;
 use yaos_server::persist::{SaveOutcome, Status};
 use yaos_server::room::debug_report::debug_report;
+use yaos_server::room::protocol::HeldAwareness;
 use yaos_server::room::sv_echo::sv_echo_frame;
 use yaos_server::room::vault_room::{Outbox, VaultRoom};
 use yaos_server::store::kv::MemoryKv;
@@ -71,7 +72,7 @@ fn kind(frame: &[u8]) -> &'static str {
 struct Harness {
     room: VaultRoom<SqliteExec>,
     log: Log,
-    ids: Vec<u64>,
+    ids: HeldAwareness,
 }
 
 impl Harness {
@@ -82,7 +83,7 @@ impl Harness {
         let mut trace = TraceLog::default();
         let room = block_on(VaultRoom::activate(sql, kv, clock, &mut trace)).expect("activation");
         log.borrow_mut().clear();
-        Harness { room, log, ids: Vec::new() }
+        Harness { room, log, ids: HeldAwareness::default() }
     }
 
     fn fresh() -> Harness {
@@ -261,7 +262,8 @@ fn awareness_ids_follow_the_connection_and_go_with_it() {
     let mut out = h.out();
     let turn = h.room.frame("conn-a", frame, &mut h.ids, &mut out);
     assert!(turn.awareness_ids_changed);
-    assert_eq!(h.ids, [77]);
+    assert_eq!(h.ids.ids, [77]);
+    assert_eq!(h.ids.clocks.len(), 1, "its clock is kept too");
     assert_eq!(h.take_log(), ["broadcast awareness"], "forwarded, no echo");
     // A new connection is told about the state.
     h.room.connect(&mut h.out());
@@ -274,6 +276,18 @@ fn awareness_ids_follow_the_connection_and_go_with_it() {
     assert_eq!(h.take_log()[..1], ["reply step1".to_owned()], "no awareness left to announce");
     h.room.close("conn", &ids, &mut h.out());
     assert!(h.take_log().is_empty(), "closing again announces nothing");
+}
+
+#[test]
+fn after_hibernation_a_closing_socket_still_removes_the_states_its_attachment_kept() {
+    // A woken room never saw the state; the attachment kept its ID and clock.
+    let mut h = Harness::fresh();
+    let held = HeldAwareness { ids: vec![777], clocks: vec![(777, 3)] };
+    h.room.close("conn-a", &held, &mut h.out());
+    assert_eq!(h.take_log(), ["broadcast awareness"]);
+    // Without a kept clock there is nothing to say it with.
+    h.room.close("conn-b", &HeldAwareness { ids: vec![778], clocks: vec![] }, &mut h.out());
+    assert!(h.take_log().is_empty());
 }
 
 #[test]
@@ -481,22 +495,22 @@ fn awareness_is_bounded_per_connection_per_state_and_per_room() {
         [format!("text {}", limit_error_frame("too many states for one connection"))],
         "only the sender hears of it"
     );
-    assert!(h.ids.is_empty());
+    assert!(h.ids.ids.is_empty());
     // Up to the limit is fine, one at a time, and then one more is refused.
     for c in 1..=MAX_AWARENESS_STATES_PER_CONNECTION as u64 {
         h.frame(awareness_frame(&[(c, state(10))]));
     }
-    assert_eq!(h.ids.len(), MAX_AWARENESS_STATES_PER_CONNECTION);
+    assert_eq!(h.ids.ids.len(), MAX_AWARENESS_STATES_PER_CONNECTION);
     h.take_log();
     let mut out = h.out();
     let turn = h.room.frame("a", awareness_frame(&[(99, state(10))]), &mut h.ids, &mut out);
     assert!(turn.error.is_some());
-    assert_eq!(h.ids.len(), MAX_AWARENESS_STATES_PER_CONNECTION);
+    assert_eq!(h.ids.ids.len(), MAX_AWARENESS_STATES_PER_CONNECTION);
     // An update of a state it holds, and a removal, still pass.
     h.frame(awareness_frame(&[(1, state(20))]));
     h.take_log();
     // A state over the size limit.
-    let mut other = Vec::new();
+    let mut other = HeldAwareness::default();
     let mut out = h.out();
     let turn = h.room.frame(
         "b",
@@ -515,7 +529,7 @@ fn awareness_is_bounded_per_connection_per_state_and_per_room() {
     let fits = MAX_AWARENESS_ROOM_BYTES / (big + 12);
     let mut refused = 0;
     for c in 0..fits as u64 + 4 {
-        let mut ids = Vec::new();
+        let mut ids = HeldAwareness::default();
         let mut out = h.out();
         let turn = h.room.frame(
             &format!("c{c}"),
@@ -581,10 +595,10 @@ fn full_state_sync_answers_are_limited_per_connection_and_forgotten_on_close() {
     h.frame(current);
     assert_eq!(h.take_log(), ["reply step2"]);
     // Another connection has its own budget, and a reconnect starts afresh.
-    let mut other = Vec::new();
+    let mut other = HeldAwareness::default();
     let mut out = h.out();
     assert!(h.room.frame("conn-b", step1(), &mut other, &mut out).error.is_none());
-    h.room.close("conn-a", &[], &mut h.out());
+    h.room.close("conn-a", &HeldAwareness::default(), &mut h.out());
     h.take_log();
     h.frame(step1());
     assert_eq!(h.take_log(), ["reply step2"]);
@@ -649,7 +663,7 @@ fn a_crash_between_the_echo_and_the_deferred_compaction_loses_nothing_and_the_ne
     let mut out = Recorder { log: Rc::clone(&log), open: true };
     let mut room = activate();
     let client = docs::doc(11);
-    let mut ids = Vec::new();
+    let mut ids = HeldAwareness::default();
     let mut due = false;
     for i in 0..=COMPACTION_MAX_ENTRIES {
         due = room.frame("c", edit(&client, &format!("n{i}")), &mut ids, &mut out).compaction_due;

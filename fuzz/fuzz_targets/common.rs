@@ -51,6 +51,13 @@ pub fn activate(db: &Db, kv: &MemoryKv) -> Option<VaultRoom<Db>> {
     futures::executor::block_on(VaultRoom::activate(Rc::clone(db), kv, clock, &mut log)).ok()
 }
 
+/// The room's state vector without zero clocks: yrs may list a client it
+/// holds nothing of (clock 0), which no store keeps and means the same.
 pub fn state_vector(room: &VaultRoom<Db>) -> StateVector {
-    room.doc().transact().state_vector()
+    let sv = room.doc().transact().state_vector();
+    let mut normal = StateVector::default();
+    for (client, clock) in sv.iter().filter(|(_, clock)| **clock > 0) {
+        normal.set_max(*client, *clock);
+    }
+    normal
 }

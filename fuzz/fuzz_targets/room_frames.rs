@@ -9,7 +9,7 @@
 
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
-use yaos_server::room::protocol::FrameError;
+use yaos_server::room::protocol::{FrameError, HeldAwareness};
 use yaos_server::store::kv::MemoryKv;
 
 #[path = "common.rs"]
@@ -59,7 +59,7 @@ fuzz_target!(|events: Vec<Event>| {
     let kv = MemoryKv::default();
     let mut room = activate(&db, &kv).expect("an empty store activates");
     let mut out = CountingOutbox::default();
-    let mut ids: [Vec<u64>; 3] = Default::default();
+    let mut ids: [HeldAwareness; 3] = Default::default();
     for event in events.into_iter().take(MAX_EVENTS) {
         let (conn, frame) = match event {
             Event::Frame { conn, bytes } => (conn as usize % 3, bytes),
@@ -69,7 +69,7 @@ fuzz_target!(|events: Vec<Event>| {
             Event::Close { conn } => {
                 let conn = conn as usize % 3;
                 room.close(CONNECTIONS[conn], &ids[conn], &mut out);
-                ids[conn].clear();
+                ids[conn] = HeldAwareness::default();
                 continue;
             }
             Event::Compact => {

@@ -77,7 +77,7 @@ fuzz_target!(|rows: Rows| {
     let mut frame = vec![0, 2];
     frame.push(update.len() as u8); // a one-byte varuint: the update is tiny
     frame.extend_from_slice(&update);
-    let mut ids = Vec::new();
+    let mut ids = Default::default();
     let turn = room.frame("conn", frame, &mut ids, &mut CountingOutbox::default());
     assert!(turn.error.is_none(), "a client edit failed: {:?}", turn.error);
     let live = state_vector(&room);

@@ -31,7 +31,7 @@ pub fn schema_version(doc: &Doc) -> Option<i64> {
 /// probe (spec 5.6 step 3); `None` when the bytes do not decode.
 pub fn schema_version_of_update(update: &[u8]) -> Option<i64> {
     let doc = Doc::new();
-    let update = crate::wire_check::decode_update_v1(update).ok()?;
+    let update = crate::wire_check::decode_update_for(update, &Default::default()).ok()?;
     doc.transact_mut().apply_update(update).ok()?;
     schema_version(&doc)
 }

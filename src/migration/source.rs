@@ -10,7 +10,7 @@ use crate::store::legacy_kv::{LegacyJournalStats, LegacyKvState, LEGACY_DOCUMENT
 use crate::store::sql::SqlExec;
 use crate::store::sql_store::SqlDocStore;
 use crate::store::{DocStore, JournalStats};
-use crate::wire_check::decode_update_v1;
+use crate::wire_check::decode_update_for;
 
 /// A document rebuilt from SQL rows.
 pub(super) struct SqlDoc {
@@ -48,7 +48,8 @@ pub(super) fn apply(doc: &Doc, update: &[u8]) -> Result<(), ApplyError> {
     if update.is_empty() {
         return Ok(());
     }
-    let update = decode_update_v1(update).map_err(|error| ApplyError(error.to_string()))?;
+    let update = decode_update_for(update, &state_vector(doc))
+        .map_err(|error| ApplyError(error.to_string()))?;
     doc.transact_mut().apply_update(update).map_err(|error| ApplyError(error.to_string()))
 }
 
@@ -59,7 +60,8 @@ pub(super) fn apply_owned(doc: &Doc, bytes: Vec<u8>) -> Result<(), ApplyError> {
     if bytes.is_empty() {
         return Ok(());
     }
-    let update = decode_update_v1(&bytes).map_err(|error| ApplyError(error.to_string()))?;
+    let update = decode_update_for(&bytes, &state_vector(doc))
+        .map_err(|error| ApplyError(error.to_string()))?;
     drop(bytes);
     doc.transact_mut().apply_update(update).map_err(|error| ApplyError(error.to_string()))
 }

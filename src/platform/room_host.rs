@@ -17,6 +17,7 @@ use worker::*;
 use crate::diagnostics::trace::TraceLog;
 use crate::diagnostics::trace_store::TraceStore;
 use crate::room::limits::RoomLimits;
+use crate::room::protocol::HeldAwareness;
 use crate::room::room_meta::{RoomMeta, ROOM_META_KEY};
 use crate::room::vault_room::{Outbox, VaultRoom, COMPACTION_DELAY_MS};
 use crate::store::kv::{KvStore, KvValue};
@@ -29,12 +30,21 @@ use super::runtime::{now_ms, random_bytes};
 const ROOM_NAME_KEY: &str = "__ps_name";
 const SOCKET_OPEN: u16 = 1;
 
-/// What each socket carries through hibernation.
+/// What each socket carries through hibernation: y-partyserver's fields,
+/// plus the clocks of the awareness states it holds (ours).
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct Attachment {
     pub id: String,
     #[serde(rename = "__ypsAwarenessIds", default)]
     pub awareness_ids: Vec<u64>,
+    #[serde(rename = "yaosAwarenessClocks", default)]
+    pub awareness_clocks: Vec<(u64, u32)>,
+}
+
+impl Attachment {
+    fn held(&self) -> HeldAwareness {
+        HeldAwareness { ids: self.awareness_ids.clone(), clocks: self.awareness_clocks.clone() }
+    }
 }
 
 type LoadFuture = Shared<LocalBoxFuture<'static, std::result::Result<(), String>>>;
@@ -220,7 +230,10 @@ impl RoomHost {
         let turn = self
             .with_room(|room| {
                 let mut out = Sockets { host: self, sender: Some(ws) };
-                room.frame(&attachment.id, frame, &mut attachment.awareness_ids, &mut out)
+                let mut held = attachment.held();
+                let turn = room.frame(&attachment.id, frame, &mut held, &mut out);
+                (attachment.awareness_ids, attachment.awareness_clocks) = (held.ids, held.clocks);
+                turn
             })
             .await?;
         if let Some(error) = &turn.error {
@@ -242,7 +255,7 @@ impl RoomHost {
         if let Some(room) = self.live.borrow_mut().as_mut() {
             room.close(
                 &attachment.id,
-                &attachment.awareness_ids,
+                &attachment.held(),
                 &mut Sockets { host: self, sender: None },
             );
         }

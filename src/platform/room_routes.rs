@@ -121,7 +121,7 @@ async fn accept_socket(host: &Rc<RoomHost>, req: &Request) -> Result<Response> {
         pair.server.close(Some(CLOSE_TRY_AGAIN_LATER), Some(over.to_string()))?;
         return Response::from_websocket(pair.client);
     }
-    pair.server.serialize_attachment(&Attachment { id, awareness_ids: Vec::new() })?;
+    pair.server.serialize_attachment(&Attachment { id, ..Attachment::default() })?;
     host.greet(&pair.server);
     Response::from_websocket(pair.client)
 }

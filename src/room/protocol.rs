@@ -88,10 +88,40 @@ pub struct AwarenessIdChange {
     pub added: Vec<u64>,
     pub updated: Vec<u64>,
     pub removed: Vec<u64>,
+    /// The clock of each added or updated state, as the frame carried it.
+    pub clocks: Vec<(u64, u32)>,
+}
+
+/// The awareness states one connection holds: the IDs (y-partyserver's
+/// `__ypsAwarenessIds`) and their last clocks, both kept in the socket's
+/// attachment. After hibernation the woken room has lost the states; the
+/// clocks let it still remove them when the socket closes.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct HeldAwareness {
+    pub ids: Vec<u64>,
+    pub clocks: Vec<(u64, u32)>,
+}
+
+impl HeldAwareness {
+    /// Folds one frame's change in (see [`AwarenessIdChange::apply_to`]).
+    pub fn apply(&mut self, change: &AwarenessIdChange) {
+        change.apply_to(&mut self.ids);
+        for &(id, clock) in &change.clocks {
+            match self.clocks.iter_mut().find(|(held, _)| *held == id) {
+                Some(slot) => slot.1 = clock,
+                None => self.clocks.push((id, clock)),
+            }
+        }
+        self.clocks.retain(|(id, _)| self.ids.contains(id));
+    }
+
+    fn clock_of(&self, id: u64) -> Option<u32> {
+        self.clocks.iter().find(|(held, _)| *held == id).map(|&(_, clock)| clock)
+    }
 }
 
 impl AwarenessIdChange {
-    /// True when the connection's ID set is unaffected.
+    /// True when the connection's ID set and clocks are unaffected.
     pub fn is_empty(&self) -> bool {
         self.added.is_empty() && self.updated.is_empty() && self.removed.is_empty()
     }
@@ -289,8 +319,10 @@ impl Room {
     /// against [`MAX_AWARENESS_STATES_PER_CONNECTION`].
     pub fn on_frame_from(&mut self, origin: &str, frame: Vec<u8>, owned: &[u64]) -> FrameEffects {
         let update_bearing = is_update_bearing(&frame);
-        // Every read yrs makes below is in bounds and bounded in depth.
-        if let Err(error) = wire_check::check_frame(&frame) {
+        // Every read yrs makes below is in bounds and bounded in depth, and
+        // no struct lands beyond the document's clocks.
+        let doc_sv = self.doc().transact().state_vector();
+        if let Err(error) = wire_check::check_frame_for(&frame, &doc_sv) {
             return FrameEffects {
                 update_bearing,
                 error: Some(error.into()),
@@ -313,17 +345,24 @@ impl Room {
     /// Removes the awareness states a closing connection controlled. Returns
     /// the frame for the remaining connections (each removed client with its
     /// last clock and a null state), or `None` if none of them was present.
-    pub fn on_close(&mut self, ids: &[u64]) -> Option<Vec<u8>> {
+    /// A state this room never saw (lost to hibernation) is removed at the
+    /// clock the connection's attachment kept for it.
+    pub fn on_close(&mut self, held: &HeldAwareness) -> Option<Vec<u8>> {
         let mut clients = HashMap::new();
-        for &id in ids.iter().filter(|&&id| id <= MAX_CLIENT_ID) {
+        for &id in held.ids.iter().filter(|&&id| id <= MAX_CLIENT_ID) {
             let client = ClientID::new(id);
-            let Ok(current) = self.awareness.update_with_clients([client]) else {
-                continue; // unknown here, e.g. the state was lost to hibernation
+            let clock = match self.awareness.update_with_clients([client]) {
+                Ok(current) => match current.clients.get(&client) {
+                    Some(entry) if &*entry.json != "null" => entry.clock,
+                    _ => continue,
+                },
+                // Unknown here: the state was lost to hibernation.
+                Err(_) => match held.clock_of(id) {
+                    Some(clock) => clock,
+                    None => continue,
+                },
             };
-            if let Some(entry) = current.clients.get(&client).filter(|e| &*e.json != "null") {
-                let removal = AwarenessUpdateEntry { clock: entry.clock, json: "null".into() };
-                clients.insert(client, removal);
-            }
+            clients.insert(client, AwarenessUpdateEntry { clock, json: "null".into() });
         }
         if clients.is_empty() {
             return None;
@@ -382,7 +421,8 @@ impl Room {
 
     fn apply_update(&mut self, update: &[u8], origin: &str) -> Result<(), FrameError> {
         // Decoding first means an undecodable update never touches the doc.
-        let update = wire_check::decode_update_v1(update).map_err(|e| match e {
+        let doc_sv = self.doc().transact().state_vector();
+        let update = wire_check::decode_update_for(update, &doc_sv).map_err(|e| match e {
             DecodeError::Invalid(e) => FrameError::Invalid(e),
             DecodeError::Decode(e) => FrameError::Decode(e),
         })?;
@@ -462,12 +502,19 @@ impl Room {
             }
         }
         self.check_awareness_limits(&update, owned)?;
+        let clocks: Vec<(u64, u32)> =
+            update.clients.iter().map(|(client, entry)| (client.get(), entry.clock)).collect();
         let summary = self.awareness.apply_update_summary_with(update, origin)?;
         let ids = summary
-            .map(|s| AwarenessIdChange {
-                added: s.added.iter().map(ClientID::get).collect(),
-                updated: s.updated.iter().map(ClientID::get).collect(),
-                removed: s.removed.iter().map(ClientID::get).collect(),
+            .map(|s| {
+                let added: Vec<u64> = s.added.iter().map(ClientID::get).collect();
+                let updated: Vec<u64> = s.updated.iter().map(ClientID::get).collect();
+                let clocks = clocks
+                    .into_iter()
+                    .filter(|(id, _)| added.contains(id) || updated.contains(id))
+                    .collect();
+                let removed = s.removed.iter().map(ClientID::get).collect();
+                AwarenessIdChange { added, updated, removed, clocks }
             })
             .unwrap_or_default();
         let mut encoder = EncoderV1::new();

@@ -17,7 +17,7 @@ use yrs::Doc;
 
 use super::debug_report::DebugParts;
 use super::limits::{LimitExceeded, RoomLimits};
-use super::protocol::{FrameError, Room, UPDATE_OBSERVED_EVENT};
+use super::protocol::{FrameError, HeldAwareness, Room, UPDATE_OBSERVED_EVENT};
 use super::sv_echo::{try_send_sv_echo, SvEchoCounters, SvEchoKind, CUSTOM_MESSAGE_PREFIX};
 use crate::diagnostics::trace::{TraceLog, TraceSink};
 use crate::doc_model::summary::{schema_version, DocumentSummary};
@@ -218,8 +218,8 @@ impl<E: SqlExec> VaultRoom<E> {
         self.send_echo(out, SvEchoKind::Baseline);
     }
 
-    /// One binary frame from connection `conn`, whose awareness IDs are
-    /// `awareness_ids` (kept in its socket attachment). Large buffers are
+    /// One binary frame from connection `conn`, which holds the awareness
+    /// states `held` (kept in its socket attachment). Large buffers are
     /// freed as soon as they are used (the incoming frame once decoded,
     /// outgoing frames once handed out), before the save encodes anything:
     /// wasm memory never shrinks, so overlapping copies would set the
@@ -228,7 +228,7 @@ impl<E: SqlExec> VaultRoom<E> {
         &mut self,
         conn: &str,
         frame: Vec<u8>,
-        awareness_ids: &mut Vec<u64>,
+        held: &mut HeldAwareness,
         out: &mut impl Outbox,
     ) -> FrameTurn {
         let frame_len = frame.len();
@@ -237,7 +237,7 @@ impl<E: SqlExec> VaultRoom<E> {
             let _ = out.reply_text(&limit_error_frame(&over.to_string()));
             return FrameTurn { error: Some(over.into()), ..FrameTurn::default() };
         }
-        let mut effects = self.room.on_frame_from(conn, frame, awareness_ids);
+        let mut effects = self.room.on_frame_from(conn, frame, &held.ids);
         if let Some(reply) = effects.reply.take() {
             out.reply(&reply);
         }
@@ -255,7 +255,7 @@ impl<E: SqlExec> VaultRoom<E> {
             let _ = out.reply_text(&limit_error_frame(&over.to_string()));
         }
         let awareness_ids_changed = !effects.awareness_ids.is_empty();
-        effects.awareness_ids.apply_to(awareness_ids);
+        held.apply(&effects.awareness_ids);
         let save = effects.update_bearing.then(|| self.save_then_acknowledge(out));
         let compaction_due = matches!(save, Some(SaveOutcome::Appended(Compaction::Deferred(_))));
         FrameTurn { awareness_ids_changed, error: effects.error, save, compaction_due }
@@ -275,9 +275,9 @@ impl<E: SqlExec> VaultRoom<E> {
 
     /// Connection `conn` closed: its awareness states are removed and the
     /// other connections told; its full-sync budget is dropped.
-    pub fn close(&mut self, conn: &str, awareness_ids: &[u64], out: &mut impl Outbox) {
+    pub fn close(&mut self, conn: &str, held: &HeldAwareness, out: &mut impl Outbox) {
         self.room.forget_connection(conn);
-        if let Some(frame) = self.room.on_close(awareness_ids) {
+        if let Some(frame) = self.room.on_close(held) {
             out.broadcast(&frame);
         }
     }

@@ -150,17 +150,43 @@ fn deletion_only_update_is_broadcast() {
 }
 
 #[test]
-fn updates_with_missing_dependencies_wait() {
+fn updates_with_missing_dependencies_on_other_clients_wait() {
     let mut room = room();
     let client = Doc::new();
     let first = edit(&client, 0, "a");
-    let second = edit(&client, 1, "b");
-    let effects = room.on_frame("c", update_frame(second));
-    assert!(effects.broadcast.is_empty() && !effects.doc_changed);
+    // Another client, which has `first`, types after it.
+    let other = Doc::new();
+    copy_state(&client, &other);
+    let second = edit(&other, 1, "b");
+    let effects = room.on_frame("o", update_frame(second));
+    assert!(effects.error.is_none() && effects.broadcast.is_empty() && !effects.doc_changed);
     assert_eq!(room.state_vector(), [0]);
     let effects = room.on_frame("c", update_frame(first));
     assert!(effects.doc_changed);
     assert_eq!(text(room.doc()), "ab");
+}
+
+#[test]
+fn a_struct_beyond_the_documents_clock_for_its_client_is_refused() {
+    // yrs would integrate it at once behind a placeholder ("skip"), and a
+    // later struct covering the gap and more would corrupt its block store.
+    let mut room = room();
+    let client = Doc::new();
+    let first = edit(&client, 0, "a");
+    let second = edit(&client, 1, "b");
+    let effects = room.on_frame("c", update_frame(second.clone()));
+    assert!(matches!(effects.error, Some(FrameError::Invalid(_))), "{:?}", effects.error);
+    assert!(effects.broadcast.is_empty() && !effects.doc_changed);
+    room.on_frame("c", update_frame(first));
+    assert_eq!(text(room.doc()), "a");
+    // Sent again in order, it applies.
+    room.on_frame("c", update_frame(second));
+    assert_eq!(text(room.doc()), "ab");
+}
+
+fn copy_state(from: &Doc, to: &Doc) {
+    let state = from.transact().encode_state_as_update_v1(&StateVector::default());
+    to.transact_mut().apply_update(Update::decode_v1(&state).unwrap()).unwrap();
 }
 
 #[test]
@@ -266,13 +292,13 @@ fn awareness_is_forwarded_raw_and_removed_on_close() {
     assert_eq!(bump.awareness_ids.updated, [11]);
 
     // Close: one frame with the last clocks and null states.
-    let removal = room.on_close(&[11, 12, 99]).unwrap();
+    let removal = room.on_close(&held(&[11, 12, 99])).unwrap();
     assert_eq!(
         decode_awareness(&removal),
         HashMap::from([(11, (2, "null".to_owned())), (12, (1, "null".to_owned()))])
     );
     assert_eq!(room.on_connect().len(), 1);
-    assert_eq!(room.on_close(&[11, 12]), None);
+    assert_eq!(room.on_close(&held(&[11, 12])), None);
 
     // A client that sends null for itself is removed from the connection's set.
     room.on_frame("conn-b", awareness_frame(&[(21, 1, "{}")]));
@@ -318,7 +344,7 @@ fn a_reconnected_client_is_removed_when_its_new_socket_closes() {
     let mut first = Vec::new();
     room.on_frame("old", awareness_frame(&[(7, 1, "{}")])).awareness_ids.apply_to(&mut first);
     assert_eq!(first, [7]);
-    assert!(room.on_close(&first).is_some());
+    assert!(room.on_close(&held(&first)).is_some());
 
     // Same client ID, newer clock: an update of the removed state.
     let mut second = Vec::new();
@@ -327,7 +353,7 @@ fn a_reconnected_client_is_removed_when_its_new_socket_closes() {
     effects.awareness_ids.apply_to(&mut second);
     assert_eq!(second, [7]);
     assert_eq!(
-        decode_awareness(&room.on_close(&second).unwrap()),
+        decode_awareness(&room.on_close(&held(&second)).unwrap()),
         HashMap::from([(7, (3, "null".to_owned()))])
     );
 }
@@ -418,12 +444,19 @@ fn queued_updates_are_the_update_events_whether_or_not_a_broadcast_is_alive() {
         txn.encode_update_v1()
     };
     let early = edit(&client, 0, "?");
-    let late = edit(&client, 0, "!");
+    let other = Doc::new();
+    copy_state(&client, &other);
+    let late = edit(&other, 0, "!"); // depends on `early`, which the room lacks
     for frame in [deletion.clone(), deletion, late, early] {
         room.on_frame("c", update_frame(frame));
     }
     let queued: Vec<Vec<u8>> = room.take_doc_updates();
     assert_eq!(queued, events.lock().unwrap()[2..]);
     assert_eq!(queued.len(), 2, "the deletion once, then both edits together");
-    assert_eq!(text(room.doc()), text(&client));
+    assert_eq!(text(room.doc()), text(&other));
+}
+
+/// A connection holding `ids`, clocks unknown.
+fn held(ids: &[u64]) -> HeldAwareness {
+    HeldAwareness { ids: ids.to_vec(), clocks: Vec::new() }
 }
