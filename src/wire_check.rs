@@ -26,7 +26,9 @@
 //! `BlockStore::push` (a panic with overflow checks, a corrupt store
 //! without). Yjs itself never integrates out of order, and its clients send
 //! each client's structs from the clock the server has, so such an update is
-//! refused rather than held.
+//! refused, except for a struct inserted right after its own client's
+//! previous ID (typing continued while that ID is missing): yrs holds it
+//! pending until the predecessor arrives, so it never leaves a gap.
 
 use thiserror::Error;
 use yrs::updates::decoder::Decode;
@@ -143,21 +145,34 @@ pub fn check_update_v1(bytes: &[u8]) -> Result<(), WireError> {
 fn walk_update(bytes: &[u8], doc: Option<&StateVector>) -> Result<(), WireError> {
     let mut r = Reader::new(bytes, "update");
     let clients = r.count(3)?;
+    // yrs appends a second section of the same client to the first, without
+    // the offset it applies between updates, and its block store then
+    // subtracts past zero (the `room_frames` fuzz target found it). Yjs
+    // writes one section per client.
+    let mut seen = std::collections::HashSet::new();
     for _ in 0..clients {
         let blocks = r.count(2)?;
         let client = r.client()?;
+        if !seen.insert(client) {
+            return Err(r.fail("client listed twice"));
+        }
         // yrs adds each struct's length to a u32 clock: it must not wrap.
         let mut clock = u64::from(r.var_u32()?);
         let mut known = doc.map(|sv| u64::from(sv.get(&yrs::ClientID::new(client))));
         for _ in 0..blocks {
-            let (len, skip) = block(&mut r)?;
-            if let Some(known) = known.as_mut().filter(|_| !skip) {
-                if clock > *known {
+            let block = block(&mut r)?;
+            if let Some(known) = known.as_mut().filter(|_| !block.skip) {
+                if clock <= *known {
+                    *known = (*known).max(clock + block.len);
+                } else if block.origin != Some((client, (clock - 1) as u32)) {
                     return Err(r.fail("struct beyond the document's clock for its client"));
                 }
-                *known = (*known).max(clock + len);
+                // Beyond, but right after its own missing predecessor: yrs
+                // holds it pending until the predecessor is integrated, when
+                // the client's clock has reached it (no gap). It does not
+                // advance `known`: what follows must qualify on its own.
             }
-            clock += len;
+            clock += block.len;
             if clock > u64::from(u32::MAX) {
                 return Err(r.fail("clock overflows 32 bits"));
             }
@@ -168,8 +183,11 @@ fn walk_update(bytes: &[u8], doc: Option<&StateVector>) -> Result<(), WireError>
         r.client()?;
         let ranges = r.count(2)?;
         for _ in 0..ranges {
-            r.var_u32()?;
-            r.var_u32()?;
+            // yrs adds the two into a u32 end clock (`IdRange`): it must not wrap.
+            let start = u64::from(r.var_u32()?);
+            if start + u64::from(r.var_u32()?) > u64::from(u32::MAX) {
+                return Err(r.fail("deleted range overflows 32 bits"));
+            }
         }
     }
     Ok(())
@@ -182,14 +200,25 @@ const HAS_ORIGIN: u8 = 0b1000_0000;
 const HAS_RIGHT_ORIGIN: u8 = 0b0100_0000;
 const HAS_PARENT_SUB: u8 = 0b0010_0000;
 
-/// One struct; returns its length in clock units, and whether it is a skip.
-fn block(r: &mut Reader) -> Result<(u64, bool), WireError> {
+/// What the update walk needs of one struct.
+struct Block {
+    /// Its length in clock units, as yrs counts it.
+    len: u64,
+    skip: bool,
+    /// Its left origin, the ID it was inserted after.
+    origin: Option<(u64, u32)>,
+}
+
+/// One struct.
+fn block(r: &mut Reader) -> Result<Block, WireError> {
+    let gap = |len: u32, skip| Block { len: u64::from(len), skip, origin: None };
     match r.u8()? {
-        GC => r.var_u32().map(|len| (u64::from(len), false)),
-        SKIP => r.var_u32().map(|len| (u64::from(len), true)),
+        GC => r.var_u32().map(|len| gap(len, false)),
+        SKIP => r.var_u32().map(|len| gap(len, true)),
         info => {
+            let mut origin = None;
             if info & HAS_ORIGIN != 0 {
-                r.id()?;
+                origin = Some(r.id()?);
             }
             if info & HAS_RIGHT_ORIGIN != 0 {
                 r.id()?;
@@ -204,7 +233,8 @@ fn block(r: &mut Reader) -> Result<(u64, bool), WireError> {
                     r.var_string()?;
                 }
             }
-            content(r, info & 0b1111).map(|len| (len, false))
+            let len = content(r, info & 0b1111)?;
+            Ok(Block { len, skip: false, origin })
         }
     }
 }
@@ -344,9 +374,8 @@ impl<'a> Reader<'a> {
         Ok(client)
     }
 
-    fn id(&mut self) -> Result<(), WireError> {
-        self.client()?;
-        self.var_u32().map(drop)
+    fn id(&mut self) -> Result<(u64, u32), WireError> {
+        Ok((self.client()?, self.var_u32()?))
     }
 
     fn ensure_room(&self, bytes: u64) -> Result<(), WireError> {

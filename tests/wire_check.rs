@@ -267,3 +267,20 @@ fn a_struct_beyond_the_clock_is_refused_so_yrs_never_fills_a_gap() {
         let _ = doc.transact_mut().apply_update(update);
     }
 }
+
+/// Another crash the `room_frames` fuzz target found: two struct sections
+/// for one client in one update (here two GC ranges of client 58 from clock
+/// 0) make yrs's block store subtract past zero. Refused; the same ranges in
+/// two updates are fine.
+#[test]
+fn an_update_naming_a_client_twice_is_refused() {
+    let twice: &[u8] = &[2, 1, 58, 0, 0, 55, 1, 58, 0, 0, 56, 0];
+    let error = check_update_v1(twice).unwrap_err();
+    assert_eq!(error.why, "client listed twice");
+    let mut room = Room::new(clock);
+    let frame = |u: &[u8]| Message::Sync(SyncMessage::Update(u.to_vec())).encode_v1();
+    assert!(matches!(room.on_frame("c", frame(twice)).error, Some(FrameError::Invalid(_))));
+    assert!(room.on_frame("c", frame(&[1, 1, 58, 0, 0, 55, 0])).error.is_none());
+    assert!(room.on_frame("c", frame(&[1, 1, 58, 0, 0, 56, 0])).error.is_none());
+    assert_eq!(room.doc().transact().state_vector().get(&yrs::ClientID::new(58)), 56);
+}

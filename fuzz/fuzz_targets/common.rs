@@ -61,3 +61,26 @@ pub fn state_vector(room: &VaultRoom<Db>) -> StateVector {
     }
     normal
 }
+
+/// The document's content: every non-empty root type as JSON, by name.
+/// GC'd ranges and pending structs carry none, and a root that only a
+/// reference created (undefined or empty) is not content either.
+pub fn content(room: &VaultRoom<Db>) -> String {
+    use yrs::types::ToJson;
+    use yrs::Any;
+    let txn = room.doc().transact();
+    let mut roots: Vec<(String, String)> = txn
+        .root_refs()
+        .map(|(name, value)| (name.to_owned(), value.to_json(&txn)))
+        .filter(|(_, json)| match json {
+            Any::Undefined | Any::Null => false,
+            Any::String(s) => !s.is_empty(),
+            Any::Array(a) => !a.is_empty(),
+            Any::Map(m) => !m.is_empty(),
+            _ => true,
+        })
+        .map(|(name, json)| (name, format!("{json:?}")))
+        .collect();
+    roots.sort();
+    format!("{roots:?}")
+}

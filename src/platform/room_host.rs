@@ -19,7 +19,7 @@ use crate::diagnostics::trace_store::TraceStore;
 use crate::room::limits::RoomLimits;
 use crate::room::protocol::HeldAwareness;
 use crate::room::room_meta::{RoomMeta, ROOM_META_KEY};
-use crate::room::vault_room::{Outbox, VaultRoom, COMPACTION_DELAY_MS};
+use crate::room::vault_room::{compaction_alarm, Outbox, VaultRoom};
 use crate::store::kv::{KvStore, KvValue};
 
 use super::do_sql::DoSql;
@@ -61,9 +61,10 @@ pub struct RoomHost {
     pub room_meta: RefCell<Option<RoomMeta>>,
     /// Snapshot operations run one at a time per room (spec 10.7).
     pub snapshot_lock: futures::lock::Mutex<()>,
-    /// A deferred compaction's alarm is set and has not run: later frames
-    /// must not push it back, or steady typing would postpone it forever.
-    compaction_scheduled: std::cell::Cell<bool>,
+    /// Since when a deferred compaction has been due, and when its alarm
+    /// is set for (Unix ms); both cleared when the alarm runs.
+    compaction_due_since: std::cell::Cell<Option<u64>>,
+    compaction_alarm_at: std::cell::Cell<Option<u64>>,
 }
 
 /// The room's sockets as the vault room's outbox: `sender` is the socket the
@@ -117,7 +118,8 @@ impl RoomHost {
             traces: TraceStore::default(),
             room_meta: RefCell::new(None),
             snapshot_lock: futures::lock::Mutex::new(()),
-            compaction_scheduled: std::cell::Cell::new(false),
+            compaction_due_since: std::cell::Cell::new(None),
+            compaction_alarm_at: std::cell::Cell::new(None),
         }
     }
 
@@ -196,21 +198,27 @@ impl RoomHost {
 
     /// Sets the alarm that runs a deferred compaction. The alarm is stored
     /// with the turn's other writes, so it survives a crash after the echo.
+    /// Called on every frame that finds it due: the alarm waits for quiet
+    /// (see `compaction_alarm`).
     pub async fn schedule_compaction(&self) {
-        if self.compaction_scheduled.replace(true) {
+        let now = now_ms();
+        let due_since = *self.compaction_due_since.get().get_or_insert(now);
+        self.compaction_due_since.set(Some(due_since));
+        let Some(at) = compaction_alarm(now, due_since, self.compaction_alarm_at.get()) else {
             return;
-        }
-        let delay = COMPACTION_DELAY_MS as i64;
-        if let Err(e) = self.state.storage().set_alarm(delay).await {
-            self.compaction_scheduled.set(false);
-            console_warn!("could not schedule the deferred compaction: {e}");
+        };
+        let delay = at.saturating_sub(now) as i64;
+        match self.state.storage().set_alarm(delay).await {
+            Ok(()) => self.compaction_alarm_at.set(Some(at)),
+            Err(e) => console_warn!("could not schedule the deferred compaction: {e}"),
         }
     }
 
     /// The alarm: the deferred compaction, in a turn of its own (loading the
     /// room first if it was evicted meanwhile).
     pub async fn run_deferred_compaction(self: &Rc<Self>) -> Result<()> {
-        self.compaction_scheduled.set(false);
+        self.compaction_due_since.set(None);
+        self.compaction_alarm_at.set(None);
         let outcome = self.with_room(|room| room.compact_if_due()).await?;
         console_log!("deferred compaction: {outcome:?}");
         Ok(())

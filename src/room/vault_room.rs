@@ -61,8 +61,8 @@ pub struct FrameTurn {
     /// The save an update-bearing frame triggered.
     pub save: Option<SaveOutcome>,
     /// The save left a compaction due: the shell runs
-    /// [`VaultRoom::compact_if_due`] in a later turn (after
-    /// [`COMPACTION_DELAY_MS`]), never in this one.
+    /// [`VaultRoom::compact_if_due`] in a later turn, at the time
+    /// [`compaction_alarm`] gives, never in this one.
     pub compaction_due: bool,
 }
 
@@ -96,10 +96,27 @@ pub fn room_policy(snapshot_bytes: u64) -> Policy {
         .scaled_to_snapshot(snapshot_bytes)
 }
 
-/// How long after the frame that made it due a deferred compaction runs. A
-/// burst of typing keeps going without a vault-sized rewrite in between, and
-/// a short quiet moment is enough to fold the journal.
-pub const COMPACTION_DELAY_MS: u64 = 2_000;
+/// A deferred compaction waits for this much quiet after the last frame
+/// that found it due: a burst of typing goes on without a vault-sized
+/// rewrite in the middle, and the first short pause folds the journal.
+pub const COMPACTION_QUIET_MS: u64 = 2_000;
+/// ...but never longer than this after it first became due, so steady
+/// traffic cannot postpone it for ever.
+pub const COMPACTION_MAX_DEFER_MS: u64 = 10_000;
+/// An alarm already set is moved later only by at least this much, so a
+/// stream of frames does not rewrite the alarm on every one.
+pub const COMPACTION_RESCHEDULE_STEP_MS: u64 = 500;
+
+/// When the deferred compaction should run, given that it has been due since
+/// `due_since` and an alarm is set for `scheduled` (if any): `Some(time)` when
+/// the alarm should be (re)set to `time`, `None` when it is fine as it is.
+pub fn compaction_alarm(now: u64, due_since: u64, scheduled: Option<u64>) -> Option<u64> {
+    let target = (now + COMPACTION_QUIET_MS).min(due_since + COMPACTION_MAX_DEFER_MS);
+    match scheduled {
+        Some(at) if target < at + COMPACTION_RESCHEDULE_STEP_MS => None,
+        _ => Some(target),
+    }
+}
 
 pub struct VaultRoom<E: SqlExec> {
     room: Room,
@@ -319,5 +336,23 @@ impl<E: SqlExec> VaultRoom<E> {
         let sv = self.room.state_vector();
         let result = try_send_sv_echo(out.sender_open(), &sv, kind, |frame| out.reply_text(frame));
         self.sv_echo.record(&result);
+    }
+}
+
+#[cfg(test)]
+mod compaction_alarm_tests {
+    use super::*;
+
+    #[test]
+    fn the_alarm_waits_for_quiet_but_not_past_the_cap() {
+        // First due at t=0: two seconds of quiet.
+        assert_eq!(compaction_alarm(0, 0, None), Some(2_000));
+        // A frame 100 ms later: not worth moving the alarm.
+        assert_eq!(compaction_alarm(100, 0, Some(2_000)), None);
+        // A frame 1 s later moves it to 3 s.
+        assert_eq!(compaction_alarm(1_000, 0, Some(2_000)), Some(3_000));
+        // Steady frames cannot push it past 10 s after it became due.
+        assert_eq!(compaction_alarm(9_000, 0, Some(9_500)), Some(10_000));
+        assert_eq!(compaction_alarm(9_900, 0, Some(10_000)), None);
     }
 }

@@ -7,6 +7,7 @@
 // the slowest edits, and how many compactions ran (the journal count falling
 // between samples of the debug JSON every 20 edits). Prints one JSON line.
 //   node tests/bench/compaction.mjs [--notes 10000] [--edits 600] [--edit-bytes 16384] [--interval 25]
+//     [--burst N --pause MS]   N edits, then a pause of MS (typing with breaks); default: no pauses
 import { parseArgs } from "node:util";
 import { rmSync } from "node:fs";
 import { loadavg } from "node:os";
@@ -19,7 +20,9 @@ import { noteBody, notePath } from "./content.mjs";
 const { values } = parseArgs({ options: {
   notes: { type: "string", default: "10000" }, edits: { type: "string", default: "600" },
   "edit-bytes": { type: "string", default: "16384" }, interval: { type: "string", default: "25" },
+  burst: { type: "string", default: "0" }, pause: { type: "string", default: "0" },
 } });
+const BURST = Number(values.burst), PAUSE = Number(values.pause);
 const NOTES = Number(values.notes), EDITS = Number(values.edits);
 const EDIT_BYTES = Number(values["edit-bytes"]), INTERVAL = Number(values.interval);
 const TOKEN = "bench-compaction-token-0123456789abcdef";
@@ -74,7 +77,8 @@ try {
     }
     text.insert(text.length, chunk);
     edits.push([performance.now(), Y.decodeStateVector(Y.encodeStateVector(w.doc)).get(me), null]);
-    await new Promise((r) => setTimeout(r, INTERVAL)); // the workload's pace, not a wait for the server
+    const breather = BURST > 0 && i % BURST === BURST - 1 ? PAUSE : 0;
+    await new Promise((r) => setTimeout(r, INTERVAL + breather)); // the workload's pace, not a wait for the server
   }
   await until(w.provider, "custom-message", () => edits.every((e) => e[2] !== null), 120000, "every echo");
   const after = await debug();
@@ -82,6 +86,7 @@ try {
   const slow = latencies.map((l, i) => [l, i]).sort((a, b) => b[0] - a[0]).slice(0, 5);
   console.log(JSON.stringify({
     notes: NOTES, vaultUpdateBytes: seed.length, edits: EDITS, editBytes: EDIT_BYTES, intervalMs: INTERVAL,
+    burst: BURST, pauseMs: PAUSE,
     journalBefore: before.persistence.journalEntryCount, journalAfter: after.persistence.journalEntryCount,
     lastCompactionReason: after.persistence.lastCompactionReason, compactions,
     echoLatencyMs: { ...summarize(latencies), max: ms(Math.max(...latencies)) },

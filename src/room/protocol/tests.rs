@@ -1,7 +1,7 @@
 //! The room driven by real yrs documents acting as plugin clients.
 
 use super::*;
-use yrs::{GetString, Text, WriteTxn};
+use yrs::{GetString, Map, Text, WriteTxn};
 
 fn clock() -> u64 {
     1_779_963_072_345
@@ -167,21 +167,36 @@ fn updates_with_missing_dependencies_on_other_clients_wait() {
 }
 
 #[test]
+fn a_struct_typed_after_its_own_missing_predecessor_waits() {
+    let mut room = room();
+    let client = Doc::new();
+    let first = edit(&client, 0, "a");
+    let second = edit(&client, 1, "b");
+    let effects = room.on_frame("c", update_frame(second));
+    assert!(effects.error.is_none() && effects.broadcast.is_empty() && !effects.doc_changed);
+    room.on_frame("c", update_frame(first));
+    assert_eq!(text(room.doc()), "ab");
+}
+
+#[test]
 fn a_struct_beyond_the_documents_clock_for_its_client_is_refused() {
     // yrs would integrate it at once behind a placeholder ("skip"), and a
     // later struct covering the gap and more would corrupt its block store.
     let mut room = room();
     let client = Doc::new();
-    let first = edit(&client, 0, "a");
-    let second = edit(&client, 1, "b");
-    let effects = room.on_frame("c", update_frame(second.clone()));
+    let first = edit(&client, 0, "abc");
+    let beyond = {
+        let mut txn = client.transact_mut();
+        txn.get_or_insert_map("m").insert(&mut txn, "k", 1); // clock 3, no origin
+        txn.encode_update_v1()
+    };
+    let effects = room.on_frame("c", update_frame(beyond.clone()));
     assert!(matches!(effects.error, Some(FrameError::Invalid(_))), "{:?}", effects.error);
     assert!(effects.broadcast.is_empty() && !effects.doc_changed);
     room.on_frame("c", update_frame(first));
-    assert_eq!(text(room.doc()), "a");
+    assert_eq!(text(room.doc()), "abc");
     // Sent again in order, it applies.
-    room.on_frame("c", update_frame(second));
-    assert_eq!(text(room.doc()), "ab");
+    assert!(room.on_frame("c", update_frame(beyond)).doc_changed);
 }
 
 fn copy_state(from: &Doc, to: &Doc) {
