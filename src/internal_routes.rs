@@ -18,6 +18,8 @@ pub enum RoomRoute {
     Compact,
     /// Removal of migrated legacy key-value data (admin-gated).
     CleanupKv,
+    /// Repair of a vault stuck read-only by a failed resume (admin-gated).
+    RepairMigration,
     /// A manual, pinned snapshot `{device?}`.
     Snapshot,
     /// The daily snapshot unless unchanged `{device?}`.
@@ -62,6 +64,7 @@ impl InternalRoute for RoomRoute {
         RoomRoute::Trace,
         RoomRoute::Compact,
         RoomRoute::CleanupKv,
+        RoomRoute::RepairMigration,
         RoomRoute::Snapshot,
         RoomRoute::SnapshotMaybe,
         RoomRoute::SnapshotPrune,
@@ -76,6 +79,7 @@ impl InternalRoute for RoomRoute {
             Trace => ("POST", "/__yaos/trace"),
             Compact => ("POST", "/__yaos/compact"),
             CleanupKv => ("POST", "/__yaos/cleanup-kv"),
+            RepairMigration => ("POST", "/__yaos/repair-migration"),
             Snapshot => ("POST", "/__yaos/snapshot"),
             SnapshotMaybe => ("POST", "/__yaos/snapshot-maybe"),
             SnapshotPrune => ("POST", "/__yaos/snapshot-prune"),
@@ -86,7 +90,7 @@ impl InternalRoute for RoomRoute {
 impl RoomRoute {
     /// Routes that exist only when `YAOS_ENABLE_ADMIN_ROUTES` is set.
     pub fn is_admin(self) -> bool {
-        matches!(self, RoomRoute::Compact | RoomRoute::CleanupKv)
+        matches!(self, RoomRoute::Compact | RoomRoute::CleanupKv | RoomRoute::RepairMigration)
     }
 }
 
@@ -138,6 +142,6 @@ mod tests {
         assert_eq!(RoomRoute::parse("GET", "/vault/sync/x"), None);
         assert_eq!(ConfigRoute::parse("GET", "/__yaos/claim"), None);
         let admin: Vec<_> = RoomRoute::ALL.iter().copied().filter(|r| r.is_admin()).collect();
-        assert_eq!(admin, [RoomRoute::Compact, RoomRoute::CleanupKv]);
+        assert_eq!(admin, [RoomRoute::Compact, RoomRoute::CleanupKv, RoomRoute::RepairMigration]);
     }
 }

@@ -740,3 +740,58 @@ fn cleanup_deletes_only_legacy_keys_in_batches() {
     let (outcome, _) = cleanup(&store, &kv);
     assert_eq!(outcome.to_json(), json!({"status": "noop", "keysDeleted": 0}));
 }
+
+// ---- repair of a vault stuck read-only ----
+
+#[test]
+fn a_vault_stuck_read_only_by_a_failed_resume_is_repaired_by_merging_both_copies() {
+    use yaos_server::migration::repair::{plan, repair};
+    let (store, kv) = (sqlite_store(), MemoryKv::default());
+    // Legacy data the old server kept writing after a rolled-back upgrade,
+    // and SQL rows of the interrupted migration (no marker) that lack it.
+    let legacy = legacy_kv_vault(&kv);
+    let sql_only = vault(7, &[("x", "x.md", "only in SQL")]);
+    store.rewrite_checkpoint(&docs::full_state(&sql_only)).unwrap();
+    let (loaded, _) = load_ok(&store, &kv);
+    assert!(loaded.is_read_only(), "stuck: the resume check fails on every load");
+    let kv_before = dump(&kv);
+    let rows_before = snapshot_rows(store.sql());
+
+    // The dry run says what it would do and changes nothing.
+    let planned = block_on(plan(&store, &kv)).unwrap();
+    assert!(planned.applicable, "{planned:?}");
+    assert_eq!(planned.steps.len(), 4);
+    assert_eq!(planned.sql_active_paths, 1);
+    assert_eq!(planned.merged_active_paths, planned.legacy_active_paths + 1);
+    assert_eq!(snapshot_rows(store.sql()), rows_before);
+    assert!(meta_rows(&store).is_empty());
+
+    let done = block_on(repair(&store, &kv, T0)).unwrap();
+    assert!(done.applicable);
+    assert_eq!(dump(&kv), kv_before, "the legacy keys are never touched");
+    let (loaded, _) = load_ok(&store, &kv);
+    assert_eq!(mode(&loaded), (StorageMode::Sql, MigrationStatus::AlreadySql));
+    assert!(!loaded.is_read_only(), "writable again");
+    let merged = docs::rebuilt(&store.load().unwrap());
+    assert_eq!(docs::state_vector(&merged), {
+        let both = docs::doc(1);
+        docs::apply(&both, &docs::full_state(&legacy));
+        docs::apply(&both, &docs::full_state(&sql_only));
+        docs::state_vector(&both)
+    });
+    assert!(meta_rows(&store).iter().any(|(k, _)| k == "repaired_at"));
+    // Once repaired there is nothing left to repair.
+    let again = block_on(plan(&store, &kv)).unwrap();
+    assert!(!again.applicable && again.reason.unwrap().contains("complete"));
+}
+
+#[test]
+fn repair_refuses_a_vault_that_is_not_stuck() {
+    use yaos_server::migration::repair::plan;
+    let (store, kv) = (sqlite_store(), MemoryKv::default());
+    let refused = block_on(plan(&store, &kv)).unwrap();
+    assert!(!refused.applicable && refused.reason.unwrap().contains("no data"));
+    legacy_kv_vault(&kv);
+    load_ok(&store, &kv); // a normal migration
+    assert!(!block_on(plan(&store, &kv)).unwrap().applicable);
+}

@@ -46,6 +46,8 @@ pub enum VaultAction {
     DebugCompact,
     /// `POST debug/cleanup-kv`
     DebugCleanupKv,
+    /// `POST debug/repair-migration` (`{"confirm": true}` to run, else a dry run)
+    DebugRepairMigration,
     /// `POST blobs/exists`
     BlobsExist,
     /// `GET blobs/<hash>` (the hash is validated by the handler, so `exists` lands here too)
@@ -73,7 +75,7 @@ impl VaultAction {
         use VaultAction::*;
         match self {
             IssueTicket => "vault_auth",
-            DebugRecent | DebugCompact | DebugCleanupKv => "vault_debug",
+            DebugRecent | DebugCompact | DebugCleanupKv | DebugRepairMigration => "vault_debug",
             BlobsExist | GetBlob { .. } | PutBlob { .. } => "vault_blobs",
             ListSnapshots
             | CreateSnapshot
@@ -157,6 +159,7 @@ fn vault_action(method: &str, resource: &str, sub: &[&str]) -> Option<VaultActio
         ("debug", "GET", ["recent"]) => DebugRecent,
         ("debug", "POST", ["compact"]) => DebugCompact,
         ("debug", "POST", ["cleanup-kv"]) => DebugCleanupKv,
+        ("debug", "POST", ["repair-migration"]) => DebugRepairMigration,
         ("blobs", "POST", ["exists"]) => BlobsExist,
         ("blobs", "GET", [hash]) => GetBlob { hash: (*hash).to_owned() },
         ("blobs", "PUT", [hash]) => PutBlob { hash: (*hash).to_owned() },

@@ -70,6 +70,7 @@
 
 mod cleanup;
 mod fingerprint;
+pub mod repair;
 mod source;
 mod verify;
 mod write;

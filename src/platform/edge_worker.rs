@@ -151,6 +151,10 @@ async fn vault_route(
         VaultAction::DebugRecent => room_relay(env, vault_id, RoomRoute::Debug, None).await,
         VaultAction::DebugCompact => room_relay(env, vault_id, RoomRoute::Compact, None).await,
         VaultAction::DebugCleanupKv => room_relay(env, vault_id, RoomRoute::CleanupKv, None).await,
+        VaultAction::DebugRepairMigration => {
+            let body = Some(req.bytes().await?);
+            room_relay(env, vault_id, RoomRoute::RepairMigration, body).await
+        }
         VaultAction::BlobsExist => return r2_routes::blobs_exist(req, env, vault_id).await,
         VaultAction::PutBlob { hash } => {
             return r2_routes::put_blob(req, env, vault_id, &hash).await

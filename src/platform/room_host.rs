@@ -224,6 +224,12 @@ impl RoomHost {
         Ok(())
     }
 
+    /// Drops the activated room; the next request or frame activates it
+    /// again from storage (after an admin repair changed what it holds).
+    pub fn unload(&self) {
+        self.live.borrow_mut().take();
+    }
+
     /// A new socket: the room's greeting frames and baseline echo.
     pub fn greet(&self, ws: &WebSocket) {
         if let Some(room) = self.live.borrow_mut().as_mut() {

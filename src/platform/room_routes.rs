@@ -87,6 +87,9 @@ async fn route(host: &Rc<RoomHost>, mut req: Request) -> Result<Response> {
         }
         RoomRoute::Compact => json_reply(200, admin::compact(host).await?),
         RoomRoute::CleanupKv => json_reply(200, admin::cleanup_kv(host).await?),
+        RoomRoute::RepairMigration => {
+            json_reply(200, admin::repair_migration(host, &req.bytes().await?).await?)
+        }
         RoomRoute::Snapshot => {
             json_reply(200, room_snapshots::manual(host, &req.bytes().await?).await?)
         }

@@ -9,7 +9,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { startServer, tempDir, ROOT } from "./harness.mjs";
-import { Y, connectClient, sameContent, addNote, noteText, until } from "./clients.mjs";
+import { Y, connectClient, sameContent, addNote, noteText, until, dominates, echoedStateVector } from "./clients.mjs";
 import { objectFiles, inspect, isLegacyKey } from "./storage.mjs";
 
 const OLD_TOKEN = "0ld-claim-token-0123456789abcdef0123456789abcdef0123456789abcdef";
@@ -42,6 +42,10 @@ before(async () => {
     Y.applyUpdate(doc, new Uint8Array(await res.arrayBuffer()));
     written[vault] = doc;
   }
+  const stuck = await fetch(`${writer.url}/seed/stuck-vault?layout=stuck&notes=20`, { method: "POST" });
+  assert.equal(stuck.status, 200);
+  written["stuck-vault"] = new Y.Doc();
+  Y.applyUpdate(written["stuck-vault"], new Uint8Array(await stuck.arrayBuffer()));
   const config = await fetch(`${writer.url}/config?${new URLSearchParams({ tokenHash: OLD_HASH, ...UPDATE })}`, { method: "POST" });
   assert.equal(config.status, 200);
   await stop(writer);
@@ -150,4 +154,45 @@ test("deployed-layout rooms migrate to the written document, kv-migrated then sq
     assert.deepEqual(legacyKeys(o), []);
     assert.equal(o.kv.get("__ps_name"), vault);
   }
+});
+
+test("a vault stuck read-only by a failed resume: repair-migration is admin-only, dry-runs without confirm, then repairs it", async () => {
+  const vault = "stuck-vault";
+  const repair = (server, body) => fetch(`${server.url}/vault/${vault}/debug/repair-migration`, { method: "POST", headers: bearer, body: JSON.stringify(body) });
+  let server = await start({ persistDir: dir });
+  assert.equal((await repair(server, { confirm: true })).status, 404, "refused without YAOS_ENABLE_ADMIN_ROUTES");
+  await stop(server);
+
+  const legacyBefore = legacyKeys(objectOf(vault));
+  server = await start({ persistDir: dir, vars: { YAOS_ENABLE_ADMIN_ROUTES: "1" } });
+  const a = await ticketClient(server, vault);
+  let info = (await api(server, "GET", vault, "debug/recent")).body;
+  assert.equal(info.storage.mode, "kv-fallback", "stuck read-only");
+  const dry = await (await repair(server, {})).json();
+  assert.equal(dry.status, "dry_run");
+  assert.equal(dry.applicable, true);
+  assert.equal(dry.mergedActivePaths, 21, "20 legacy notes and the one only SQL has");
+  assert.ok(dry.steps.length >= 3);
+  info = (await api(server, "GET", vault, "debug/recent")).body;
+  assert.equal(info.storage.mode, "kv-fallback", "the dry run changed nothing");
+
+  const done = await (await repair(server, { confirm: true })).json();
+  assert.equal(done.status, "repaired");
+  // The room reloads from the repaired SQL: a client's edit is acknowledged again.
+  const id = addNote(a.doc, "after-repair.md", "written after the repair");
+  const mine = Y.decodeStateVector(Y.encodeStateVector(a.doc));
+  await until(a.provider, "custom-message", () => a.echoes.some((e) => dominates(echoedStateVector(e), mine)), 20000, "an echo covering the edit");
+  info = (await api(server, "GET", vault, "debug/recent")).body;
+  assert.equal(info.storage.mode, "sql");
+  assert.equal((await (await repair(server, {})).json()).status, "not_applicable");
+  a.close();
+  await stop(server);
+  assert.deepEqual(legacyKeys(objectOf(vault)), legacyBefore, "the legacy keys are kept");
+
+  server = await start({ persistDir: dir });
+  const b = await ticketClient(server, vault);
+  for (const [k, v] of written[vault].getMap("idToText")) assert.equal(b.doc.getMap("idToText").get(k)?.toString(), v.toString(), k);
+  assert.equal(noteText(b.doc, id), "written after the repair");
+  b.close();
+  await stop(server);
 });

@@ -13,6 +13,9 @@
 // answer's headers say how the compactions went. The room also gets the
 // old server's `roomMeta`, two `trace:*` entries and `__ps_name`.
 //
+// POST /seed/<vault>?layout=stuck&notes=N: a vault stuck read-only (see
+// `stuck`); answers the union of both copies.
+//
 // POST /config?tokenHash=H&provider=P&repoUrl=U&branch=B writes the claim
 // and update metadata into `ServerConfig` as the old server stored them.
 import * as Y from "yjs";
@@ -285,10 +288,32 @@ export class VaultSyncServer {
     });
   }
 
+  // A vault stuck read-only: legacy data, plus the Rust server's SQL tables
+  // holding an interrupted migration's snapshot (no marker) of a document
+  // that lacks it (the old server wrote on after a rollback).
+  async stuck(url) {
+    const notes = Number(url.searchParams.get("notes") || "20");
+    const legacy = new Y.Doc();
+    for (let i = 0; i < notes; i++) addNote(legacy, i, `legacy note ${i}`);
+    await writeCheckpoint(this.ctx.storage, Y.encodeStateAsUpdate(legacy), Y.encodeStateVector(legacy), 1);
+    const sqlOnly = new Y.Doc();
+    addNote(sqlOnly, 9000, "only in SQL");
+    const sql = this.ctx.storage.sql;
+    sql.exec("CREATE TABLE IF NOT EXISTS snapshot_chunks (chunk_index INTEGER PRIMARY KEY, data BLOB NOT NULL)");
+    sql.exec("CREATE TABLE IF NOT EXISTS journal (id INTEGER PRIMARY KEY AUTOINCREMENT, data BLOB NOT NULL, byte_length INTEGER NOT NULL, created_at TEXT NOT NULL DEFAULT (datetime('now')))");
+    sql.exec("CREATE TABLE IF NOT EXISTS _migration_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
+    sql.exec("INSERT INTO snapshot_chunks (chunk_index, data) VALUES (0, ?)", Y.encodeStateAsUpdate(sqlOnly));
+    const both = new Y.Doc();
+    Y.applyUpdate(both, Y.encodeStateAsUpdate(legacy));
+    Y.applyUpdate(both, Y.encodeStateAsUpdate(sqlOnly));
+    return new Response(Y.encodeStateAsUpdate(both));
+  }
+
   async fetch(request) {
     const url = new URL(request.url);
     const layout = url.searchParams.get("layout");
     if (layout === "deployed") return this.deployed(url, decodeURIComponent(url.pathname.split("/")[2]));
+    if (layout === "stuck") return this.stuck(url);
     const notes = Number(url.searchParams.get("notes") || "80");
     const noteBytes = Number(url.searchParams.get("noteBytes") || "0");
     const storage = this.ctx.storage;
