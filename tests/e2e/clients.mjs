@@ -7,6 +7,14 @@ import WebSocket from "ws";
 
 export { Y };
 
+/** A lib0 varuint, as the byte values of a frame being built by hand. */
+export function varuint(n) {
+  const out = [];
+  while (n >= 0x80) { out.push((n & 0x7f) | 0x80); n = Math.floor(n / 128); }
+  out.push(n);
+  return out;
+}
+
 /** Resolves when `pred()` holds, re-checking on every event of `emitter`; rejects after `ms`. */
 export function until(emitter, event, pred, ms = 15000, what = event) {
   return new Promise((resolve, reject) => {

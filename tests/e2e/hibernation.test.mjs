@@ -10,7 +10,7 @@ import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import WebSocket from "ws";
 import { startServer, tempDir } from "./harness.mjs";
-import { connectClient, addNote, noteText, docUntil, until, sameContent } from "./clients.mjs";
+import { connectClient, addNote, noteText, docUntil, until, sameContent, varuint } from "./clients.mjs";
 
 const TOKEN = "e2e-hibernation-token-0123456789abcdef";
 let server;
@@ -97,9 +97,3 @@ test("an evicted vault wakes on the next message: reload from SQL, SyncStep1 to 
   b.close();
 });
 
-function varuint(n) {
-  const out = [];
-  while (n >= 0x80) { out.push((n & 0x7f) | 0x80); n = Math.floor(n / 128); }
-  out.push(n);
-  return out;
-}

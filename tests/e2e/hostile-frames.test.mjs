@@ -10,7 +10,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import WebSocket from "ws";
 import { startServer, tempDir } from "./harness.mjs";
-import { Y, connectClient, addNote, noteText, until } from "./clients.mjs";
+import { Y, connectClient, addNote, noteText, until, varuint } from "./clients.mjs";
 
 const TOKEN = "e2e-hostile-token-0123456789abcdef";
 const dir = tempDir();
@@ -31,12 +31,6 @@ function nestedFrame(depth, client) {
   return Buffer.from([0, 2, ...varuint(update.length), ...update]);
 }
 
-function varuint(n) {
-  const out = [];
-  while (n >= 0x80) { out.push((n & 0x7f) | 0x80); n = Math.floor(n / 128); }
-  out.push(n);
-  return out;
-}
 
 async function rawSocket(vault) {
   const ws = new WebSocket(`${server.wsUrl}/vault/sync/${vault}?schemaVersion=3&token=${TOKEN}`);

@@ -7,7 +7,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import WebSocket from "ws";
 import { startServer, tempDir } from "./harness.mjs";
-import { Y, connectClient, addNote, noteText, until, docUntil } from "./clients.mjs";
+import { Y, connectClient, addNote, noteText, until, docUntil, varuint } from "./clients.mjs";
 
 const TOKEN = "e2e-limits-token-0123456789abcdef0123";
 const vars = {
@@ -22,12 +22,6 @@ after(async () => { await server?.stop(); });
 
 const crashes = () => server.output.split("\n").filter((l) => /panicked at|RuntimeError|Critical|Rust panic/.test(l));
 
-function varuint(n) {
-  const out = [];
-  while (n >= 0x80) { out.push((n & 0x7f) | 0x80); n = Math.floor(n / 128); }
-  out.push(n);
-  return out;
-}
 
 /** A raw socket that records text frames, binary frames and its close. */
 async function rawSocket(vault) {
