@@ -56,7 +56,8 @@ fn merge_pending(main: Vec<u8>, store: &yrs::Store) -> Vec<u8> {
         pending.push(update);
     }
     pending.retain(|part| crate::wire_check::check_update_v1(part).is_ok());
-    if pending.is_empty() {
+    // yrs decodes every part to merge them: all must pass the check first.
+    if pending.is_empty() || crate::wire_check::check_update_v1(&main).is_err() {
         return main;
     }
     let mut parts = vec![main];

@@ -284,3 +284,34 @@ fn an_update_naming_a_client_twice_is_refused() {
     assert!(room.on_frame("c", frame(&[1, 1, 58, 0, 0, 56, 0])).error.is_none());
     assert_eq!(room.doc().transact().state_vector().get(&yrs::ClientID::new(58)), 56);
 }
+
+/// Clocks past 2^31: yrs computes offsets between clocks as `i32` and adds
+/// lengths unchecked, so they wrap (the `room_frames` fuzz target reached a
+/// deleted-range overflow in yrs's own full-state encoding this way).
+#[test]
+fn clocks_past_two_to_the_31_are_refused() {
+    use yaos_server::wire_check::MAX_CLOCK;
+    let varuint = |mut n: u64| {
+        let mut out = Vec::new();
+        while n >= 0x80 {
+            out.push((n as u8 & 0x7f) | 0x80);
+            n >>= 7;
+        }
+        out.push(n as u8);
+        out
+    };
+    let gc_at = |clock: u64, len: u64| {
+        let mut u = vec![1, 1, 1];
+        u.extend(varuint(clock));
+        u.push(0); // GC
+        u.extend(varuint(len));
+        u.push(0); // no deleted ranges
+        u
+    };
+    assert!(check_update_v1(&gc_at(MAX_CLOCK - 2, 2)).is_ok());
+    assert_eq!(check_update_v1(&gc_at(MAX_CLOCK - 2, 3)).unwrap_err().why, "clock past 2^31");
+    let mut deleted = vec![0, 1, 1, 1];
+    deleted.extend(varuint(MAX_CLOCK));
+    deleted.extend(varuint(1));
+    assert_eq!(check_update_v1(&deleted).unwrap_err().why, "deleted range past 2^31");
+}
