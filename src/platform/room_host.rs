@@ -202,7 +202,7 @@ impl RoomHost {
     /// (see `compaction_alarm`).
     pub async fn schedule_compaction(&self) {
         let now = now_ms();
-        let due_since = *self.compaction_due_since.get().get_or_insert(now);
+        let due_since = self.compaction_due_since.get().unwrap_or(now);
         self.compaction_due_since.set(Some(due_since));
         let Some(at) = compaction_alarm(now, due_since, self.compaction_alarm_at.get()) else {
             return;

@@ -320,9 +320,15 @@ impl Room {
     pub fn on_frame_from(&mut self, origin: &str, frame: Vec<u8>, owned: &[u64]) -> FrameEffects {
         let update_bearing = is_update_bearing(&frame);
         // Every read yrs makes below is in bounds and bounded in depth, and
-        // no struct lands beyond the document's clocks.
-        let doc_sv = self.doc().transact().state_vector();
-        if let Err(error) = wire_check::check_frame_for(&frame, &doc_sv) {
+        // no struct of an update lands beyond the document's clocks. The
+        // state vector is taken once, for update frames only (awareness
+        // frames, the most frequent, need none), and kept as the "before".
+        let sv_before = update_bearing.then(|| self.doc().transact().state_vector());
+        let checked = match &sv_before {
+            Some(doc_sv) => wire_check::check_frame_for(&frame, doc_sv),
+            None => wire_check::check_frame(&frame),
+        };
+        if let Err(error) = checked {
             return FrameEffects {
                 update_bearing,
                 error: Some(error.into()),
@@ -335,7 +341,7 @@ impl Room {
             Ok(SYNC) => {
                 let message = decode_sync(&mut decoder);
                 drop(frame);
-                self.on_sync(origin, message, update_bearing)
+                self.on_sync(origin, message, sv_before)
             }
             Ok(AWARENESS) => self.on_awareness(origin, &mut decoder, owned),
             Ok(_) => FrameEffects::default(),
@@ -387,9 +393,9 @@ impl Room {
         &mut self,
         origin: &str,
         message: Result<DecodedSync, read::Error>,
-        update_bearing: bool,
+        sv_before: Option<StateVector>,
     ) -> FrameEffects {
-        let sv_before = update_bearing.then(|| self.doc().transact().state_vector());
+        let update_bearing = sv_before.is_some();
         let mut effects = FrameEffects { update_bearing, ..FrameEffects::default() };
         match message {
             Err(e) => effects.error = Some(e.into()),

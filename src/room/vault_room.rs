@@ -170,10 +170,6 @@ impl<E: SqlExec> VaultRoom<E> {
         self.room.limit_full_syncs(limits.full_sync_answers_per_window, self.clock);
     }
 
-    pub fn limits(&self) -> &RoomLimits {
-        &self.limits
-    }
-
     /// Whether one more socket may join while `open` are open; the shell
     /// closes a refused one with the error's text.
     pub fn admit_socket(&self, open: usize) -> Result<(), LimitExceeded> {

@@ -91,6 +91,8 @@ export async function startServer({ persistDir = tempDir(), vars = {}, config = 
    * SIGKILLs the workerd process (no graceful shutdown), then the rest of the
    * tree. Pass PIDs looked up beforehand to make the kill itself immediate.
    */
+  /** Lines of the server's output that mean a panic or a wasm instance reset. */
+  server.crashLines = () => server.output.split("\n").filter((l) => /panicked at|RuntimeError|Critical|Rust panic/.test(l));
   server.killWorkerd = async (pids = null) => {
     for (const pid of pids ?? server.workerdPids()) { try { process.kill(pid, "SIGKILL"); } catch {} }
     try { process.kill(-child.pid, "SIGKILL"); } catch {}

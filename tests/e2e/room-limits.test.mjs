@@ -20,7 +20,6 @@ let server;
 before(async () => { server = await startServer({ persistDir: tempDir(), vars }); });
 after(async () => { await server?.stop(); });
 
-const crashes = () => server.output.split("\n").filter((l) => /panicked at|RuntimeError|Critical|Rust panic/.test(l));
 
 
 /** A raw socket that records text frames, binary frames and its close. */
@@ -73,7 +72,7 @@ test("an update frame over the operator's limit is refused unread; the sender is
   assert.equal(limitErrors(raw).length, 1);
   raw.close();
   peer.close();
-  assert.deepEqual(crashes(), []);
+  assert.deepEqual(server.crashLines(), []);
 });
 
 test("one socket over the room's limit is closed with 1013 and a reason; the others stay", async () => {
@@ -123,5 +122,5 @@ test("full-state SyncStep1s beyond the per-connection budget get a limit error, 
   reader.close();
   writer.close();
   raw.close();
-  assert.deepEqual(crashes(), []);
+  assert.deepEqual(server.crashLines(), []);
 });
