@@ -13,6 +13,9 @@
 # `scripts/bench.sh --compaction [--notes N]` measures echo latency while the
 # journal of an N-note vault crosses the compaction threshold several times
 # (tests/bench/compaction.mjs).
+# `scripts/bench.sh --ceiling [--sizes 5000,10000,...] [--batch 2500]` runs a
+# vault through every heavy phase at growing sizes and reports the wasm
+# memory of each (tests/bench/ceiling.mjs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh >&2
@@ -29,6 +32,10 @@ fi
 if [ "${1:-}" = "--compaction" ]; then
   shift
   exec node --max-old-space-size=8192 tests/bench/compaction.mjs "$@"
+fi
+if [ "${1:-}" = "--ceiling" ]; then
+  shift
+  exec node --max-old-space-size=8192 tests/bench/ceiling.mjs "$@"
 fi
 if [ "${1:-}" = "--snapshot" ]; then
   shift

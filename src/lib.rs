@@ -31,6 +31,7 @@ pub mod room;
 pub mod safe_int;
 pub mod snapshot;
 pub mod store;
+pub mod update_pieces;
 pub mod wire_check;
 
 #[cfg(target_arch = "wasm32")]

@@ -185,6 +185,11 @@ fn walk_update(bytes: &[u8], doc: Option<&StateVector>) -> Result<(), WireError>
             }
         }
     }
+    delete_set(&mut r)
+}
+
+/// An update's delete set: per client, its deleted `(clock, length)` ranges.
+pub(crate) fn delete_set(r: &mut Reader) -> Result<(), WireError> {
     let clients = r.count(2)?;
     for _ in 0..clients {
         r.client()?;
@@ -208,16 +213,16 @@ const HAS_RIGHT_ORIGIN: u8 = 0b0100_0000;
 const HAS_PARENT_SUB: u8 = 0b0010_0000;
 
 /// What the update walk needs of one struct.
-struct Block {
+pub(crate) struct Block {
     /// Its length in clock units, as yrs counts it.
-    len: u64,
-    skip: bool,
+    pub(crate) len: u64,
+    pub(crate) skip: bool,
     /// Its left origin, the ID it was inserted after.
-    origin: Option<(u64, u32)>,
+    pub(crate) origin: Option<(u64, u32)>,
 }
 
 /// One struct.
-fn block(r: &mut Reader) -> Result<Block, WireError> {
+pub(crate) fn block(r: &mut Reader) -> Result<Block, WireError> {
     let gap = |len: u32, skip| Block { len: u64::from(len), skip, origin: None };
     match r.u8()? {
         GC => r.var_u32().map(|len| gap(len, false)),
@@ -257,7 +262,7 @@ fn content(r: &mut Reader, reference: u8) -> Result<u64, WireError> {
             if count > i32::MAX as u32 {
                 return Err(r.fail("JSON content count out of range"));
             }
-            r.ensure_room(u64::from(count) + 1)?;
+            r.ensure_count(u64::from(count) + 1, 1)?;
             for _ in 0..=count {
                 r.var_string()?;
             }
@@ -322,19 +327,41 @@ fn any(r: &mut Reader, depth: usize) -> Result<(), WireError> {
     }
 }
 
+/// Why a read ran out of input. Reading a stream (see [`Reader::streaming`]),
+/// either means "wait for more bytes" while more are to come.
+const UNEXPECTED_END: &str = "unexpected end";
+const LENGTH_BEYOND_END: &str = "length beyond the end of the input";
+
+impl WireError {
+    /// The input ended inside a field: with more input, the read may pass.
+    pub(crate) fn is_truncation(&self) -> bool {
+        self.why == UNEXPECTED_END || self.why == LENGTH_BEYOND_END
+    }
+}
+
 /// A cursor that never reads past its buffer and never overflows.
-struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     buf: &'a [u8],
-    pos: usize,
+    pub(crate) pos: usize,
     what: &'static str,
+    /// Bytes of the same input that follow `buf` but are not read yet (a
+    /// stream read piece by piece): counts are bounded by everything left,
+    /// not only by what is buffered.
+    to_come: u64,
 }
 
 impl<'a> Reader<'a> {
     fn new(buf: &'a [u8], what: &'static str) -> Self {
-        Reader { buf, pos: 0, what }
+        Reader { buf, pos: 0, what, to_come: 0 }
     }
 
-    fn fail(&self, why: &'static str) -> WireError {
+    /// A reader over the buffered part of a longer input, `to_come` bytes of
+    /// which are still to arrive.
+    pub(crate) fn streaming(buf: &'a [u8], what: &'static str, to_come: u64) -> Self {
+        Reader { buf, pos: 0, what, to_come }
+    }
+
+    pub(crate) fn fail(&self, why: &'static str) -> WireError {
         WireError { what: self.what, at: self.pos, why }
     }
 
@@ -342,8 +369,8 @@ impl<'a> Reader<'a> {
         (self.buf.len() - self.pos) as u64
     }
 
-    fn u8(&mut self) -> Result<u8, WireError> {
-        let byte = *self.buf.get(self.pos).ok_or_else(|| self.fail("unexpected end"))?;
+    pub(crate) fn u8(&mut self) -> Result<u8, WireError> {
+        let byte = *self.buf.get(self.pos).ok_or_else(|| self.fail(UNEXPECTED_END))?;
         self.pos += 1;
         Ok(byte)
     }
@@ -362,18 +389,18 @@ impl<'a> Reader<'a> {
         Err(self.fail("varuint too long"))
     }
 
-    fn var_u64(&mut self) -> Result<u64, WireError> {
+    pub(crate) fn var_u64(&mut self) -> Result<u64, WireError> {
         let (value, _) = self.varuint()?;
         u64::try_from(value).map_err(|_| self.fail("varuint overflows 64 bits"))
     }
 
     /// A u32 field: yrs would wrap anything larger, so it is refused.
-    fn var_u32(&mut self) -> Result<u32, WireError> {
+    pub(crate) fn var_u32(&mut self) -> Result<u32, WireError> {
         let (value, _) = self.varuint()?;
         u32::try_from(value).map_err(|_| self.fail("varuint overflows 32 bits"))
     }
 
-    fn client(&mut self) -> Result<u64, WireError> {
+    pub(crate) fn client(&mut self) -> Result<u64, WireError> {
         let client = self.var_u64()?;
         if client > MAX_SAFE_INTEGER {
             return Err(self.fail("client ID beyond 2^53"));
@@ -387,7 +414,17 @@ impl<'a> Reader<'a> {
 
     fn ensure_room(&self, bytes: u64) -> Result<(), WireError> {
         if bytes > self.remaining() {
-            Err(self.fail("length beyond the end of the input"))
+            Err(self.fail(LENGTH_BEYOND_END))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Elements of `min_bytes` each that the rest of the input, buffered or
+    /// to come, can hold.
+    fn ensure_count(&self, count: u64, min_bytes: u64) -> Result<(), WireError> {
+        if count.saturating_mul(min_bytes) > self.remaining() + self.to_come {
+            Err(self.fail(LENGTH_BEYOND_END))
         } else {
             Ok(())
         }
@@ -395,16 +432,16 @@ impl<'a> Reader<'a> {
 
     /// A u32 count of elements that each take at least `min_bytes`: more
     /// than the bytes left can hold is refused before yrs reserves for it.
-    fn count(&mut self, min_bytes: u64) -> Result<u64, WireError> {
+    pub(crate) fn count(&mut self, min_bytes: u64) -> Result<u64, WireError> {
         let count = u64::from(self.var_u32()?);
-        self.ensure_room(count.saturating_mul(min_bytes))?;
+        self.ensure_count(count, min_bytes)?;
         Ok(count)
     }
 
     /// A count yrs reads as `usize` (truncating on 32-bit): bounded the same way.
     fn count_usize(&mut self, min_bytes: u64) -> Result<u64, WireError> {
         let count = self.var_u64()?;
-        self.ensure_room(count.saturating_mul(min_bytes))?;
+        self.ensure_count(count, min_bytes)?;
         Ok(count)
     }
 

@@ -9,8 +9,9 @@ use crate::doc_model::summary::DocumentSummary;
 use crate::store::legacy_kv::{LegacyJournalStats, LegacyKvState, LEGACY_DOCUMENT_KEY};
 use crate::store::sql::SqlExec;
 use crate::store::sql_store::SqlDocStore;
-use crate::store::{DocStore, JournalStats};
-use crate::wire_check::decode_update_for;
+use crate::store::JournalStats;
+use crate::update_pieces::UpdatePieces;
+use crate::wire_check::{decode_update_for, decode_update_v1};
 
 /// A document rebuilt from SQL rows.
 pub(super) struct SqlDoc {
@@ -70,24 +71,71 @@ pub(super) fn state_vector(doc: &Doc) -> StateVector {
     doc.transact().state_vector()
 }
 
+/// The size of the pieces a stored snapshot is applied in
+/// ([`crate::update_pieces`]): one snapshot row. The snapshot is never held
+/// whole next to the document it builds; what a load adds to the document
+/// is about one piece, decoded.
+pub const LOAD_PIECE_BYTES: usize = crate::store::sql_store::SNAPSHOT_CHUNK_BYTES;
+
 /// Loads SQL into a fresh document. Unreadable rows and rows that do not
 /// apply both count as "the SQL load failed" (kv-fallback), never as data.
 pub(super) fn read_sql<E: SqlExec>(store: &SqlDocStore<E>) -> Result<Option<SqlDoc>, String> {
-    let loaded = store.load().map_err(|error| error.to_string())?;
-    if loaded.is_empty() {
+    let rebuilt = rebuild_from_sql(store, &mut |_| {})?;
+    if !rebuilt.has_snapshot && rebuilt.stats.entry_count == 0 {
         return Ok(None);
     }
+    Ok(Some(rebuilt))
+}
+
+/// Rebuilds the document the SQL rows hold, streaming them: the snapshot
+/// is cut into pieces as its rows are read and each piece applied, then
+/// each journal entry as it is read. `on_chunk` sees every snapshot row's
+/// bytes, in order (the migration's read-back hashes them).
+pub(super) fn rebuild_from_sql<E: SqlExec>(
+    store: &SqlDocStore<E>,
+    on_chunk: &mut dyn FnMut(&[u8]),
+) -> Result<SqlDoc, String> {
+    let (chunks, snapshot_len) = store.snapshot_size().map_err(|error| error.to_string())?;
     let doc = Doc::new();
-    let has_snapshot = loaded.snapshot.is_some();
-    if let Some(snapshot) = loaded.snapshot {
-        apply_owned(&doc, snapshot)
-            .map_err(|ApplyError(e)| format!("snapshot_chunks: update does not apply: {e}"))?;
+    if chunks > 0 {
+        let mut failed: Option<String> = None;
+        let mut apply_piece = |piece: Vec<u8>| {
+            if failed.is_none() {
+                failed = apply_piece_owned(&doc, piece).err().map(|ApplyError(e)| e);
+            }
+        };
+        let mut pieces = UpdatePieces::new(snapshot_len, LOAD_PIECE_BYTES);
+        store
+            .stream_snapshot(&mut |chunk| {
+                on_chunk(chunk);
+                pieces.feed(chunk, &mut apply_piece).map_err(|e| e.to_string())
+            })
+            .map_err(|error| error.to_string())?;
+        let finished = pieces.finish(&mut apply_piece);
+        if let Some(error) = failed.or(finished.err().map(|e| e.to_string())) {
+            return Err(format!("snapshot_chunks: update does not apply: {error}"));
+        }
     }
-    for (index, entry) in loaded.journal.into_iter().enumerate() {
-        apply_owned(&doc, entry)
-            .map_err(|ApplyError(e)| format!("journal row {index}: update does not apply: {e}"))?;
-    }
-    Ok(Some(SqlDoc { doc, stats: loaded.stats, has_snapshot }))
+    let mut index = 0;
+    let stats = store
+        .stream_journal(&mut |entry| {
+            apply_owned(&doc, entry).map_err(|ApplyError(e)| {
+                format!("journal row {index}: update does not apply: {e}")
+            })?;
+            index += 1;
+            Ok(())
+        })
+        .map_err(|error| error.to_string())?;
+    Ok(SqlDoc { doc, stats, has_snapshot: chunks > 0 })
+}
+
+/// Applies one piece of a snapshot, freeing its bytes once decoded. The
+/// structure is checked here; the clock rule was checked across the whole
+/// snapshot as it was cut ([`UpdatePieces`]).
+fn apply_piece_owned(doc: &Doc, bytes: Vec<u8>) -> Result<(), ApplyError> {
+    let update = decode_update_v1(&bytes).map_err(|error| ApplyError(error.to_string()))?;
+    drop(bytes);
+    doc.transact_mut().apply_update(update).map_err(|error| ApplyError(error.to_string()))
 }
 
 /// Applies a legacy value, naming it in the error.

@@ -10,22 +10,16 @@ use sha2::{Digest, Sha256};
 use yrs::{Doc, StateVector};
 
 use super::fingerprint::Fingerprint;
-use super::source::{apply, apply_owned, ApplyError};
+use super::source::{apply_owned, rebuild_from_sql};
 use crate::store::sql::SqlExec;
 use crate::store::sql_store::SqlDocStore;
-use crate::store::{DocStore, JournalStats};
+use crate::store::JournalStats;
 
 /// What a streamed snapshot write handed to SQL: its length and SHA-256.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Written {
     pub(super) len: usize,
     pub(super) sha256: [u8; 32],
-}
-
-impl Written {
-    pub(super) fn of(bytes: &[u8]) -> Written {
-        Written { len: bytes.len(), sha256: Sha256::digest(bytes).into() }
-    }
 }
 
 /// Why a read-back did not match what was written.
@@ -66,29 +60,28 @@ impl VerifyFailure {
 /// Reloads SQL and checks it reproduces the source: the stored bytes come
 /// back unchanged (same length and SHA-256 as written, no journal rows) and
 /// rebuild a document with the source's fingerprint. That document is
-/// returned to be served.
+/// returned to be served. The rows are streamed: hashed and applied piece by
+/// piece, never held whole next to the document.
 pub(super) fn read_back<E: SqlExec>(
     store: &SqlDocStore<E>,
     written: &Written,
     expected: &Fingerprint,
 ) -> Result<(Doc, JournalStats), VerifyFailure> {
-    let loaded = store.load().map_err(|error| VerifyFailure::Read(error.to_string()))?;
-    let snapshot = loaded.snapshot.unwrap_or_default();
-    let read = snapshot.len();
-    let bytes_match = Written::of(&snapshot) == *written && loaded.journal.is_empty();
-    let doc = Doc::new();
-    // The bytes are freed once decoded, before the document grows.
-    apply_owned(&doc, snapshot)
-        .map_err(|ApplyError(e)| VerifyFailure::Read(format!("snapshot does not apply: {e}")))?;
-    for entry in &loaded.journal {
-        apply(&doc, entry)
-            .map_err(|ApplyError(e)| VerifyFailure::Read(format!("journal does not apply: {e}")))?;
-    }
+    let mut hasher = Sha256::new();
+    let mut read = 0;
+    let rebuilt = rebuild_from_sql(store, &mut |chunk| {
+        hasher.update(chunk);
+        read += chunk.len();
+    })
+    .map_err(VerifyFailure::Read)?;
+    let read_back = Written { len: read, sha256: hasher.finalize().into() };
+    let bytes_match = read_back == *written && rebuilt.stats.entry_count == 0;
+    let (doc, stats) = (rebuilt.doc, rebuilt.stats);
     let actual = Fingerprint::of(&doc);
     let structure_matches = actual.structure_matches(expected);
     let content_matches = actual.content_matches(expected);
     if bytes_match && structure_matches && content_matches {
-        return Ok((doc, loaded.stats));
+        return Ok((doc, stats));
     }
     Err(VerifyFailure::Mismatch {
         bytes_match,

@@ -1,6 +1,6 @@
 //! What one client may make a vault room hold or do: frame sizes, sockets
 //! per room and full-state sync answers per connection. Each limit is a named
-//! constant; the three an operator may want to change can be set through
+//! constant; the four an operator may want to change can be set through
 //! environment variables ([`RoomLimits::from_vars`]). A client over a limit
 //! gets a clear error and nothing of what it sent is applied; the other
 //! clients of the room never notice. The awareness limits live with the
@@ -47,10 +47,18 @@ pub const DEFAULT_FULL_SYNC_ANSWERS_PER_WINDOW: u32 = 4;
 /// The window of [`DEFAULT_FULL_SYNC_ANSWERS_PER_WINDOW`] (one minute).
 pub const FULL_SYNC_WINDOW_MS: u64 = 60_000;
 
+/// The largest piece a fresh client's full state is sent in
+/// ([`crate::update_pieces`]): the default and the range of the setting.
+pub use crate::update_pieces::{DEFAULT_PIECE_BYTES, MIN_PIECE_BYTES};
+/// Pieces stay below the platform's message cap with room for one more
+/// struct (a struct is never larger than the frame it came in).
+pub const MAX_PIECE_BYTES: usize = 16 * 1024 * 1024;
+
 /// The environment variables an operator may set.
 pub const MAX_UPDATE_FRAME_VAR: &str = "YAOS_MAX_UPDATE_FRAME_BYTES";
 pub const MAX_SOCKETS_VAR: &str = "YAOS_MAX_SOCKETS_PER_ROOM";
 pub const FULL_SYNC_ANSWERS_VAR: &str = "YAOS_FULL_SYNC_ANSWERS_PER_MINUTE";
+pub const SYNC_PIECE_VAR: &str = "YAOS_SYNC_PIECE_BYTES";
 
 /// The limits of one room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +66,8 @@ pub struct RoomLimits {
     pub max_update_frame_bytes: usize,
     pub max_sockets: usize,
     pub full_sync_answers_per_window: u32,
+    /// The size of the pieces a fresh client's full state is sent in.
+    pub sync_piece_bytes: usize,
 }
 
 impl Default for RoomLimits {
@@ -66,6 +76,7 @@ impl Default for RoomLimits {
             max_update_frame_bytes: DEFAULT_MAX_UPDATE_FRAME_BYTES,
             max_sockets: DEFAULT_MAX_SOCKETS_PER_ROOM,
             full_sync_answers_per_window: DEFAULT_FULL_SYNC_ANSWERS_PER_WINDOW,
+            sync_piece_bytes: DEFAULT_PIECE_BYTES,
         }
     }
 }
@@ -142,10 +153,17 @@ impl RoomLimits {
         );
         let answers =
             read(FULL_SYNC_ANSWERS_VAR, u64::from(DEFAULT_FULL_SYNC_ANSWERS_PER_WINDOW), 1, 1000);
+        let piece = read(
+            SYNC_PIECE_VAR,
+            DEFAULT_PIECE_BYTES as u64,
+            MIN_PIECE_BYTES as u64,
+            MAX_PIECE_BYTES as u64,
+        );
         let limits = RoomLimits {
             max_update_frame_bytes: frame as usize,
             max_sockets: sockets as usize,
             full_sync_answers_per_window: answers as u32,
+            sync_piece_bytes: piece as usize,
         };
         (limits, warnings)
     }

@@ -1,12 +1,14 @@
 //! The vault room: [`vault_room::VaultRoom`] owns one vault's live state
 //! (document, awareness, persistence, storage status, SV-echo counters) and
 //! its rules; [`protocol`] is the sync and awareness protocol over
-//! `yrs::sync`; [`limits`] what one client may make it hold; [`sv_echo`] the SV echo; [`debug_report`] the debug JSON;
-//! [`room_meta`] the `roomMeta` key.
+//! `yrs::sync`; [`stored_sync`] a fresh client's full state sent from the
+//! stored rows; [`limits`] what one client may make it hold; [`sv_echo`] the
+//! SV echo; [`debug_report`] the debug JSON; [`room_meta`] the `roomMeta` key.
 
 pub mod debug_report;
 pub mod limits;
 pub mod protocol;
 pub mod room_meta;
+pub mod stored_sync;
 pub mod sv_echo;
 pub mod vault_room;

@@ -23,7 +23,7 @@ use yrs::updates::decoder::{Decode, DecoderV1};
 use yrs::updates::encoder::{Encode, Encoder, EncoderV1};
 use yrs::{ClientID, Doc, ReadTxn, StateVector, Transact, TransactionAcqError, Update};
 
-use super::limits::{FullSyncBudget, LimitExceeded};
+use super::limits::{FrameKind, FullSyncBudget, LimitExceeded};
 use crate::encode;
 use crate::wire_check::{self, DecodeError, WireError};
 
@@ -36,8 +36,8 @@ const OBSERVER_KEY: &str = "yaos-room";
 // yrs's message tags as the varuints frames carry.
 const SYNC: u64 = MSG_SYNC as u64;
 const AWARENESS: u64 = MSG_AWARENESS as u64;
-const SYNC_STEP_2: u64 = MSG_SYNC_STEP_2 as u64;
-const SYNC_UPDATE: u64 = MSG_SYNC_UPDATE as u64;
+pub(crate) const SYNC_STEP_2: u64 = MSG_SYNC_STEP_2 as u64;
+pub(crate) const SYNC_UPDATE: u64 = MSG_SYNC_UPDATE as u64;
 
 /// Awareness client IDs one connection may hold states for. A plugin holds
 /// one (its document's client ID, kept across reconnects); the rest is room
@@ -254,6 +254,34 @@ impl Room {
         self.full_sync = Some(FullSyncGate { budget, per_window, now_ms });
     }
 
+    /// Takes one full-state answer from `origin`'s budget, or refuses when
+    /// it is used up (always passes while unlimited).
+    pub fn charge_full_sync(&mut self, origin: &str) -> Result<(), LimitExceeded> {
+        match &mut self.full_sync {
+            Some(gate) => gate.budget.take(origin, (gate.now_ms)(), gate.per_window),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether `frame` is a SyncStep1 from a client holding nothing of this
+    /// document: its state vector names none of the document's clients with
+    /// a clock above zero, so the answer is the whole document, whatever
+    /// else the client holds. An empty document has no fresh requests (its
+    /// answer is empty either way).
+    pub fn is_fresh_sync_request(&self, frame: &[u8]) -> bool {
+        if FrameKind::of(frame) != FrameKind::SyncStep1 || wire_check::check_frame(frame).is_err() {
+            return false;
+        }
+        let mut decoder = DecoderV1::new(Cursor::new(frame));
+        let (Ok(SYNC), Ok(DecodedSync::Step1(client_sv))) =
+            (decoder.read_var::<u64>(), decode_sync(&mut decoder))
+        else {
+            return false;
+        };
+        let doc_sv = self.doc().transact().state_vector();
+        !doc_sv.is_empty() && doc_sv.iter().all(|(client, _)| client_sv.get(client) == 0)
+    }
+
     /// A connection closed: its full-sync budget goes with it.
     pub fn forget_connection(&mut self, origin: &str) {
         if let Some(gate) = &mut self.full_sync {
@@ -282,6 +310,13 @@ impl Room {
     /// The full state as a v1 update (`Y.encodeStateAsUpdate`).
     pub fn full_update(&self) -> Vec<u8> {
         encode::state_as_update_v1(&self.doc().transact(), &StateVector::default(), 0)
+    }
+
+    /// A SyncStep2 frame with the full state.
+    pub fn full_state_step2(&self) -> Vec<u8> {
+        let txn = self.doc().transact();
+        let update = encode::state_as_update_v1(&txn, &StateVector::default(), MAX_FRAME_HEADER);
+        sync_frame(SYNC_STEP_2, update)
     }
 
     /// A SyncStep1 carrying the server's state vector: the first connect frame,
@@ -400,15 +435,16 @@ impl Room {
         match message {
             Err(e) => effects.error = Some(e.into()),
             Ok(DecodedSync::Step1(client_sv)) => {
-                let txn = self.awareness.doc().transact();
+                let doc_sv = self.doc().transact().state_vector();
                 let lacks_state =
-                    txn.state_vector().iter().any(|(client, clock)| client_sv.get(client) < *clock);
-                if let Some(gate) = self.full_sync.as_mut().filter(|_| lacks_state) {
-                    if let Err(over) = gate.budget.take(origin, (gate.now_ms)(), gate.per_window) {
+                    doc_sv.iter().any(|(client, clock)| client_sv.get(client) < *clock);
+                if lacks_state {
+                    if let Err(over) = self.charge_full_sync(origin) {
                         effects.error = Some(over.into());
                         return effects;
                     }
                 }
+                let txn = self.awareness.doc().transact();
                 let update = encode::state_as_update_v1(&txn, &client_sv, MAX_FRAME_HEADER);
                 effects.reply = Some(sync_frame(SYNC_STEP_2, update));
             }
@@ -582,7 +618,7 @@ fn update_of_frame(frame: Arc<Vec<u8>>) -> Vec<u8> {
 /// place (without a reallocation when `payload` has [`MAX_FRAME_HEADER`]
 /// bytes to spare): encoding through `Message` would copy a full-state
 /// payload into a second buffer of the same size.
-fn sync_frame(inner: u64, mut payload: Vec<u8>) -> Vec<u8> {
+pub(crate) fn sync_frame(inner: u64, mut payload: Vec<u8>) -> Vec<u8> {
     let mut header = Vec::with_capacity(MAX_FRAME_HEADER);
     header.write_var(SYNC);
     header.write_var(inner);

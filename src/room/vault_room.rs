@@ -18,6 +18,7 @@ use yrs::Doc;
 use super::debug_report::DebugParts;
 use super::limits::{LimitExceeded, RoomLimits};
 use super::protocol::{FrameError, HeldAwareness, Room, UPDATE_OBSERVED_EVENT};
+use super::stored_sync::send_stored_state;
 use super::sv_echo::{try_send_sv_echo, SvEchoCounters, SvEchoKind, CUSTOM_MESSAGE_PREFIX};
 use crate::diagnostics::trace::{TraceLog, TraceSink};
 use crate::doc_model::summary::{schema_version, DocumentSummary};
@@ -80,6 +81,10 @@ pub fn valid_connection_id(id: &str) -> bool {
     (1..=MAX_CONNECTION_ID_LEN).contains(&id.len())
         && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
+
+/// Trace event: a fresh client's full state could not be sent from the
+/// stored rows (it was sent from the document instead).
+pub const STORED_SYNC_FAILED_EVENT: &str = "server.sync.stored_state_failed";
 
 /// The `__YPS:` error a client over a limit receives. Its code is none of
 /// the four the plugin treats as fatal, so the plugin stays connected.
@@ -250,6 +255,9 @@ impl<E: SqlExec> VaultRoom<E> {
             let _ = out.reply_text(&limit_error_frame(&over.to_string()));
             return FrameTurn { error: Some(over.into()), ..FrameTurn::default() };
         }
+        if self.room.is_fresh_sync_request(&frame) && self.store_holds_document() {
+            return self.answer_fresh_client(conn, out);
+        }
         let mut effects = self.room.on_frame_from(conn, frame, &held.ids);
         if let Some(reply) = effects.reply.take() {
             out.reply(&reply);
@@ -272,6 +280,27 @@ impl<E: SqlExec> VaultRoom<E> {
         let save = effects.update_bearing.then(|| self.save_then_acknowledge(out));
         let compaction_due = matches!(save, Some(SaveOutcome::Appended(Compaction::Deferred(_))));
         FrameTurn { awareness_ids_changed, error: effects.error, save, compaction_due }
+    }
+
+    /// Whether the stored rows hold all of the document: SQL is the live
+    /// store (not the read-only fallback) and every change is durable.
+    fn store_holds_document(&self) -> bool {
+        !self.coordinator.is_read_only() && !self.coordinator.has_pending()
+    }
+
+    /// A fresh client's SyncStep1, answered from the stored rows
+    /// ([`super::stored_sync`]); if reading them fails, from the document.
+    fn answer_fresh_client(&mut self, conn: &str, out: &mut impl Outbox) -> FrameTurn {
+        if let Err(over) = self.room.charge_full_sync(conn) {
+            let _ = out.reply_text(&limit_error_frame(&over.to_string()));
+            return FrameTurn { error: Some(over.into()), ..FrameTurn::default() };
+        }
+        if let Err(error) = send_stored_state(&self.store, self.limits.sync_piece_bytes, out) {
+            self.trace
+                .trace(STORED_SYNC_FAILED_EVENT, serde_json::json!({ "error": error.to_string() }));
+            out.reply(&self.room.full_state_step2());
+        }
+        FrameTurn::default()
     }
 
     /// Durable before acknowledged: the save runs first, and the `postApply`

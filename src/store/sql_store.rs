@@ -111,31 +111,56 @@ impl<E: SqlExec> SqlDocStore<E> {
             StoreError::Corrupt(format!("snapshot_chunks: total length {total} too large"))
         })?;
         let mut snapshot = Vec::with_capacity(capacity);
+        self.stream_snapshot(&mut |chunk| {
+            snapshot.extend_from_slice(chunk);
+            Ok(())
+        })?;
+        Ok(Some(snapshot))
+    }
+
+    /// Hands the snapshot's chunks to `on_chunk` in order, each checked as a
+    /// load checks it; only one chunk row is held at a time. An error from
+    /// `on_chunk` stops the read and fails it as [`StoreError::Corrupt`].
+    pub fn stream_snapshot(
+        &self,
+        on_chunk: &mut dyn FnMut(&[u8]) -> Result<(), String>,
+    ) -> Result<(), StoreError> {
         let mut expected_index: i64 = 0;
         self.query_rows(
             "SELECT chunk_index, data FROM snapshot_chunks ORDER BY chunk_index",
             |row| {
                 let data = check_chunk(row, expected_index)?;
-                snapshot.extend_from_slice(&data);
                 expected_index += 1;
-                Ok(())
+                on_chunk(&data)
             },
-        )?;
-        Ok(Some(snapshot))
+        )
     }
 
     /// Reads every journal row in `id` order, checking `byte_length`.
     fn load_journal(&self) -> Result<(Vec<Vec<u8>>, JournalStats), StoreError> {
         let mut entries = Vec::new();
+        let stats = self.stream_journal(&mut |entry| {
+            entries.push(entry);
+            Ok(())
+        })?;
+        Ok((entries, stats))
+    }
+
+    /// Hands each journal entry to `on_entry` in `id` order, checked as a
+    /// load checks it, and returns the journal's statistics. An error from
+    /// `on_entry` stops the read and fails it as [`StoreError::Corrupt`].
+    pub fn stream_journal(
+        &self,
+        on_entry: &mut dyn FnMut(Vec<u8>) -> Result<(), String>,
+    ) -> Result<JournalStats, StoreError> {
         let mut stats = JournalStats::default();
         self.query_rows("SELECT id, data, byte_length FROM journal ORDER BY id", |row| {
             let data = check_journal_row(row)?;
             stats.entry_count += 1;
             stats.total_bytes += data.len() as u64;
-            entries.push(data);
-            Ok(())
+            on_entry(data)
         })?;
-        Ok((entries, stats))
+        Ok(stats)
     }
 
     /// Streams the rows of `sql` through `check`; a row it rejects (with a

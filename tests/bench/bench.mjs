@@ -187,7 +187,7 @@ function preloaded(seedUpdate) {
 async function main() {
   const result = {
     notes: NOTES, noteBytes: NOTE_BYTES, vaultUpdateBytes: null,
-    seedMs: null, coldLoadMs: null, serverColdLoadDurationMs: null,
+    seedMs: null, coldLoadMs: null, returningLoadMs: null, serverColdLoadDurationMs: null,
     latencyMs: null, editsPerSecond: null, echoLatencyMs: null,
     peakRssBytes: null, wasmMemoryBytes: null, journalEntryCount: null, checkpointFallbackCount: null,
   };
@@ -292,6 +292,32 @@ async function main() {
   };
   result.serverColdLoadDurationMs = median(serverColdRuns);
   result.serverColdLoadRunsMs = serverColdRuns;
+
+  // Returning device: a restart, then a client that already holds the whole
+  // vault (as the plugin's local copy does) connects; time to `synced`,
+  // beside the server's own load from storage.
+  const returningRuns = [];
+  const returningServerRuns = [];
+  await phase("returningLoad", async () => {
+    for (let r = 0; r < RESTARTS; r++) {
+      await stopBenchServer();
+      await startBenchServer();
+      const doc = new Y.Doc();
+      Y.applyUpdate(doc, seedUpdate);
+      const t0 = performance.now();
+      const c = open(doc);
+      await waitSynced(c);
+      returningRuns.push(performance.now() - t0);
+      const info = await debugInfo();
+      returningServerRuns.push(info.storage.coldLoadDurationMs);
+      result.wasmMemoryBytesAfterReturningLoad = info.wasmMemoryBytes;
+      c.close();
+      log(`returning client ${r + 1}: synced after ${returningRuns.at(-1).toFixed(0)} ms, server load ${info.storage.coldLoadDurationMs} ms`);
+    }
+  });
+  result.returningLoadMs = ms(median(returningRuns));
+  result.returningLoadRunsMs = returningRuns.map(ms);
+  result.returningServerLoadRunsMs = returningServerRuns;
 
   // Reference: what applying the vault costs the Node client alone.
   {

@@ -29,14 +29,20 @@ export function until(emitter, event, pred, ms = 15000, what = event) {
  * Connects a provider to `/vault/sync/<vaultId>`. Records every `__YPS:`
  * custom message; `echoes` holds parsed SV echoes in arrival order.
  */
-export function connectClient(server, vaultId, { token, ticket, schemaVersion = "3", doc = new Y.Doc(), connect = true } = {}) {
+/**
+ * A client the way the plugin connects (y-partyserver's provider over `ws`).
+ * `maxPayload` caps the size of one incoming message, as a platform or
+ * proxy may: a larger one closes the socket (1009). `frameSizes`, an array,
+ * receives the size of every binary message the client gets.
+ */
+export function connectClient(server, vaultId, { token, ticket, schemaVersion = "3", doc = new Y.Doc(), connect = true, maxPayload, frameSizes } = {}) {
   const params = { schemaVersion };
   if (ticket !== undefined) params.ticket = ticket;
   else if (token !== undefined) params.token = token;
   const provider = new YProvider(server.url.replace("http://", ""), vaultId, doc, {
     prefix: `/vault/sync/${encodeURIComponent(vaultId)}`,
     params,
-    WebSocketPolyfill: WebSocket,
+    WebSocketPolyfill: maxPayload === undefined && !frameSizes ? WebSocket : measuredWebSocket(maxPayload, frameSizes),
     disableBc: true,
     connect,
   });
@@ -51,6 +57,15 @@ export function connectClient(server, vaultId, { token, ticket, schemaVersion = 
   client.synced = () => until(provider, "synced", () => provider.synced, 15000, "synced");
   client.close = () => { provider.disconnect(); provider.destroy(); };
   return client;
+}
+
+function measuredWebSocket(maxPayload, frameSizes) {
+  return class extends WebSocket {
+    constructor(url, protocols) {
+      super(url, protocols, maxPayload === undefined ? {} : { maxPayload });
+      if (frameSizes) this.on("message", (data, isBinary) => { if (isBinary) frameSizes.push(data.byteLength ?? data.length); });
+    }
+  };
 }
 
 /** Waits until the client has received at least `n` SV echoes. */

@@ -1,0 +1,208 @@
+//! A fresh client's full state sent from the stored rows, natively over
+//! real SQLite: the frames (updates in pieces, the SyncStep2 last) build the
+//! room's document, with a long journal, after compaction and across a
+//! restart; a returning client still gets one diff; and a room whose rows
+//! do not hold everything answers from the document.
+
+#[path = "support/docs.rs"]
+#[allow(dead_code)]
+mod docs;
+#[path = "support/sqlite.rs"]
+#[allow(dead_code)]
+mod sqlite;
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use futures::executor::block_on;
+use sqlite::SqliteExec;
+use yaos_server::diagnostics::trace::TraceLog;
+use yaos_server::room::limits::{RoomLimits, MIN_PIECE_BYTES};
+use yaos_server::room::protocol::HeldAwareness;
+use yaos_server::room::vault_room::{Outbox, VaultRoom};
+use yaos_server::store::kv::MemoryKv;
+use yrs::sync::{Message, SyncMessage};
+use yrs::updates::decoder::Decode;
+use yrs::updates::encoder::Encode;
+use yrs::{Doc, GetString, Map, ReadTxn, StateVector, Text, Transact, Update, WriteTxn};
+
+fn clock() -> u64 {
+    1_779_963_072_345
+}
+
+/// Keeps every frame the room replies with.
+#[derive(Default)]
+struct Frames(Vec<Vec<u8>>);
+
+impl Outbox for Frames {
+    fn reply(&mut self, frame: &[u8]) {
+        self.0.push(frame.to_vec());
+    }
+    fn broadcast(&mut self, _: &[u8]) {}
+    fn reply_text(&mut self, _: &str) -> Result<(), String> {
+        Ok(())
+    }
+    fn sender_open(&self) -> bool {
+        true
+    }
+}
+
+fn activate(db: &Rc<SqliteExec>) -> VaultRoom<Rc<SqliteExec>> {
+    let mut trace = TraceLog::default();
+    let mut room =
+        block_on(VaultRoom::activate(Rc::clone(db), &MemoryKv::default(), clock, &mut trace))
+            .expect("activation");
+    room.set_limits(RoomLimits { sync_piece_bytes: MIN_PIECE_BYTES, ..RoomLimits::default() });
+    room
+}
+
+/// Notes as a client adds them: one map entry and one text each, so the
+/// document has many structs of several kinds.
+fn add_notes(client: &Doc, from: usize, count: usize) -> Vec<u8> {
+    let before = client.transact().state_vector();
+    for i in from..from + count {
+        let mut txn = client.transact_mut();
+        let text = txn.get_or_insert_text(format!("note-{i}").as_str());
+        text.insert(&mut txn, 0, &docs::filler(600, i as u64));
+        let index = txn.get_or_insert_map("index");
+        index.insert(&mut txn, format!("note-{i}"), i as i64);
+    }
+    let update = client.transact().encode_state_as_update_v1(&before);
+    Message::Sync(SyncMessage::Update(update)).encode_v1()
+}
+
+fn send(room: &mut VaultRoom<Rc<SqliteExec>>, conn: &str, frame: Vec<u8>) -> Frames {
+    let mut out = Frames::default();
+    let turn = room.frame(conn, frame, &mut HeldAwareness::default(), &mut out);
+    assert!(turn.error.is_none(), "{:?}", turn.error);
+    out
+}
+
+fn step1(sv: StateVector) -> Vec<u8> {
+    Message::Sync(SyncMessage::SyncStep1(sv)).encode_v1()
+}
+
+/// Applies the reply frames to `doc`, in order; returns their kinds.
+fn apply_frames(doc: &Doc, frames: &[Vec<u8>]) -> Vec<u8> {
+    frames
+        .iter()
+        .map(|frame| {
+            let Ok(Message::Sync(message)) = Message::decode_v1(frame) else {
+                panic!("not a sync frame")
+            };
+            let (kind, update) = match message {
+                SyncMessage::SyncStep2(u) => (1, u),
+                SyncMessage::Update(u) => (2, u),
+                SyncMessage::SyncStep1(_) => panic!("a SyncStep1 in the answer"),
+            };
+            doc.transact_mut().apply_update(Update::decode_v1(&update).unwrap()).unwrap();
+            kind
+        })
+        .collect()
+}
+
+/// The notes of a document, by name.
+fn notes(doc: &Doc, count: usize) -> BTreeMap<String, String> {
+    let mut txn = doc.transact_mut();
+    (0..count)
+        .map(|i| {
+            let name = format!("note-{i}");
+            let text = txn.get_or_insert_text(name.as_str()).get_string(&txn);
+            (name, text)
+        })
+        .collect()
+}
+
+#[test]
+fn a_fresh_client_gets_snapshot_pieces_then_the_journal_and_the_step2_last() {
+    let db = Rc::new(SqliteExec::in_memory());
+    let mut room = activate(&db);
+    let client = docs::doc(7);
+    send(&mut room, "seed", add_notes(&client, 0, 300));
+    assert!(matches!(room.compact_now(), yaos_server::persist::EmergencyCompact::Compacted { .. }));
+    for i in 300..340 {
+        send(&mut room, "seed", add_notes(&client, i, 1));
+    }
+    let journal = room.store().sql().scalar("SELECT COUNT(*) FROM journal");
+    assert_eq!(journal, 40);
+
+    let fresh = Doc::new();
+    let frames = send(&mut room, "fresh", step1(StateVector::default())).0;
+    let kinds = apply_frames(&fresh, &frames);
+    let pieces = frames.len() - journal as usize - 1;
+    assert!(pieces >= 10, "{pieces} snapshot pieces");
+    assert_eq!(kinds.last(), Some(&1), "the last frame is the SyncStep2");
+    assert_eq!(frames.last().map(Vec::as_slice), Some(&[0, 1, 2, 0, 0][..]), "and empty");
+    assert!(kinds[..kinds.len() - 1].iter().all(|&k| k == 2), "the rest are updates");
+    for frame in &frames {
+        assert!(frame.len() < MIN_PIECE_BYTES + 4096, "{} bytes", frame.len());
+    }
+    assert_eq!(notes(&fresh, 340), notes(room.doc(), 340));
+    assert_eq!(fresh.transact().state_vector(), room.doc().transact().state_vector());
+
+    // A returning client that lacks the last edit gets one small diff.
+    let returning = Doc::new();
+    apply_frames(&returning, &frames[..frames.len() - 2]);
+    let diff = send(&mut room, "back", step1(returning.transact().state_vector())).0;
+    assert_eq!(diff.len(), 1);
+    assert_eq!(apply_frames(&returning, &diff), [1]);
+    assert_eq!(notes(&returning, 340), notes(room.doc(), 340));
+
+    // After a restart, from the same rows.
+    let echoed = room.doc().transact().state_vector();
+    drop(room);
+    let mut room = activate(&db);
+    let again = Doc::new();
+    apply_frames(&again, &send(&mut room, "fresh", step1(StateVector::default())).0);
+    assert_eq!(again.transact().state_vector(), echoed);
+    assert_eq!(notes(&again, 340), notes(&fresh, 340));
+}
+
+#[test]
+fn a_client_holding_only_its_own_edits_counts_as_fresh() {
+    let db = Rc::new(SqliteExec::in_memory());
+    let mut room = activate(&db);
+    send(&mut room, "seed", add_notes(&docs::doc(7), 0, 60));
+    room.compact_now();
+    let own = docs::doc(99);
+    docs::append_text(&own, "offline draft");
+    let frames = send(&mut room, "new", step1(own.transact().state_vector())).0;
+    assert!(frames.len() > 1, "answered from the rows, in pieces");
+    apply_frames(&own, &frames);
+    assert_eq!(notes(&own, 60), notes(room.doc(), 60));
+}
+
+#[test]
+fn rows_that_miss_a_change_are_bypassed_for_the_document() {
+    let db = Rc::new(SqliteExec::in_memory());
+    let mut room = activate(&db);
+    let client = docs::doc(7);
+    send(&mut room, "seed", add_notes(&client, 0, 60));
+    // This edit is applied but its save fails: the rows do not hold it.
+    db.break_statements("INSERT INTO journal");
+    db.break_statements("snapshot_chunks");
+    let mut out = Frames::default();
+    let turn =
+        room.frame("seed", add_notes(&client, 60, 1), &mut HeldAwareness::default(), &mut out);
+    assert!(turn.save.is_some_and(|s| !s.is_durable()));
+    let frames = send(&mut room, "fresh", step1(StateVector::default())).0;
+    assert_eq!(frames.len(), 1, "one SyncStep2 from the document");
+    let fresh = Doc::new();
+    assert_eq!(apply_frames(&fresh, &frames), [1]);
+    assert_eq!(notes(&fresh, 61), notes(room.doc(), 61));
+    assert!(!notes(&fresh, 61)["note-60"].is_empty(), "the unsaved edit is in the answer");
+}
+
+#[test]
+fn an_unreadable_snapshot_row_falls_back_to_the_document() {
+    let db = Rc::new(SqliteExec::in_memory());
+    let mut room = activate(&db);
+    send(&mut room, "seed", add_notes(&docs::doc(7), 0, 120));
+    room.compact_now();
+    db.fail_statement("FROM snapshot_chunks ORDER BY", 0);
+    let frames = send(&mut room, "fresh", step1(StateVector::default())).0;
+    let fresh = Doc::new();
+    apply_frames(&fresh, &frames);
+    assert_eq!(notes(&fresh, 120), notes(room.doc(), 120));
+    assert_eq!(frames.last().map(|f| f[1]), Some(1), "the document's SyncStep2 comes last");
+}
