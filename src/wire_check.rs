@@ -79,6 +79,12 @@ pub fn decode_update_for(bytes: &[u8], doc: &StateVector) -> Result<Update, Deco
     Ok(Update::decode_v1(bytes)?)
 }
 
+/// [`check_update_v1`] for a document whose state vector is `doc`: no
+/// struct may start beyond the document's clock for its client.
+pub fn check_update_for(bytes: &[u8], doc: &StateVector) -> Result<(), WireError> {
+    walk_update(bytes, Some(doc))
+}
+
 /// A refusal by the check, or yrs's own (recoverable) decode error.
 #[derive(Debug, Error)]
 pub enum DecodeError {

@@ -82,11 +82,11 @@ use yrs::Doc;
 
 use crate::diagnostics::trace::TraceSink;
 use crate::store::kv::KvStore;
-use crate::store::legacy_kv::{self, LegacyKvError, LegacyKvState};
+use crate::store::legacy_kv::LegacyKvError;
 use crate::store::sql::SqlExec;
 use crate::store::sql_store::SqlDocStore;
 use crate::store::JournalStats;
-use source::{build_source, read_sql, Source, SqlDoc};
+use source::{read_sql, Source, SqlDoc};
 
 pub use cleanup::{cleanup_kv, is_legacy_key, CleanupOutcome};
 pub use fingerprint::same_document;
@@ -258,18 +258,19 @@ impl<E: SqlExec, K: KvStore> Run<'_, E, K> {
         LoadedDocument { doc: sql.doc, status, journal: sql.stats, legacy_document_migrated: false }
     }
 
-    /// Reads the legacy store; a failure is traced and fails the load.
-    async fn read_legacy(&mut self) -> Result<LegacyKvState, LoadError> {
-        legacy_kv::read_legacy_kv(self.kv).await.map_err(|error| {
-            self.trace.trace("legacy-kv-load-failed", json!({"error": error.to_string()}));
-            error.into()
+    /// Builds the document held in the legacy store, or `None` if it holds
+    /// nothing; a damaged store is traced and fails the load.
+    async fn read_source(&mut self) -> Result<Option<Source>, LoadError> {
+        source::read_source(self.kv).await.inspect_err(|error| {
+            if let LoadError::Legacy(damage) = error {
+                self.trace.trace("legacy-kv-load-failed", json!({"error": damage.to_string()}));
+            }
         })
     }
 
     /// SQL is empty: migrate legacy data, or start fresh.
     async fn migrate_or_fresh(&mut self) -> Result<LoadedDocument, LoadError> {
-        let legacy = self.read_legacy().await?;
-        match build_source(legacy)? {
+        match self.read_source().await? {
             Some(source) => self.migrate(source).await,
             None => Ok(self.fresh()),
         }
@@ -304,8 +305,7 @@ impl<E: SqlExec, K: KvStore> Run<'_, E, K> {
     /// SQL could not be loaded or verified: serve legacy data read-only (or,
     /// if there is none, an empty doc).
     async fn fallback(&mut self, note: &str) -> Result<LoadedDocument, LoadError> {
-        let legacy = self.read_legacy().await?;
-        match build_source(legacy)? {
+        match self.read_source().await? {
             Some(source) => Ok(self.degraded(source, note)),
             None => {
                 let note = "SQL load failed and KV has no data; starting with empty document";

@@ -6,7 +6,10 @@ use yrs::{Doc, ReadTxn, StateVector, Transact};
 
 use super::LoadError;
 use crate::doc_model::summary::DocumentSummary;
-use crate::store::legacy_kv::{LegacyJournalStats, LegacyKvState, LEGACY_DOCUMENT_KEY};
+use crate::store::kv::KvStore;
+use crate::store::legacy_kv::{
+    self, JournalReadError, LegacyJournalStats, LegacyKvError, LegacyKvState, LEGACY_DOCUMENT_KEY,
+};
 use crate::store::sql::SqlExec;
 use crate::store::sql_store::SqlDocStore;
 use crate::store::JournalStats;
@@ -216,6 +219,54 @@ pub(super) fn build_source(mut legacy: LegacyKvState) -> Result<Option<Source>, 
         stats,
         checkpoint_bytes,
         active_path_count,
+    };
+    Ok(Some(Source { doc, info }))
+}
+
+/// Builds the document to migrate straight from the legacy store (what
+/// [`build_source`] builds from [`legacy_kv::read_legacy_kv`]), applying each
+/// value as soon as it is read and verified: the checkpoint, then one
+/// journal entry at a time. The vault's journal is never held whole next to
+/// the document it builds (a large vault that the released servers could no
+/// longer compact holds most of its text there). A non-empty legacy
+/// `document` needs the chunked values twice for the merge rule; that rare
+/// case reads everything first.
+pub(super) async fn read_source<K: KvStore>(kv: &K) -> Result<Option<Source>, LoadError> {
+    let document = legacy_kv::read_legacy_document(kv).await.map_err(LegacyKvError::from)?;
+    if document.as_ref().is_some_and(|bytes| !bytes.is_empty()) {
+        return build_source(legacy_kv::read_legacy_kv(kv).await?);
+    }
+    let checkpoint = legacy_kv::read_checkpoint(kv).await?;
+    let has_checkpoint = checkpoint.is_some();
+    let checkpoint_bytes = checkpoint.as_ref().map_or(0, Vec::len);
+    let doc = Doc::new();
+    if let Some(checkpoint) = checkpoint {
+        apply_owned(&doc, checkpoint).map_err(|ApplyError(message)| LoadError::Undecodable {
+            source_name: "checkpoint".to_owned(),
+            message,
+        })?;
+    }
+    let stats = legacy_kv::for_each_journal_entry(kv, &mut |seq, entry| {
+        apply_owned(&doc, entry).map_err(|ApplyError(message)| LoadError::Undecodable {
+            source_name: format!("journal entry {seq}"),
+            message,
+        })
+    })
+    .await
+    .map_err(|error| match error {
+        JournalReadError::Kv(error) => LoadError::Legacy(error),
+        JournalReadError::Entry(error) => error,
+    })?;
+    if !has_checkpoint && stats.entry_count == 0 {
+        return Ok(None);
+    }
+    let info = SourceInfo {
+        had_legacy_key: document.is_some(),
+        legacy_document_migrated: false,
+        legacy_applied: false,
+        stats,
+        checkpoint_bytes,
+        active_path_count: DocumentSummary::of(&doc).active_path_count,
     };
     Ok(Some(Source { doc, info }))
 }

@@ -275,38 +275,74 @@ async fn check_state_vector<K: KvStore>(
     Ok(())
 }
 
-/// Reads the journal the meta describes: its updates in order and its stats.
+/// Reads and verifies every journal entry, in sequence order, into memory.
 pub async fn read_journal<K: KvStore>(
     kv: &K,
 ) -> Result<(Vec<Vec<u8>>, LegacyJournalStats), LegacyKvError> {
+    let mut entries = Vec::new();
+    let stats = for_each_journal_entry(kv, &mut |_, entry| {
+        entries.push(entry);
+        Ok::<(), LegacyKvError>(())
+    })
+    .await
+    .map_err(|error| match error {
+        JournalReadError::Kv(error) | JournalReadError::Entry(error) => error,
+    })?;
+    Ok((entries, stats))
+}
+
+/// Why [`for_each_journal_entry`] stopped: the store, or the caller's
+/// `on_entry`.
+#[derive(Debug)]
+pub enum JournalReadError<E> {
+    Kv(LegacyKvError),
+    Entry(E),
+}
+
+impl<E> From<KvError> for JournalReadError<E> {
+    fn from(error: KvError) -> Self {
+        JournalReadError::Kv(error.into())
+    }
+}
+
+/// Reads and verifies the journal entries in sequence order, handing each
+/// to `on_entry` (with its sequence number) as soon as it is verified, so
+/// a caller that applies and frees them never holds the whole journal. The
+/// total length is checked after the last entry: a caller must not act on
+/// what it was handed before this returns `Ok`.
+pub async fn for_each_journal_entry<K: KvStore, E>(
+    kv: &K,
+    on_entry: &mut dyn FnMut(u64, Vec<u8>) -> Result<(), E>,
+) -> Result<LegacyJournalStats, JournalReadError<E>> {
     let stats = match kv.get(JOURNAL_META_KEY).await? {
         None => LegacyJournalStats::default(),
         Some(raw) => parse_journal_meta(&raw).map_err(|why| {
-            LegacyKvError::at(JOURNAL_META_KEY, IntegrityRule::InvalidJournalMeta(why))
+            JournalReadError::Kv(LegacyKvError::at(
+                JOURNAL_META_KEY,
+                IntegrityRule::InvalidJournalMeta(why),
+            ))
         })?,
     };
     if stats.entry_count == 0 {
         if stats.total_bytes != 0 {
             let rule = IntegrityRule::EmptyJournalWithBytes { total_bytes: stats.total_bytes };
-            return Err(LegacyKvError::at(JOURNAL_META_KEY, rule));
+            return Err(JournalReadError::Kv(LegacyKvError::at(JOURNAL_META_KEY, rule)));
         }
-        return Ok((Vec::new(), stats));
+        return Ok(stats);
     }
-    let first = first_sequence(&stats)?;
-
-    let mut entries = Vec::new();
+    let first = first_sequence(&stats).map_err(JournalReadError::Kv)?;
     let mut total: u64 = 0;
     for seq in first..stats.next_seq {
-        let entry = read_journal_entry(kv, seq).await?;
+        let entry = read_journal_entry(kv, seq).await.map_err(JournalReadError::Kv)?;
         total = total.saturating_add(entry.len() as u64);
-        entries.push(entry);
+        on_entry(seq, entry).map_err(JournalReadError::Entry)?;
     }
     if total != stats.total_bytes {
         let rule =
             IntegrityRule::JournalTotalMismatch { declared: stats.total_bytes, actual: total };
-        return Err(LegacyKvError::at(JOURNAL_META_KEY, rule));
+        return Err(JournalReadError::Kv(LegacyKvError::at(JOURNAL_META_KEY, rule)));
     }
-    Ok((entries, stats))
+    Ok(stats)
 }
 
 /// First sequence number of `[nextSeq − entryCount, nextSeq)`, which must be ≥ 1.
