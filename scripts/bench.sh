@@ -16,6 +16,8 @@
 # `scripts/bench.sh --ceiling [--sizes 5000,10000,...] [--batch 2500]` runs a
 # vault through every heavy phase at growing sizes and reports the wasm
 # memory of each (tests/bench/ceiling.mjs).
+# `scripts/bench.sh --frames [N]` times each message of a fresh client's first
+# sync of an N-note vault (tests/bench/fresh-frames.mjs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh >&2
@@ -32,6 +34,10 @@ fi
 if [ "${1:-}" = "--compaction" ]; then
   shift
   exec node --max-old-space-size=8192 tests/bench/compaction.mjs "$@"
+fi
+if [ "${1:-}" = "--frames" ]; then
+  shift
+  exec node --max-old-space-size=8192 tests/bench/fresh-frames.mjs "$@"
 fi
 if [ "${1:-}" = "--ceiling" ]; then
   shift

@@ -12,6 +12,7 @@
 //! message sent in the turn until the write is on disk, so a client holding
 //! the echo holds a receipt for stored state.
 
+use serde_json::json;
 use thiserror::Error;
 use yrs::Doc;
 
@@ -82,6 +83,9 @@ pub fn valid_connection_id(id: &str) -> bool {
         && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
+/// Trace event: a fresh client's full state was sent from the stored rows
+/// (how many frames and bytes, and how long it took).
+pub const STORED_SYNC_EVENT: &str = "server.sync.stored_state";
 /// Trace event: a fresh client's full state could not be sent from the
 /// stored rows (it was sent from the document instead).
 pub const STORED_SYNC_FAILED_EVENT: &str = "server.sync.stored_state_failed";
@@ -89,7 +93,7 @@ pub const STORED_SYNC_FAILED_EVENT: &str = "server.sync.stored_state_failed";
 /// The `__YPS:` error a client over a limit receives. Its code is none of
 /// the four the plugin treats as fatal, so the plugin stays connected.
 pub fn limit_error_frame(why: &str) -> String {
-    let body = serde_json::json!({"type": "error", "code": "limit_exceeded", "message": why});
+    let body = json!({"type": "error", "code": "limit_exceeded", "message": why});
     format!("{CUSTOM_MESSAGE_PREFIX}{body}")
 }
 
@@ -295,10 +299,17 @@ impl<E: SqlExec> VaultRoom<E> {
             let _ = out.reply_text(&limit_error_frame(&over.to_string()));
             return FrameTurn { error: Some(over.into()), ..FrameTurn::default() };
         }
-        if let Err(error) = send_stored_state(&self.store, self.limits.sync_piece_bytes, out) {
-            self.trace
-                .trace(STORED_SYNC_FAILED_EVENT, serde_json::json!({ "error": error.to_string() }));
-            out.reply(&self.room.full_state_step2());
+        let started = (self.clock)();
+        match send_stored_state(&self.store, self.limits.sync_piece_bytes, out) {
+            Ok(sent) => {
+                let ms = (self.clock)().saturating_sub(started);
+                let data = json!({ "frames": sent.frames, "bytes": sent.bytes, "durationMs": ms });
+                self.trace.trace(STORED_SYNC_EVENT, data);
+            }
+            Err(error) => {
+                self.trace.trace(STORED_SYNC_FAILED_EVENT, json!({ "error": error.to_string() }));
+                out.reply(&self.room.full_state_step2());
+            }
         }
         FrameTurn::default()
     }

@@ -117,7 +117,9 @@ async function measure(notes) {
     row.phases.freshSync = await phase("freshSync", dir, async (server) => {
       const { c, syncedMs } = await syncs(server, new Y.Doc());
       c.close();
-      return { syncedMs };
+      // The server's own account: frames and bytes sent from the stored rows, and how long that took.
+      const sent = (await api(server, "GET", "debug/recent")).recent.find((e) => e.event === "server.sync.stored_state");
+      return { syncedMs, storedSync: sent ? { frames: sent.frames, bytes: sent.bytes, durationMs: sent.durationMs } : null };
     });
     const holding = () => { const d = new Y.Doc(); Y.applyUpdate(d, vault); return d; };
     row.phases.returningSync = await phase("returningSync", dir, async (server) => {

@@ -1,0 +1,58 @@
+// Where a fresh client's first sync spends its time: seeds N notes (in
+// transactions of 2,500), then three times restarts the server and syncs an
+// empty client, printing when each binary message arrived (size@ms after the
+// connect began), the server's own account of sending them (the
+// `server.sync.stored_state` trace), and what applying each one costs the
+// client alone. Run through scripts/bench.sh --frames [N]; PIECE=bytes sets
+// YAOS_SYNC_PIECE_BYTES.
+import { performance } from "node:perf_hooks";
+import { startServer, tempDir } from "../e2e/harness.mjs";
+import { Y, connectClient, addNote, until, echoedStateVector, dominates } from "../e2e/clients.mjs";
+import { noteBody, notePath } from "./content.mjs";
+const N = Number(process.argv[2] ?? 10000);
+const TOKEN = "bench-ceiling-token-0123456789abcdef";
+const V = "diag";
+const dir = tempDir();
+let server = await startServer({ persistDir: dir, vars: { SYNC_TOKEN: TOKEN } });
+const a = connectClient(server, V, { token: TOKEN });
+await until(a.provider, "synced", () => a.provider.synced, 15000);
+for (let from = 0; from < N; from += 2500) {
+  a.doc.transact(() => { for (let i = from; i < Math.min(N, from + 2500); i++) addNote(a.doc, notePath(i), noteBody(i, 2048)); });
+  const mine = Y.decodeStateVector(Y.encodeStateVector(a.doc));
+  await until(a.provider, "custom-message", () => a.echoes.some((e) => dominates(echoedStateVector(e), mine)), 120000);
+}
+a.close();
+for (let run = 0; run < 3; run++) {
+  await server.stop();
+  server = await startServer({ persistDir: dir, vars: { SYNC_TOKEN: TOKEN, ...(process.env.PIECE ? { YAOS_SYNC_PIECE_BYTES: process.env.PIECE } : {}) } });
+  const sizes = [];
+  const times = [];
+  const t0 = performance.now();
+  const c = connectClient(server, V, { token: TOKEN, frameSizes: { push: (n) => { sizes.push(n); times.push(Math.round(performance.now() - t0)); } } });
+  const raw = [];
+  c.provider.on("status", ({ status }) => { if (status === "connecting" || status === "connected") c.provider.ws?.on?.("message", (d, bin) => { if (bin && raw.indexOf(d) < 0) raw.push(Buffer.from(d)); }); });
+  await until(c.provider, "synced", () => c.provider.synced, 120000);
+  const synced = Math.round(performance.now() - t0);
+  const dbg = await (await fetch(`${server.url}/vault/${V}/debug/recent`, { headers: { Authorization: `Bearer ${TOKEN}` } })).json();
+  const sent = dbg.recent.find((e) => e.event === "server.sync.stored_state");
+  console.log(JSON.stringify({ synced, load: dbg.storage.coldLoadDurationMs, stored: sent && { frames: sent.frames, durationMs: sent.durationMs }, frames: sizes.map((s, i) => `${(s / 1e6).toFixed(2)}MB@${times[i]}`).join(" ") }));
+  c.close();
+  // The client's own cost per frame, replayed into a fresh document.
+  const dec = await import("lib0/decoding");
+  const doc = new Y.Doc();
+  const costs = [];
+  for (const f of raw) {
+    let u;
+    try {
+      const d = dec.createDecoder(new Uint8Array(f.buffer, f.byteOffset, f.byteLength));
+      if (dec.readVarUint(d) !== 0) continue;
+      if (dec.readVarUint(d) === 0) continue;
+      u = dec.readVarUint8Array(d);
+    } catch (e) { console.log("undecodable frame of", f.length); continue; }
+    const t = performance.now();
+    Y.applyUpdate(doc, u);
+    costs.push(Math.round(performance.now() - t));
+  }
+  console.log("client apply per frame ms", costs.join(" "), "frames captured", raw.length);
+}
+await server.stop();
