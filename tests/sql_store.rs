@@ -394,3 +394,27 @@ fn migration_meta_is_insert_or_replace_and_read_in_row_order() {
     // Meta rows are not document data.
     assert!(!store.has_data().unwrap());
 }
+
+#[test]
+fn journal_stats_kept_in_memory_match_the_table_through_failures() {
+    let store = store();
+    let table = |store: &SqlDocStore<SqliteExec>| JournalStats {
+        entry_count: store.sql().scalar("SELECT COUNT(*) FROM journal") as u64,
+        total_bytes: store.sql().scalar("SELECT COALESCE(SUM(byte_length), 0) FROM journal") as u64,
+    };
+    for len in [3, 10, 700] {
+        let stats = appended(store.append_update(&vec![1; len]).unwrap());
+        assert_eq!(stats, table(&store));
+    }
+    // A failed append and a rolled-back rewrite leave the counts true.
+    store.sql().fail_statement("INSERT INTO journal", 0);
+    assert!(store.append_update(&[9; 5]).is_err());
+    store.sql().fail_statement("INSERT INTO snapshot_chunks", 0);
+    assert!(store.rewrite_checkpoint(&[0, 0]).is_err());
+    assert_eq!(store.journal_stats().unwrap(), table(&store));
+    assert_eq!(table(&store).entry_count, 3, "the rewrite was rolled back");
+    assert_eq!(appended(store.append_update(&[2; 4]).unwrap()), table(&store));
+    store.rewrite_checkpoint(&[0, 0]).unwrap();
+    assert_eq!(store.journal_stats().unwrap(), JournalStats::default());
+    assert_eq!(appended(store.append_update(&[2; 4]).unwrap()), table(&store));
+}

@@ -62,6 +62,7 @@ export async function startServer({ persistDir = tempDir(), vars = {}, config = 
     url: `http://127.0.0.1:${port}`,
     wsUrl: `ws://127.0.0.1:${port}`,
     port,
+    inspectorPort,
     persistDir,
     child,
     output: "",
