@@ -18,6 +18,9 @@
 # memory of each (tests/bench/ceiling.mjs).
 # `scripts/bench.sh --frames [N]` times each message of a fresh client's first
 # sync of an N-note vault (tests/bench/fresh-frames.mjs).
+# `scripts/bench.sh --profile [N S C K]` prints where the worker's CPU goes
+# under the throughput load (tests/bench/profile.mjs, V8's sampling profiler
+# through wrangler's inspector port).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh >&2
@@ -34,6 +37,10 @@ fi
 if [ "${1:-}" = "--compaction" ]; then
   shift
   exec node --max-old-space-size=8192 tests/bench/compaction.mjs "$@"
+fi
+if [ "${1:-}" = "--profile" ]; then
+  shift
+  exec node --max-old-space-size=8192 tests/bench/profile.mjs "$@"
 fi
 if [ "${1:-}" = "--frames" ]; then
   shift

@@ -27,7 +27,18 @@ const STREAM_PIECE_BYTES: usize = 64 * 1024;
 /// `headroom` more bytes (for example a frame header to prepend in place).
 pub fn state_as_update_v1<T: ReadTxn>(txn: &T, sv: &StateVector, headroom: usize) -> Vec<u8> {
     let store = txn.store();
-    let main = encode_exact(headroom, |encoder| txn.encode_state_as_update(sv, encoder));
+    let main = if covers(sv, &txn.state_vector()) {
+        // A client that has every struct (a returning device) gets only the
+        // delete set, which yrs rebuilds by walking the whole block store:
+        // one pass into a growing buffer, not two passes to size it exactly.
+        let mut encoder = SinkEncoderV1 { sink: Sink::Bytes(Vec::new()), canonical: false };
+        txn.encode_state_as_update(sv, &mut encoder);
+        let mut update = encoder.to_vec();
+        update.reserve_exact(headroom);
+        update
+    } else {
+        encode_exact(headroom, |encoder| txn.encode_state_as_update(sv, encoder))
+    };
     if store.pending_update().is_some() || store.pending_ds().is_some() {
         // Rare: updates still waiting for missing dependencies.
         let mut update = merge_pending(main, store);
@@ -100,6 +111,11 @@ pub fn write_canonical_full_update_v1<T: ReadTxn>(txn: &T, out: &mut dyn FnMut(&
     let mut encoder = SinkEncoderV1 { sink: Sink::Stream { buf, out }, canonical: true };
     txn.encode_state_as_update(&sv, &mut encoder);
     encoder.flush();
+}
+
+/// Whether `a` has every clock of `b`.
+fn covers(a: &StateVector, b: &StateVector) -> bool {
+    b.iter().all(|(client, clock)| a.get(client) >= *clock)
 }
 
 /// `txn.encode_update_v1()`: the changes of the transaction.

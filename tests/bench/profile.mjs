@@ -2,7 +2,9 @@
 // then C clients each append to their own note (K edits in flight) for S
 // seconds while the V8 profiler of wrangler's inspector samples the worker.
 // Prints the functions with the most self time (wasm functions by name).
-//   node tests/bench/profile.mjs [N=10000] [S=8] [C=10] [K=4]
+//   scripts/bench.sh --profile [N=10000] [S=8] [C=10] [K=4]
+// The profiler slows the worker several times over: read the shares, not
+// the edit rate it prints.
 import { performance } from "node:perf_hooks";
 import WebSocket from "ws";
 import { startServer, tempDir } from "../e2e/harness.mjs";
@@ -12,6 +14,7 @@ import { noteBody, notePath } from "./content.mjs";
 const [N, S, C, K] = [10000, 8, 10, 4].map((d, i) => Number(process.argv[2 + i] ?? d));
 const TOKEN = "bench-profile-token-0123456789abcdef";
 const V = "profile";
+process.setMaxListeners(100); // each provider adds a process "exit" listener
 const server = await startServer({ persistDir: tempDir(), vars: { SYNC_TOKEN: TOKEN } });
 try {
   const a = connectClient(server, V, { token: TOKEN });
