@@ -3,8 +3,9 @@
 //!
 //! Layering, lowest first (enforced by Cargo: `worker` and friends are
 //! wasm-only deps; the full map is `engineering/design.md`):
-//! - [`hex`], [`safe_int`], [`wire_check`], [`doc_model`]: leaf helpers, the
-//!   total checks of lib0 input before yrs decodes it, the YAOS document model.
+//! - [`hex`], [`safe_int`], [`wire_check`], [`update_pieces`], [`doc_model`]:
+//!   leaf helpers, the total checks of lib0 input before yrs decodes it, a
+//!   stored update cut into smaller ones, the YAOS document model.
 //! - [`store`]: `SqlDocStore` over the small [`store::sql::SqlExec`] trait,
 //!   the key-value seam, the legacy reader; [`diagnostics`] (traces) on the
 //!   key-value seam; [`migration`] over both stores.
