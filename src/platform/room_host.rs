@@ -346,10 +346,15 @@ extern "C" {
         this: &BufferSocket,
         data: &js_sys::ArrayBuffer,
     ) -> std::result::Result<(), wasm_bindgen::JsValue>;
+    /// `WebSocket.readyState`, read as a property (no `Reflect` call and no
+    /// property-name string per read: it is read for every socket of every
+    /// broadcast).
+    #[wasm_bindgen(method, getter, js_name = readyState)]
+    fn ready_state_value(this: &BufferSocket) -> Option<u16>;
 }
 
 /// The socket's `readyState` (1 = OPEN).
 fn ready_state(ws: &WebSocket) -> Option<u16> {
     let js: &wasm_bindgen::JsValue = ws.as_ref();
-    js_sys::Reflect::get(js, &"readyState".into()).ok()?.as_f64().map(|n| n as u16)
+    js.unchecked_ref::<BufferSocket>().ready_state_value()
 }
