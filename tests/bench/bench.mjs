@@ -23,7 +23,8 @@ const USAGE = `usage: scripts/bench.sh [options]
   --inflight K       unacknowledged edits each throughput client keeps in flight (default 4)
   --latency-edits E  sequential edits timed client-to-peer (default 200)
   --restarts R       cold loads measured (default 3)
-  --timeout S        abort the whole run after S seconds (default 1800)`;
+  --timeout S        abort the whole run after S seconds (default 1800)
+  --no-deflate       clients do not offer permessage-deflate (ws and browsers do by default)`;
 
 const { values: opts } = parseArgs({
   options: {
@@ -35,6 +36,7 @@ const { values: opts } = parseArgs({
     "latency-edits": { type: "string", default: "200" },
     restarts: { type: "string", default: "3" },
     timeout: { type: "string", default: "1800" },
+    "no-deflate": { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
   },
   strict: true,
@@ -122,7 +124,7 @@ setTimeout(() => fail(new Error(`whole run exceeded --timeout ${TIMEOUT_S} s`)),
 
 // ---------------------------------------------------------------- clients
 function open(doc = new Y.Doc()) {
-  const c = connectClient(server, VAULT, { token: TOKEN, doc });
+  const c = connectClient(server, VAULT, { token: TOKEN, doc, perMessageDeflate: opts["no-deflate"] ? false : undefined });
   c.closes = [];
   c.provider.on("connection-close", (event) => { c.closes.push({ code: event?.code, reason: event?.reason }); });
   liveClients.add(c);
@@ -186,7 +188,7 @@ function preloaded(seedUpdate) {
 // ---------------------------------------------------------------- phases
 async function main() {
   const result = {
-    notes: NOTES, noteBytes: NOTE_BYTES, vaultUpdateBytes: null,
+    notes: NOTES, noteBytes: NOTE_BYTES, deflateOffered: !opts["no-deflate"], vaultUpdateBytes: null,
     seedMs: null, coldLoadMs: null, returningLoadMs: null, serverColdLoadDurationMs: null,
     latencyMs: null, editsPerSecond: null, echoLatencyMs: null,
     peakRssBytes: null, wasmMemoryBytes: null, journalEntryCount: null, checkpointFallbackCount: null,

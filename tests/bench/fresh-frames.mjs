@@ -28,7 +28,7 @@ for (let run = 0; run < 3; run++) {
   const sizes = [];
   const times = [];
   const t0 = performance.now();
-  const c = connectClient(server, V, { token: TOKEN, frameSizes: { push: (n) => { sizes.push(n); times.push(Math.round(performance.now() - t0)); } } });
+  const c = connectClient(server, V, { token: TOKEN, perMessageDeflate: process.env.DEFLATE === "0" ? false : undefined, frameSizes: { push: (n) => { sizes.push(n); times.push(Math.round(performance.now() - t0)); } } });
   const raw = [];
   c.provider.on("status", ({ status }) => { if (status === "connecting" || status === "connected") c.provider.ws?.on?.("message", (d, bin) => { if (bin && raw.indexOf(d) < 0) raw.push(Buffer.from(d)); }); });
   await until(c.provider, "synced", () => c.provider.synced, 120000);

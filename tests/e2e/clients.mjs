@@ -34,15 +34,18 @@ export function until(emitter, event, pred, ms = 15000, what = event) {
  * `maxPayload` caps the size of one incoming message, as a platform or
  * proxy may: a larger one closes the socket (1009). `frameSizes`, an array,
  * receives the size of every binary message the client gets.
+ * `perMessageDeflate: false` stops the client offering compression (`ws`
+ * offers it by default, as browsers do).
  */
-export function connectClient(server, vaultId, { token, ticket, schemaVersion = "3", doc = new Y.Doc(), connect = true, maxPayload, frameSizes } = {}) {
+export function connectClient(server, vaultId, { token, ticket, schemaVersion = "3", doc = new Y.Doc(), connect = true, maxPayload, frameSizes, perMessageDeflate } = {}) {
   const params = { schemaVersion };
   if (ticket !== undefined) params.ticket = ticket;
   else if (token !== undefined) params.token = token;
   const provider = new YProvider(server.url.replace("http://", ""), vaultId, doc, {
     prefix: `/vault/sync/${encodeURIComponent(vaultId)}`,
     params,
-    WebSocketPolyfill: maxPayload === undefined && !frameSizes ? WebSocket : measuredWebSocket(maxPayload, frameSizes),
+    WebSocketPolyfill: maxPayload === undefined && !frameSizes && perMessageDeflate === undefined
+      ? WebSocket : measuredWebSocket({ maxPayload, perMessageDeflate }, frameSizes),
     disableBc: true,
     connect,
   });
@@ -59,10 +62,11 @@ export function connectClient(server, vaultId, { token, ticket, schemaVersion = 
   return client;
 }
 
-function measuredWebSocket(maxPayload, frameSizes) {
+function measuredWebSocket(options, frameSizes) {
+  const defined = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
   return class extends WebSocket {
     constructor(url, protocols) {
-      super(url, protocols, maxPayload === undefined ? {} : { maxPayload });
+      super(url, protocols, defined);
       if (frameSizes) this.on("message", (data, isBinary) => { if (isBinary) frameSizes.push(data.byteLength ?? data.length); });
     }
   };

@@ -41,7 +41,7 @@ export function tempDir(prefix = "yaos-e2e-") {
  * `config` runs another worker (a test fixture) instead of the server.
  * Resolves once `readyPath` answers (any status from a fixture; 200 from the server).
  */
-export async function startServer({ persistDir = tempDir(), vars = {}, config = null, bucket = true, readyPath = "/api/capabilities" } = {}) {
+export async function startServer({ persistDir = tempDir(), vars = {}, config = null, bucket = true, readyPath = "/api/capabilities", extraArgs = [] } = {}) {
   const port = await freePort();
   const inspectorPort = await freePort();
   const fixture = config !== null;
@@ -52,6 +52,7 @@ export async function startServer({ persistDir = tempDir(), vars = {}, config = 
     "--local", "--show-interactive-dev-session=false", "--log-level", "info",
   ];
   for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
+  args.push(...extraArgs);
   const child = spawn(join(ROOT, "node_modules", ".bin", "wrangler"), args, {
     cwd: dirname(config),
     env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", NO_COLOR: "1", CI: "1" },
