@@ -2,6 +2,8 @@
 # Installs everything the build, the local server and the tests need, into the
 # repository itself (.tools/ for cargo-installed binaries, node_modules/ for the
 # npm toolchain). Idempotent: a second run only checks versions.
+# YAOS_SETUP=build installs only what building and deploying need (no
+# cargo-fuzz, no Chromium): scripts/bundle.sh and the deploy workflow use it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/versions.sh
@@ -20,7 +22,10 @@ if ! have_version wasm-bindgen "$WASM_BINDGEN_VERSION"; then
   cargo install --root .tools wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
 fi
 
-if ! have_version cargo-fuzz "$CARGO_FUZZ_VERSION"; then
+build_only=false
+[ "${YAOS_SETUP:-}" = build ] && build_only=true
+
+if ! $build_only && ! have_version cargo-fuzz "$CARGO_FUZZ_VERSION"; then
   cargo install --root .tools cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked
 fi
 
@@ -34,7 +39,7 @@ fi
 
 # The browser end-to-end test drives Debian's Chromium through playwright-core
 # (no browser download). Install it once, as root, only when it is missing.
-if [ ! -x /usr/bin/chromium ]; then
+if ! $build_only && [ ! -x /usr/bin/chromium ]; then
   if [ "$(id -u)" -eq 0 ]; then
     apt-get update
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
