@@ -314,12 +314,12 @@ fn a_closed_sender_gets_no_echo_and_it_is_counted() {
 // ---- the debug report (spec 9.2), golden ----
 
 fn report(h: &Harness) -> Value {
-    debug_report("vault-1", vec![json!({"event": "x"})], Some(h.room.debug_parts()), Some(1234))
+    debug_report("vault-1", vec![json!({"event": "x"})], Some(h.room.debug_parts()), Some(1234), 2)
 }
 
 #[test]
 fn debug_report_of_an_unloaded_room() {
-    let value = debug_report("vault-1", vec![], None, None);
+    let value = debug_report("vault-1", vec![], None, None, 0);
     assert_eq!(
         value,
         json!({
@@ -338,6 +338,9 @@ fn debug_report_of_an_unloaded_room() {
             "storage": {"mode": null, "migrationStatus": null, "migrationAt": null, "migrationDurationMs": null,
                 "coldLoadDurationMs": null, "oversizedDeltaCount": 0, "migrationMeta": null},
             "wasmMemoryBytes": null,
+            "room": {"openSockets": 0, "awarenessClients": null, "snapshotChunks": null,
+                "snapshotBytes": null, "compactionDue": null, "consecutiveCompactionFailures": null,
+                "compactionBreakerOpen": null},
         })
     );
     let keys: Vec<&String> = value.as_object().unwrap().keys().collect();
@@ -351,7 +354,8 @@ fn debug_report_of_an_unloaded_room() {
             "persistence",
             "documentSummary",
             "storage",
-            "wasmMemoryBytes"
+            "wasmMemoryBytes",
+            "room"
         ]
     );
 }
@@ -366,6 +370,11 @@ fn debug_report_of_a_fresh_room_after_one_edit() {
     assert_eq!(value["documentLoaded"], true);
     assert_eq!(value["recent"], json!([{"event": "x"}]));
     assert_eq!(value["wasmMemoryBytes"], 1234);
+    assert_eq!(
+        value["room"],
+        json!({"openSockets": 2, "awarenessClients": 0, "snapshotChunks": 0, "snapshotBytes": 0,
+            "compactionDue": false, "consecutiveCompactionFailures": 0, "compactionBreakerOpen": false})
+    );
     let echo = &value["svEcho"];
     assert_eq!(
         (echo["baselineSent"].clone(), echo["postApplySent"].clone(), echo["failed"].clone()),

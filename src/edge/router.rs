@@ -13,6 +13,8 @@ pub enum Route {
     Preflight,
     Home,
     MobileSetup,
+    /// `GET /status`: the operator's vault status page (static; no object).
+    Status,
     Capabilities,
     Claim,
     UpdateMetadata,
@@ -95,6 +97,7 @@ impl Route {
             Route::Preflight => "cors_preflight",
             Route::Home => "home",
             Route::MobileSetup => "mobile_setup",
+            Route::Status => "status",
             Route::Capabilities => "api_capabilities",
             Route::Claim => "claim",
             Route::UpdateMetadata => "api_update_metadata",
@@ -117,6 +120,7 @@ pub fn classify(method: &str, path: &str) -> Route {
     match (method, path) {
         ("GET", "/") => return Route::Home,
         ("GET", "/mobile-setup") => return Route::MobileSetup,
+        ("GET", "/status") => return Route::Status,
         ("GET", "/api/capabilities") => return Route::Capabilities,
         ("POST", "/claim") => return Route::Claim,
         ("POST", "/api/update-metadata") => return Route::UpdateMetadata,
@@ -203,6 +207,9 @@ mod tests {
             // 2. exact matches
             ("GET", "/".into(), Route::Home),
             ("GET", "/mobile-setup".into(), Route::MobileSetup),
+            ("GET", "/status".into(), Route::Status),
+            ("POST", "/status".into(), Route::NotFound),
+            ("GET", "/status/".into(), Route::NotFound),
             ("GET", "/api/capabilities".into(), Route::Capabilities),
             ("POST", "/claim".into(), Route::Claim),
             ("POST", "/api/update-metadata".into(), Route::UpdateMetadata),

@@ -214,6 +214,16 @@ impl Coordinator {
         }
     }
 
+    /// Compactions that failed in a row (the breaker counts these).
+    pub fn consecutive_compaction_failures(&self) -> u32 {
+        self.consecutive_compaction_failures
+    }
+
+    /// Whether failed compactions have opened the circuit breaker.
+    pub fn compaction_breaker_open(&self) -> bool {
+        self.breaker_open()
+    }
+
     fn breaker_open(&self) -> bool {
         self.policy.breaker_open(self.consecutive_compaction_failures)
     }

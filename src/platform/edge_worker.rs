@@ -38,6 +38,7 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
         }
         Route::Home => to_response(public_routes::home(&req, &env).await?),
         Route::MobileSetup => to_response(public_routes::mobile_setup(&req)?),
+        Route::Status => to_response(crate::edge::pages::status_page()),
         Route::Claim => to_response(public_routes::claim(req, &env).await?),
         Route::UpdateMetadata => {
             to_response(public_routes::update_metadata(req, &env).await?.with_cors())

@@ -146,5 +146,6 @@ async fn meta(host: &Rc<RoomHost>) -> Result<Response> {
 pub async fn debug_json(host: &Rc<RoomHost>) -> Value {
     let recent = recent_traces(&host.kv(), DEBUG_TRACE_LIMIT).await.unwrap_or_default();
     let parts = host.live.borrow().as_ref().map(|room| room.debug_parts());
-    debug_report(&host.room_id(), recent, parts, Some(wasm_memory_bytes()))
+    let sockets = host.state.get_websockets().len();
+    debug_report(&host.room_id(), recent, parts, Some(wasm_memory_bytes()), sockets)
 }

@@ -1,6 +1,8 @@
 //! The debug JSON of spec 9.2 (`GET /__yaos/debug`, relayed as
 //! `/vault/<id>/debug/recent`), built from the room's parts in the key order
-//! the contract gives, plus this server's `wasmMemoryBytes`.
+//! the contract gives, plus this server's `wasmMemoryBytes` and `room` (the
+//! open sockets, awareness clients, snapshot size and compaction state the
+//! status page shows).
 
 use serde_json::{json, Value};
 
@@ -17,6 +19,21 @@ pub struct DebugParts {
     pub summary: Option<DocumentSummary>,
     /// The `storage` object, already rendered.
     pub storage: Value,
+    /// Facts of the live room that the contract's objects do not carry.
+    pub room: RoomFacts,
+}
+
+/// The loaded room's side of the `room` object.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RoomFacts {
+    /// Clients with a (non-null) awareness state.
+    pub awareness_clients: usize,
+    /// `snapshot_chunks` rows and their bytes (`None` if the read failed).
+    pub snapshot: Option<(u64, u64)>,
+    pub compaction_due: bool,
+    /// Compactions that failed in a row, and whether that opened the breaker.
+    pub compaction_failures: u32,
+    pub compaction_breaker_open: bool,
 }
 
 impl DebugParts {
@@ -28,21 +45,34 @@ impl DebugParts {
             persistence: Coordinator::default().health(),
             summary: None,
             storage: StorageStatus::default().to_json(0),
+            room: RoomFacts::default(),
         }
     }
 }
 
 /// The report. `recent` is the newest-first trace list; `parts` is `None`
 /// when no document is loaded (the report never loads one); `wasm_memory` is
-/// the isolate's linear memory in bytes where the platform has one.
+/// the isolate's linear memory in bytes where the platform has one;
+/// `open_sockets` the object's open WebSockets.
 pub fn debug_report(
     room_id: &str,
     recent: Vec<Value>,
     parts: Option<DebugParts>,
     wasm_memory: Option<u64>,
+    open_sockets: usize,
 ) -> Value {
     let loaded = parts.is_some();
     let parts = parts.unwrap_or_else(DebugParts::unloaded);
+    let facts = parts.room;
+    let room = json!({
+        "openSockets": open_sockets,
+        "awarenessClients": loaded.then_some(facts.awareness_clients),
+        "snapshotChunks": facts.snapshot.filter(|_| loaded).map(|(chunks, _)| chunks),
+        "snapshotBytes": facts.snapshot.filter(|_| loaded).map(|(_, bytes)| bytes),
+        "compactionDue": loaded.then_some(facts.compaction_due),
+        "consecutiveCompactionFailures": loaded.then_some(facts.compaction_failures),
+        "compactionBreakerOpen": loaded.then_some(facts.compaction_breaker_open),
+    });
     json!({
         "roomId": room_id,
         "documentLoaded": loaded,
@@ -52,5 +82,6 @@ pub fn debug_report(
         "documentSummary": parts.summary,
         "storage": parts.storage,
         "wasmMemoryBytes": wasm_memory,
+        "room": room,
     })
 }

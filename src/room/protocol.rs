@@ -289,6 +289,11 @@ impl Room {
         }
     }
 
+    /// Clients whose awareness state is held (not null).
+    pub fn awareness_client_count(&self) -> usize {
+        self.awareness.iter().filter(|(_, state)| state.data.is_some()).count()
+    }
+
     pub fn awareness(&self) -> &Awareness {
         &self.awareness
     }

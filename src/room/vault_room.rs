@@ -16,7 +16,7 @@ use serde_json::json;
 use thiserror::Error;
 use yrs::Doc;
 
-use super::debug_report::DebugParts;
+use super::debug_report::{DebugParts, RoomFacts};
 use super::limits::{LimitExceeded, RoomLimits};
 use super::protocol::{FrameError, HeldAwareness, Room, UPDATE_OBSERVED_EVENT};
 use super::stored_sync::send_stored_state;
@@ -365,6 +365,13 @@ impl<E: SqlExec> VaultRoom<E> {
             persistence: self.coordinator.health(),
             summary: Some(DocumentSummary::of(self.room.doc())),
             storage: self.storage.to_json(self.coordinator.oversized_delta_count()),
+            room: RoomFacts {
+                awareness_clients: self.room.awareness_client_count(),
+                snapshot: self.store.snapshot_size().ok(),
+                compaction_due: self.coordinator.compaction_due(),
+                compaction_failures: self.coordinator.consecutive_compaction_failures(),
+                compaction_breaker_open: self.coordinator.compaction_breaker_open(),
+            },
         }
     }
 

@@ -1,4 +1,5 @@
-//! The three HTML pages (spec 6.1, 6.2) and the setup QR code.
+//! The HTML pages (spec 6.1, 6.2, and this server's vault status page) and
+//! the setup QR code.
 //!
 //! - [`claim_page`]: `GET /` while unclaimed. Its script makes the token and
 //!   vault id in the browser, sends `POST /claim`, then walks the user through
@@ -7,6 +8,11 @@
 //! - [`mobile_setup_page`]: `GET /mobile-setup`, the page the QR code opens on
 //!   a phone; it reads the setup values from the URL fragment, which never
 //!   reaches the server.
+//! - [`status_page`]: `GET /status`, a vault's debug JSON for operators. The
+//!   page is static (no request value in it); its script asks for the vault
+//!   ID and token, keeps the token in `sessionStorage`, sends it only as a
+//!   Bearer header, and renders every value as text. Its policy allows only
+//!   its own script and style, by hash.
 //!
 //! Every page is self-contained: inline CSS and script, no CDN, fonts or
 //! images, and a `Content-Security-Policy` that forbids loading anything from
@@ -65,11 +71,16 @@ const MOBILE_SETUP_HTML: &str = include_str!("mobile_setup.html");
 const MOBILE_SETUP_CSS: &str = include_str!("mobile_setup.css");
 const MOBILE_SETUP_JS: &str = include_str!("mobile_setup.js");
 
+/// The status page body: its `{{SCRIPT}}` only.
+const STATUS_HTML: &str = include_str!("status.html");
+const STATUS_CSS: &str = include_str!("status.css");
+const STATUS_JS: &str = include_str!("status.js");
+
 /// An HTML page with its policy sent as headers too (a `<meta>` CSP cannot
 /// say `frame-ancestors`): never framed, never sniffed, no referrer.
-fn page(html: String) -> Reply {
+fn page(html: String, csp: &str) -> Reply {
     Reply::html(200, html)
-        .with_header("Content-Security-Policy", format!("{CSP}; frame-ancestors 'none'"))
+        .with_header("Content-Security-Policy", format!("{csp}; frame-ancestors 'none'"))
         .with_header("X-Frame-Options", "DENY")
         .with_header("X-Content-Type-Options", "nosniff")
         .with_header("Referrer-Policy", "no-referrer")
@@ -79,7 +90,7 @@ fn page(html: String) -> Reply {
 pub fn claim_page(origin: &str) -> Reply {
     let body =
         render(CLAIM_HTML, &[("ORIGIN", Slot::Text(origin)), ("SCRIPT", Slot::Markup(CLAIM_JS))]);
-    page(layout("Claim YAOS Server", CLAIM_CSS, &body))
+    page(layout("Claim YAOS Server", CSP, CLAIM_CSS, &body), CSP)
 }
 
 /// `GET /` once claimed: "YAOS Server Running", naming the auth mode, with
@@ -104,7 +115,7 @@ pub fn running_page(mode: AuthMode, r2_bound: bool, warning: Option<&str>) -> Re
             ("WARNING_HIDDEN", Slot::Text(if warning.is_some() { "" } else { "hidden" })),
         ],
     );
-    page(layout("YAOS Server Running", RUNNING_CSS, &body))
+    page(layout("YAOS Server Running", CSP, RUNNING_CSS, &body), CSP)
 }
 
 /// `GET /mobile-setup`: the "Connect YAOS" page for `origin`.
@@ -113,7 +124,35 @@ pub fn mobile_setup_page(origin: &str) -> Reply {
         MOBILE_SETUP_HTML,
         &[("ORIGIN", Slot::Text(origin)), ("SCRIPT", Slot::Markup(MOBILE_SETUP_JS))],
     );
-    page(layout("Connect YAOS", MOBILE_SETUP_CSS, &body))
+    page(layout("Connect YAOS", CSP, MOBILE_SETUP_CSS, &body), CSP)
+}
+
+/// `GET /status`: the vault status page. Its policy is stricter than the
+/// others': the one inline script and the one style element are allowed by
+/// their SHA-256, nothing else runs or applies, and fetches go only to this
+/// origin (the debug JSON, capabilities, snapshots).
+pub fn status_page() -> Reply {
+    let body = render(STATUS_HTML, &[("SCRIPT", Slot::Markup(STATUS_JS))]);
+    let csp = format!(
+        "default-src 'none'; script-src {}; style-src {}; connect-src 'self'; \
+         img-src 'none'; base-uri 'none'; form-action 'none'",
+        csp_hash(STATUS_JS),
+        csp_hash(&style_element_text(STATUS_CSS)),
+    );
+    page(layout("YAOS vault status", &csp, STATUS_CSS, &body), &csp)
+}
+
+/// A CSP source allowing exactly the inline element whose text is `text`.
+fn csp_hash(text: &str) -> String {
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(text.as_bytes());
+    format!("'sha256-{}'", base64::engine::general_purpose::STANDARD.encode(digest))
+}
+
+/// The text of the `<style>` element [`layout`] writes for a page style.
+fn style_element_text(page_style: &str) -> String {
+    format!("\n{BASE_CSS}\n{page_style}")
 }
 
 /// `<origin>/mobile-setup#host=…&token=…&vaultId=…`, the fragment form-encoded
@@ -163,11 +202,11 @@ pub fn escape_html(text: &str) -> String {
 
 /// The shared document shell around a rendered page body: head (charset,
 /// viewport, CSP, title, base and page style), then the body.
-fn layout(title: &str, page_style: &str, body: &str) -> String {
+fn layout(title: &str, csp: &str, page_style: &str, body: &str) -> String {
     render(
         LAYOUT_HTML,
         &[
-            ("CSP", Slot::Markup(CSP)),
+            ("CSP", Slot::Text(csp)),
             ("TITLE", Slot::Text(title)),
             ("BASE_STYLE", Slot::Markup(BASE_CSS)),
             ("PAGE_STYLE", Slot::Markup(page_style)),
@@ -235,7 +274,28 @@ mod tests {
             mobile_setup_page(origin),
             running_page(AuthMode::Env, true, None),
             running_page(AuthMode::Claim, false, None),
+            status_page(),
         ]
+    }
+
+    #[test]
+    fn the_status_page_allows_exactly_its_own_script_and_style() {
+        let reply = status_page();
+        let page = html(&reply);
+        let csp = reply.header("Content-Security-Policy").unwrap();
+        assert!(!csp.contains("unsafe-inline"), "{csp}");
+        let between = |open: &str, close: &str| {
+            let start = page.find(open).unwrap() + open.len();
+            page[start..].split(close).next().unwrap().to_owned()
+        };
+        let script = between("<script>", "</script>");
+        let style = between("<style>", "</style>");
+        assert_eq!(page.matches("<script").count(), 1);
+        assert_eq!(page.matches("<style").count(), 1);
+        assert!(csp.contains(&format!("script-src {};", csp_hash(&script))), "{csp}");
+        assert!(csp.contains(&format!("style-src {};", csp_hash(&style))), "{csp}");
+        assert!(!page.contains(" style=\""), "no inline style attributes");
+        assert!(page.contains("sessionStorage") && !page.contains("localStorage.setItem"));
     }
 
     #[test]
@@ -271,6 +331,7 @@ mod tests {
             claim_page("https://x"),
             running_page(AuthMode::Env, true, None),
             mobile_setup_page("https://x"),
+            status_page(),
         ] {
             let csp = reply.header("Content-Security-Policy").unwrap();
             assert!(

@@ -1,0 +1,152 @@
+// The vault status page (GET /status) in Debian's headless Chromium, against
+// a real vault under wrangler dev: the values it shows are the debug JSON's,
+// a hostile value from the vault is shown as text, the token stays out of the
+// URL and out of localStorage, the snapshot list and "take snapshot now"
+// work, and the error states read clearly (401, 503 unclaimed, an unknown
+// vault, a network error). Screenshots at 1280 and 390 px wide go to
+// tests/e2e/artifacts/.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+import { startServer, tempDir, ROOT } from "./harness.mjs";
+import { connectClient, addNote, echoCount } from "./clients.mjs";
+
+const CHROMIUM = "/usr/bin/chromium";
+const ARTIFACTS = join(ROOT, "tests", "e2e", "artifacts");
+const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+const TOKEN = "e2e-status-token-0123456789abcdef0123";
+const VAULT = "status-vault";
+const HOSTILE = `<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>`;
+
+let server, browser, profile, client;
+const consoleErrors = [];
+const pageErrors = [];
+
+before(async () => {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  profile = tempDir("yaos-chromium-status-");
+  [server, browser] = await Promise.all([
+    startServer({ vars: { SYNC_TOKEN: TOKEN } }),
+    chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1280, height: 900 }, timeout: 60000 }),
+  ]);
+  browser.setDefaultTimeout(15000);
+  browser.on("page", (page) => {
+    page.on("pageerror", (err) => pageErrors.push(err.message));
+    page.on("console", (msg) => {
+      if (msg.type() === "error" && !msg.location().url.endsWith("/favicon.ico") && !/Failed to load resource/.test(msg.text())) consoleErrors.push(msg.text());
+    });
+  });
+});
+
+after(async () => {
+  client?.close();
+  await browser?.close();
+  await server?.stop();
+  if (profile) rmSync(profile, { recursive: true, force: true });
+});
+
+async function debugJson(vault = VAULT) {
+  const res = await fetch(`${server.url}/vault/${vault}/debug/recent`, { headers: { Authorization: `Bearer ${TOKEN}` } });
+  assert.equal(res.status, 200);
+  return res.json();
+}
+
+/** The text of the <dd> after the <dt> labelled `label` in list `id`. */
+function value(page, id, label) {
+  return page.evaluate(([id, label]) => {
+    const dt = [...document.querySelectorAll(`#${id} dt`)].find((d) => d.textContent === label);
+    return dt ? dt.nextElementSibling.textContent : null;
+  }, [id, label]);
+}
+
+async function open(page, vault, token) {
+  await page.goto(`${server.url}/status`);
+  await page.fill("#vault-id", vault);
+  await page.fill("#token", token);
+  await page.click("#load");
+}
+
+test("the status page shows a vault's debug JSON, hostile values as text, and snapshots", { timeout: 120000 }, async () => {
+  client = connectClient(server, VAULT, { token: TOKEN });
+  await client.synced();
+  for (let i = 0; i < 3; i++) addNote(client.doc, `notes/${i}.md`, `note ${i}`);
+  await echoCount(client, 2);
+  // A value the server stores from a request: the snapshot's `device`,
+  // which lands in the trace list.
+  const snap = await fetch(`${server.url}/vault/${VAULT}/snapshots`, {
+    method: "POST", headers: { Authorization: `Bearer ${TOKEN}` }, body: JSON.stringify({ device: HOSTILE }),
+  });
+  assert.equal(snap.status, 200);
+
+  const page = await browser.newPage();
+  await open(page, VAULT, TOKEN);
+  await page.waitForSelector("#report:not([hidden])");
+  await page.waitForFunction(() => document.querySelector("#snapshots tbody tr"));
+  const debug = await debugJson();
+
+  assert.equal(await value(page, "sizes", "Journal entries"), String(debug.persistence.journalEntryCount));
+  assert.equal(await value(page, "storage", "Mode"), debug.storage.mode);
+  assert.equal(await value(page, "saves", "Health"), "healthy");
+  assert.equal(Number(await page.getAttribute("#wasm-meter", "value")), debug.wasmMemoryBytes);
+  assert.match(await page.textContent("#wasm-text"), new RegExp(`${(debug.wasmMemoryBytes / 1e6).toFixed(1)} MB of the isolate's 128 MB`));
+  assert.equal(await value(page, "connections", "Open sockets"), String(debug.room.openSockets));
+  assert.equal(await value(page, "connections", "Awareness clients"), String(debug.room.awarenessClients));
+
+  // The hostile value is in a table cell, as text; nothing of it ran or rendered.
+  const traces = await page.textContent("#traces");
+  assert.ok(traces.includes(HOSTILE.replace(/"/g, '\\"')) || traces.includes(HOSTILE), traces.slice(0, 500));
+  assert.equal(await page.evaluate(() => document.querySelectorAll("script").length), 1);
+  assert.equal(await page.evaluate(() => document.querySelectorAll("img").length), 0);
+  assert.equal(await page.evaluate(() => window.__pwned), undefined);
+
+  // The token: in this tab's session storage only.
+  assert.ok(!page.url().includes(TOKEN));
+  assert.equal(await page.evaluate(() => sessionStorage.getItem("yaos-status-token")), TOKEN);
+  assert.equal(await page.evaluate(() => localStorage.length), 0);
+
+  // Snapshots: listed, and one more taken from the page.
+  const before = await page.locator("#snapshots tbody tr").count();
+  assert.ok(before >= 1);
+  await page.click("#take-snapshot");
+  await page.waitForFunction((n) => document.querySelectorAll("#snapshots tbody tr").length > n, before);
+  assert.match(await page.textContent("#snapshot-message"), /created/);
+
+  await page.screenshot({ path: join(ARTIFACTS, "status-page-1280.png"), fullPage: true });
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.screenshot({ path: join(ARTIFACTS, "status-page-390.png"), fullPage: true });
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 1, `the page is ${overflow} px wider than a 390 px phone`);
+  await page.close();
+  assert.deepEqual(pageErrors, []);
+  assert.deepEqual(consoleErrors, [], "no CSP violation or script error");
+});
+
+test("the status page's error states: 401, an unknown vault, 503 unclaimed, a network error", { timeout: 120000 }, async () => {
+  const page = await browser.newPage();
+  await open(page, VAULT, "not-the-token-0123456789abcdef0123");
+  await page.waitForFunction(() => document.querySelector("#message").dataset.state === "error");
+  assert.match(await page.textContent("#message"), /401/);
+  assert.equal(await page.isHidden("#report"), true);
+
+  await open(page, "never-used-vault-id", TOKEN);
+  await page.waitForFunction(() => /Unknown vault/.test(document.querySelector("#message").textContent));
+
+  // An unclaimed server (no SYNC_TOKEN, never claimed).
+  const unclaimed = await startServer();
+  try {
+    await page.goto(`${unclaimed.url}/status`);
+    await page.fill("#vault-id", VAULT);
+    await page.fill("#token", TOKEN);
+    await page.click("#load");
+    await page.waitForFunction(() => document.querySelector("#message").dataset.state === "error");
+    assert.match(await page.textContent("#message"), /not been claimed yet \(503 unclaimed\)/);
+  } finally {
+    await unclaimed.stop();
+  }
+  // The unclaimed server is gone: the same page now meets a network error.
+  await page.click("#load");
+  await page.waitForFunction(() => /network error/.test(document.querySelector("#message").textContent));
+  await page.close();
+});
