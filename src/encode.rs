@@ -113,8 +113,9 @@ pub fn write_canonical_full_update_v1<T: ReadTxn>(txn: &T, out: &mut dyn FnMut(&
     encoder.flush();
 }
 
-/// Whether `a` has every clock of `b`.
-fn covers(a: &StateVector, b: &StateVector) -> bool {
+/// Whether state vector `a` has every clock of `b` (a document at `a` holds
+/// every struct of one at `b`).
+pub fn covers(a: &StateVector, b: &StateVector) -> bool {
     b.iter().all(|(client, clock)| a.get(client) >= *clock)
 }
 

@@ -14,11 +14,11 @@ use serde::Serialize;
 use yrs::{StateVector, Transact};
 
 use super::source::{apply, build_source, read_sql, state_vector, Source};
-use super::verify::covers;
 use super::{LoadError, MARKER_KEY};
 use crate::diagnostics::timefmt::iso_from_ms;
 use crate::doc_model::summary::DocumentSummary;
 use crate::encode;
+use crate::encode::covers;
 use crate::store::kv::KvStore;
 use crate::store::legacy_kv;
 use crate::store::legacy_kv::LegacyKvError;

@@ -141,12 +141,14 @@ fn apply_piece_owned(doc: &Doc, bytes: Vec<u8>) -> Result<(), ApplyError> {
     doc.transact_mut().apply_update(update).map_err(|error| ApplyError(error.to_string()))
 }
 
+/// The error of a legacy value named `source_name` that does not apply.
+fn undecodable(source_name: impl Into<String>) -> impl FnOnce(ApplyError) -> LoadError {
+    move |ApplyError(message)| LoadError::Undecodable { source_name: source_name.into(), message }
+}
+
 /// Applies a legacy value, naming it in the error.
 fn apply_legacy(doc: &Doc, update: &[u8], source_name: &str) -> Result<(), LoadError> {
-    apply(doc, update).map_err(|ApplyError(message)| LoadError::Undecodable {
-        source_name: source_name.to_owned(),
-        message,
-    })
+    apply(doc, update).map_err(undecodable(source_name))
 }
 
 /// Applies the legacy checkpoint, then each journal entry in order.
@@ -164,15 +166,12 @@ fn apply_chunked(doc: &Doc, legacy: &LegacyKvState) -> Result<(), LoadError> {
 /// [`apply_chunked`], freeing each value once decoded (see [`apply_owned`]).
 fn apply_chunked_owned(doc: &Doc, legacy: LegacyKvState) -> Result<(), LoadError> {
     let first_seq = legacy.stats.next_seq.saturating_sub(legacy.journal.len() as u64);
-    let named = |name: String| {
-        move |ApplyError(message)| LoadError::Undecodable { source_name: name, message }
-    };
     if let Some(checkpoint) = legacy.checkpoint {
-        apply_owned(doc, checkpoint).map_err(named("checkpoint".to_owned()))?;
+        apply_owned(doc, checkpoint).map_err(undecodable("checkpoint"))?;
     }
     for (offset, entry) in legacy.journal.into_iter().enumerate() {
         let name = format!("journal entry {}", first_seq + offset as u64);
-        apply_owned(doc, entry).map_err(named(name))?;
+        apply_owned(doc, entry).map_err(undecodable(name))?;
     }
     Ok(())
 }
@@ -241,16 +240,10 @@ pub(super) async fn read_source<K: KvStore>(kv: &K) -> Result<Option<Source>, Lo
     let checkpoint_bytes = checkpoint.as_ref().map_or(0, Vec::len);
     let doc = Doc::new();
     if let Some(checkpoint) = checkpoint {
-        apply_owned(&doc, checkpoint).map_err(|ApplyError(message)| LoadError::Undecodable {
-            source_name: "checkpoint".to_owned(),
-            message,
-        })?;
+        apply_owned(&doc, checkpoint).map_err(undecodable("checkpoint"))?;
     }
     let stats = legacy_kv::for_each_journal_entry(kv, &mut |seq, entry| {
-        apply_owned(&doc, entry).map_err(|ApplyError(message)| LoadError::Undecodable {
-            source_name: format!("journal entry {seq}"),
-            message,
-        })
+        apply_owned(&doc, entry).map_err(undecodable(format!("journal entry {seq}")))
     })
     .await
     .map_err(|error| match error {

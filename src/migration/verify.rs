@@ -3,11 +3,9 @@
 //! resumed one. Both compare [`Fingerprint`]s, so the document they check
 //! against need not be alive while the other one is rebuilt.
 
-use std::cmp::Ordering;
-
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use yrs::{Doc, StateVector};
+use yrs::Doc;
 
 use super::fingerprint::Fingerprint;
 use super::source::{apply_owned, rebuild_from_sql};
@@ -92,13 +90,8 @@ pub(super) fn read_back<E: SqlExec>(
     })
 }
 
-/// True when a state at `sql_sv` has every block of a source at `source_sv`:
-/// the precheck of a containment check.
-pub(super) fn covers(sql_sv: &StateVector, source_sv: &StateVector) -> bool {
-    matches!(source_sv.partial_cmp(sql_sv), Some(Ordering::Less | Ordering::Equal))
-}
-
-/// True when `sql` already holds everything in a source it [`covers`]:
+/// True when `sql` already holds everything in a source it
+/// [`covers`](crate::encode::covers):
 /// merging the source into the SQL state leaves it the same document.
 ///
 /// `missing` is the source's state encoded against SQL's state vector. Its

@@ -9,11 +9,12 @@ use yrs::{Doc, StateVector, Transact};
 
 use super::fingerprint::Fingerprint;
 use super::source::{build_source, state_vector, Source, SourceInfo, SqlDoc};
-use super::verify::{contains, covers, read_back, Written};
+use super::verify::{contains, read_back, Written};
 use super::{LoadError, LoadedDocument, MigrationStatus, Run, StorageMode};
 use super::{MARKER_KEY, NOTE_UNVERIFIED};
 use crate::diagnostics::timefmt::iso_from_ms;
 use crate::encode;
+use crate::encode::covers;
 use crate::store::kv::KvStore;
 use crate::store::legacy_kv::{self, LEGACY_DOCUMENT_KEY};
 use crate::store::sql::SqlExec;

@@ -441,9 +441,7 @@ impl Room {
             Err(e) => effects.error = Some(e.into()),
             Ok(DecodedSync::Step1(client_sv)) => {
                 let doc_sv = self.doc().transact().state_vector();
-                let lacks_state =
-                    doc_sv.iter().any(|(client, clock)| client_sv.get(client) < *clock);
-                if lacks_state {
+                if !encode::covers(&client_sv, &doc_sv) {
                     if let Err(over) = self.charge_full_sync(origin) {
                         effects.error = Some(over.into());
                         return effects;
