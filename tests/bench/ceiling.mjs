@@ -23,9 +23,9 @@ import { rmSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { loadavg } from "node:os";
 import { startServer, tempDir, ROOT } from "../e2e/harness.mjs";
-import { Y, connectClient, addNote, until, echoedStateVector, dominates } from "../e2e/clients.mjs";
+import { Y, connectClient, addNote, until, coveringEcho } from "../e2e/clients.mjs";
 import { RssSampler } from "./metrics.mjs";
-import { noteBody, notePath } from "./content.mjs";
+import { seedInBatches } from "./content.mjs";
 
 const { values: opts } = parseArgs({ options: {
   sizes: { type: "string", default: "5000,10000,15000,20000,25000,30000" },
@@ -51,13 +51,6 @@ async function api(server, method, path) {
   const text = await res.text();
   if (res.status !== 200) throw new Error(`${method} ${path}: ${res.status} ${text.slice(0, 300)}`);
   return JSON.parse(text);
-}
-
-/** Resolves once an echo covers everything `client` has written. */
-function acknowledged(client, ms) {
-  const mine = Y.decodeStateVector(Y.encodeStateVector(client.doc));
-  return until(client.provider, "custom-message",
-    () => client.echoes.some((e) => dominates(echoedStateVector(e), mine)), ms, "a covering echo");
 }
 
 /** Runs one phase on a server of its own; returns its figures. */
@@ -93,12 +86,7 @@ async function measure(notes) {
     row.phases.seed = await phase("seed", dir, async (server) => {
       const a = connectClient(server, VAULT, { token: TOKEN });
       await until(a.provider, "synced", () => a.provider.synced, 15_000, "synced");
-      for (let from = 0; from < notes; from += BATCH) {
-        a.doc.transact(() => {
-          for (let i = from; i < Math.min(notes, from + BATCH); i++) addNote(a.doc, notePath(i), noteBody(i, NOTE_BYTES));
-        });
-        await acknowledged(a, wait);
-      }
+      await seedInBatches(a, notes, { batch: BATCH, noteBytes: NOTE_BYTES, ms: wait });
       vault = Y.encodeStateAsUpdate(a.doc);
       a.close();
       return { batches: Math.ceil(notes / BATCH) };
@@ -130,7 +118,7 @@ async function measure(notes) {
     row.phases.compaction = await phase("compaction", dir, async (server) => {
       const { c } = await syncs(server, holding());
       addNote(c.doc, "ceiling-edit.md", "one edit, so the journal is not empty");
-      await acknowledged(c, wait);
+      await coveringEcho(c, wait);
       c.close();
       const t0 = performance.now();
       const result = await api(server, "POST", "debug/compact");

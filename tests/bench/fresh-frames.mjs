@@ -7,8 +7,8 @@
 // YAOS_SYNC_PIECE_BYTES.
 import { performance } from "node:perf_hooks";
 import { startServer, tempDir } from "../e2e/harness.mjs";
-import { Y, connectClient, addNote, until, echoedStateVector, dominates } from "../e2e/clients.mjs";
-import { noteBody, notePath } from "./content.mjs";
+import { Y, connectClient, until } from "../e2e/clients.mjs";
+import { seedInBatches } from "./content.mjs";
 const N = Number(process.argv[2] ?? 10000);
 const TOKEN = "bench-ceiling-token-0123456789abcdef";
 const V = "diag";
@@ -16,11 +16,7 @@ const dir = tempDir();
 let server = await startServer({ persistDir: dir, vars: { SYNC_TOKEN: TOKEN } });
 const a = connectClient(server, V, { token: TOKEN });
 await until(a.provider, "synced", () => a.provider.synced, 15000);
-for (let from = 0; from < N; from += 2500) {
-  a.doc.transact(() => { for (let i = from; i < Math.min(N, from + 2500); i++) addNote(a.doc, notePath(i), noteBody(i, 2048)); });
-  const mine = Y.decodeStateVector(Y.encodeStateVector(a.doc));
-  await until(a.provider, "custom-message", () => a.echoes.some((e) => dominates(echoedStateVector(e), mine)), 120000);
-}
+await seedInBatches(a, N);
 a.close();
 for (let run = 0; run < 3; run++) {
   await server.stop();

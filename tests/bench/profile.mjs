@@ -8,8 +8,8 @@
 import { performance } from "node:perf_hooks";
 import WebSocket from "ws";
 import { startServer, tempDir } from "../e2e/harness.mjs";
-import { Y, connectClient, addNote, until, echoedStateVector, dominates } from "../e2e/clients.mjs";
-import { noteBody, notePath } from "./content.mjs";
+import { Y, connectClient, until } from "../e2e/clients.mjs";
+import { seedInBatches } from "./content.mjs";
 
 const [N, S, C, K] = [10000, 8, 10, 4].map((d, i) => Number(process.argv[2 + i] ?? d));
 const TOKEN = "bench-profile-token-0123456789abcdef";
@@ -19,11 +19,7 @@ const server = await startServer({ persistDir: tempDir(), vars: { SYNC_TOKEN: TO
 try {
   const a = connectClient(server, V, { token: TOKEN });
   await until(a.provider, "synced", () => a.provider.synced, 15000);
-  for (let from = 0; from < N; from += 2500) {
-    a.doc.transact(() => { for (let i = from; i < Math.min(N, from + 2500); i++) addNote(a.doc, notePath(i), noteBody(i, 2048)); });
-    const mine = Y.decodeStateVector(Y.encodeStateVector(a.doc));
-    await until(a.provider, "custom-message", () => a.echoes.some((e) => dominates(echoedStateVector(e), mine)), 120000);
-  }
+  await seedInBatches(a, N);
   const seed = Y.encodeStateAsUpdate(a.doc);
   const ids = [...a.doc.getMap("idToText").keys()];
   a.close();

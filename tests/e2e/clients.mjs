@@ -72,6 +72,12 @@ function measuredWebSocket(options, frameSizes) {
   };
 }
 
+/** Resolves once a postApply echo covers everything `client` has written. */
+export function coveringEcho(client, ms = 15000, what = "a covering echo") {
+  const mine = Y.decodeStateVector(Y.encodeStateVector(client.doc));
+  return until(client.provider, "custom-message", () => client.echoes.some((e) => dominates(echoedStateVector(e), mine)), ms, what);
+}
+
 /** Waits until the client has received at least `n` SV echoes. */
 export function echoCount(client, n, ms = 15000) {
   return until(client.provider, "custom-message", () => client.echoes.length >= n, ms, `${n} echoes`);

@@ -9,7 +9,8 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { startServer, tempDir } from "./harness.mjs";
-import { Y, connectClient, addNote, noteText, docUntil, until, sameContent, echoedStateVector, dominates } from "./clients.mjs";
+import { Y, connectClient, addNote, noteText, docUntil, until, sameContent, coveringEcho } from "./clients.mjs";
+import { debugJson } from "./http.mjs";
 
 const TOKEN = "e2e-fresh-sync-token-0123456789abcdef";
 const PIECE = 64 * 1024;
@@ -18,17 +19,8 @@ const NOTES = 1000;
 let server;
 after(async () => { await server?.stop(); });
 
-async function debug(vault) {
-  const res = await fetch(`${server.url}/vault/${vault}/debug/recent`, { headers: { Authorization: `Bearer ${TOKEN}` } });
-  assert.equal(res.status, 200);
-  return res.json();
-}
-
-/** Resolves once an echo covers everything `client` has written. */
-function acknowledged(client, what) {
-  const mine = Y.decodeStateVector(Y.encodeStateVector(client.doc));
-  return until(client.provider, "custom-message", () => client.echoes.some((e) => dominates(echoedStateVector(e), mine)), 60_000, what);
-}
+const debug = (vault) => debugJson(server, vault, TOKEN);
+const acknowledged = (client, what) => coveringEcho(client, 60_000, what);
 
 /** A capped client; resolves once synced, with the sizes of what it received. */
 async function capped(vault, doc = new Y.Doc()) {

@@ -11,16 +11,13 @@ import assert from "node:assert/strict";
 import WebSocket from "ws";
 import { startServer, tempDir } from "./harness.mjs";
 import { connectClient, addNote, noteText, docUntil, until, sameContent, varuint } from "./clients.mjs";
+import { debugJson } from "./http.mjs";
 
 const TOKEN = "e2e-hibernation-token-0123456789abcdef";
 let server;
 after(async () => { await server?.stop(); });
 
-async function debug(vault) {
-  const res = await fetch(`${server.url}/vault/${vault}/debug/recent`, { headers: { Authorization: `Bearer ${TOKEN}` } });
-  assert.equal(res.status, 200);
-  return res.json();
-}
+const debug = (vault) => debugJson(server, vault, TOKEN);
 
 /**
  * Waits, without touching the object, for workerd's idle eviction, then

@@ -1,5 +1,5 @@
-// HTTP assertions shared by the end-to-end tests: the CORS decoration of
-// spec 3, exactly four headers.
+// HTTP helpers shared by the end-to-end tests: the CORS decoration of
+// spec 3 (exactly four headers), and a vault's debug JSON.
 import assert from "node:assert/strict";
 
 export const CORS = {
@@ -11,6 +11,13 @@ export const CORS = {
 
 export function assertCors(res) {
   for (const [k, v] of Object.entries(CORS)) assert.equal(res.headers.get(k), v, k);
+}
+
+/** `GET /vault/<vault>/debug/recent` with `token`, which must answer 200. */
+export async function debugJson(server, vault, token) {
+  const res = await fetch(`${server.url}/vault/${encodeURIComponent(vault)}/debug/recent`, { headers: { Authorization: `Bearer ${token}` } });
+  assert.equal(res.status, 200);
+  return res.json();
 }
 
 export function assertNoCors(res) {

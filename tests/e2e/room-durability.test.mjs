@@ -5,7 +5,7 @@ import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { startServer, tempDir } from "./harness.mjs";
 import {
-  Y, connectClient, docUntil, echoedStateVector, dominates, addNote, noteText, sameContent, until,
+  Y, connectClient, docUntil, echoedStateVector, coveringEcho, addNote, noteText, sameContent, until,
 } from "./clients.mjs";
 
 const TOKEN = "e2e-durability-token-0123456789abcdef";
@@ -22,8 +22,7 @@ async function stop(s) { await s.stop(); running.delete(s); }
 
 /** Resolves once the client has an echo whose state vector covers its own. */
 function echoCovering(c) {
-  const mine = Y.decodeStateVector(Y.encodeStateVector(c.doc));
-  return until(c.provider, "custom-message", () => c.echoes.some((e) => dominates(echoedStateVector(e), mine)), 20000, "covering postApply echo");
+  return coveringEcho(c, 20000, "covering postApply echo");
 }
 
 async function debug(server, vault) {

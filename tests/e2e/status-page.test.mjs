@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { chromium } from "playwright-core";
 import { startServer, tempDir, ROOT } from "./harness.mjs";
 import { connectClient, addNote, echoCount } from "./clients.mjs";
+import { debugJson } from "./http.mjs";
 
 const CHROMIUM = "/usr/bin/chromium";
 const ARTIFACTS = join(ROOT, "tests", "e2e", "artifacts");
@@ -47,11 +48,6 @@ after(async () => {
   if (profile) rmSync(profile, { recursive: true, force: true });
 });
 
-async function debugJson(vault = VAULT) {
-  const res = await fetch(`${server.url}/vault/${vault}/debug/recent`, { headers: { Authorization: `Bearer ${TOKEN}` } });
-  assert.equal(res.status, 200);
-  return res.json();
-}
 
 /** The text of the <dd> after the <dt> labelled `label` in list `id`. */
 function value(page, id, label) {
@@ -84,7 +80,7 @@ test("the status page shows a vault's debug JSON, hostile values as text, and sn
   await open(page, VAULT, TOKEN);
   await page.waitForSelector("#report:not([hidden])");
   await page.waitForFunction(() => document.querySelector("#snapshots tbody tr"));
-  const debug = await debugJson();
+  const debug = await debugJson(server, VAULT, TOKEN);
 
   assert.equal(await value(page, "sizes", "Journal entries"), String(debug.persistence.journalEntryCount));
   assert.equal(await value(page, "storage", "Mode"), debug.storage.mode);
