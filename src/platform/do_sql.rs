@@ -74,6 +74,15 @@ impl SqlExec for DoSql {
         Ok(())
     }
 
+    /// `exec` runs a statement that returns no rows to completion before it
+    /// returns (its first step is its last), so the cursor is not walked:
+    /// that saves four JavaScript calls on every journal append.
+    fn execute(&self, sql: &str, params: &[SqlParam<'_>]) -> Result<(), SqlError> {
+        let bindings: Vec<JsValue> = params.iter().map(bind).collect();
+        self.sql.exec_raw(sql, bindings).map_err(|e| SqlError::Exec(e.to_string()))?;
+        Ok(())
+    }
+
     fn transaction(&self, body: &mut dyn FnMut() -> Result<(), SqlError>) -> Result<(), SqlError> {
         let storage: &SyncTransactionStorage = self.storage.as_raw().unchecked_ref();
         let mut failure: Option<SqlError> = None;

@@ -65,6 +65,11 @@ pub struct RoomHost {
     /// is set for (Unix ms); both cleared when the alarm runs.
     compaction_due_since: std::cell::Cell<Option<u64>>,
     compaction_alarm_at: std::cell::Cell<Option<u64>>,
+    /// The accepted sockets, kept until one is accepted or closes:
+    /// `getWebSockets()` builds a new array of every socket, and each
+    /// broadcast would otherwise call it. Closed sockets still in the list
+    /// are skipped by their `readyState`.
+    sockets: RefCell<Option<Rc<[WebSocket]>>>,
 }
 
 /// The room's sockets as the vault room's outbox: `sender` is the socket the
@@ -87,8 +92,8 @@ impl Outbox for Sockets<'_> {
     /// times the number of clients).
     fn broadcast(&mut self, frame: &[u8]) {
         let buffer = js_sys::Uint8Array::from(frame).buffer();
-        for ws in self.host.state.get_websockets() {
-            if ready_state(&ws) == Some(SOCKET_OPEN) {
+        for ws in self.host.accepted_sockets().iter() {
+            if ready_state(ws) == Some(SOCKET_OPEN) {
                 let socket: &wasm_bindgen::JsValue = ws.as_ref();
                 let _ = socket.unchecked_ref::<BufferSocket>().send_buffer(&buffer);
             }
@@ -120,6 +125,7 @@ impl RoomHost {
             snapshot_lock: futures::lock::Mutex::new(()),
             compaction_due_since: std::cell::Cell::new(None),
             compaction_alarm_at: std::cell::Cell::new(None),
+            sockets: RefCell::new(None),
         }
     }
 
@@ -230,6 +236,22 @@ impl RoomHost {
         self.live.borrow_mut().take();
     }
 
+    /// Every accepted socket (open or not), from the cache when it is set.
+    fn accepted_sockets(&self) -> Rc<[WebSocket]> {
+        if let Some(sockets) = self.sockets.borrow().as_ref() {
+            return Rc::clone(sockets);
+        }
+        let sockets: Rc<[WebSocket]> = self.state.get_websockets().into();
+        *self.sockets.borrow_mut() = Some(Rc::clone(&sockets));
+        sockets
+    }
+
+    /// The set of sockets changed (one accepted or closed): the next
+    /// broadcast asks the runtime for the list again.
+    pub fn forget_sockets(&self) {
+        self.sockets.borrow_mut().take();
+    }
+
     /// A new socket: the room's greeting frames and baseline echo.
     pub fn greet(&self, ws: &WebSocket) {
         if let Some(room) = self.live.borrow_mut().as_mut() {
@@ -265,6 +287,7 @@ impl RoomHost {
 
     /// A socket closed: its awareness states go, and the others are told.
     pub fn on_close(&self, ws: &WebSocket) {
+        self.forget_sockets();
         let attachment: Attachment = ws.deserialize_attachment().ok().flatten().unwrap_or_default();
         if let Some(room) = self.live.borrow_mut().as_mut() {
             room.close(

@@ -117,6 +117,7 @@ async fn accept_socket(host: &Rc<RoomHost>, req: &Request) -> Result<Response> {
     let admitted = host.with_room(|room| room.admit_socket(open)).await?;
     let pair = WebSocketPair::new()?;
     host.state.accept_web_socket(&pair.server);
+    host.forget_sockets();
     if let Err(over) = admitted {
         // Told in the close frame, so the client's log says why; 1013 is
         // "try again later", and the provider does, with backoff.
