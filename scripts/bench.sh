@@ -4,6 +4,7 @@
 # scripts/test.sh. Installs what it needs and builds the worker first, like
 # scripts/test.sh; arguments go to tests/bench/bench.mjs, for example
 #   scripts/bench.sh --notes 10000 --seconds 10
+# (`--server-config PATH` benchmarks the server of another wrangler config, e.g. the TypeScript original's.)
 # Prints one JSON line on stdout; progress and wrangler diagnostics go to stderr.
 # `scripts/bench.sh --migration [--notes N]` instead times the one-time
 # key-value-to-SQL migration of an N-note vault (tests/bench/migration.mjs).

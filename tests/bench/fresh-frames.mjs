@@ -6,6 +6,7 @@
 // client alone. Run through scripts/bench.sh --frames [N]; PIECE=bytes sets
 // YAOS_SYNC_PIECE_BYTES.
 import { performance } from "node:perf_hooks";
+import { readFileSync } from "node:fs";
 import { startServer, tempDir } from "../e2e/harness.mjs";
 import { Y, connectClient, until } from "../e2e/clients.mjs";
 import { seedInBatches } from "./content.mjs";
@@ -23,15 +24,20 @@ for (let run = 0; run < 3; run++) {
   server = await startServer({ persistDir: dir, vars: { SYNC_TOKEN: TOKEN, ...(process.env.PIECE ? { YAOS_SYNC_PIECE_BYTES: process.env.PIECE } : {}) } });
   const sizes = [];
   const times = [];
+  const pids = server.workerdPids();
+  const cpu0 = pids.map(cpuMs);
   const t0 = performance.now();
   const c = connectClient(server, V, { token: TOKEN, perMessageDeflate: process.env.DEFLATE === "0" ? false : undefined, frameSizes: { push: (n) => { sizes.push(n); times.push(Math.round(performance.now() - t0)); } } });
   const raw = [];
   c.provider.on("status", ({ status }) => { if (status === "connecting" || status === "connected") c.provider.ws?.on?.("message", (d, bin) => { if (bin && raw.indexOf(d) < 0) raw.push(Buffer.from(d)); }); });
   await until(c.provider, "synced", () => c.provider.synced, 120000);
   const synced = Math.round(performance.now() - t0);
+  // CPU each workerd process (the user worker's, the dev proxy's) spent
+  // from the connect to synced, with its RSS to tell them apart.
+  const cpu = pids.map((pid, i) => `${cpuMs(pid) - cpu0[i]}ms/${rssMb(pid)}MB`).join(" ");
   const dbg = await (await fetch(`${server.url}/vault/${V}/debug/recent`, { headers: { Authorization: `Bearer ${TOKEN}` } })).json();
   const sent = dbg.recent.find((e) => e.event === "server.sync.stored_state");
-  console.log(JSON.stringify({ synced, load: dbg.storage.coldLoadDurationMs, stored: sent && { frames: sent.frames, durationMs: sent.durationMs }, frames: sizes.map((s, i) => `${(s / 1e6).toFixed(2)}MB@${times[i]}`).join(" ") }));
+  console.log(JSON.stringify({ synced, load: dbg.storage.coldLoadDurationMs, stored: sent && { frames: sent.frames, durationMs: sent.durationMs }, workerdCpu: cpu, frames: sizes.map((s, i) => `${(s / 1e6).toFixed(2)}MB@${times[i]}`).join(" ") }));
   c.close();
   // The client's own cost per frame, replayed into a fresh document.
   const dec = await import("lib0/decoding");
@@ -52,3 +58,12 @@ for (let run = 0; run < 3; run++) {
   console.log("client apply per frame ms", costs.join(" "), "frames captured", raw.length);
 }
 await server.stop();
+
+/** utime + stime of a process, in ms (Linux clock ticks are 10 ms). */
+function cpuMs(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+function rssMb(pid) {
+  return Math.round(Number(readFileSync(`/proc/${pid}/statm`, "utf8").split(" ")[1]) * 4096 / 1e6);
+}

@@ -12,6 +12,13 @@ import { Y, connectClient, until } from "../e2e/clients.mjs";
 import { seedInBatches } from "./content.mjs";
 
 const [N, S, C, K] = [10000, 8, 10, 4].map((d, i) => Number(process.argv[2 + i] ?? d));
+// PROFILE_LINES=1 names JavaScript functions by line too (anonymous glue);
+// PROFILE_INTERVAL_US sets the sampling interval (default 200 µs: finer, but
+// the profiler then slows the worker several times over); DEFLATE=0 makes
+// the clients not offer permessage-deflate.
+const LINES = process.env.PROFILE_LINES === "1";
+const INTERVAL_US = Number(process.env.PROFILE_INTERVAL_US ?? 200);
+const DEFLATE = process.env.DEFLATE === "0" ? { perMessageDeflate: false } : {};
 const TOKEN = "bench-profile-token-0123456789abcdef";
 const V = "profile";
 process.setMaxListeners(100); // each provider adds a process "exit" listener
@@ -34,10 +41,10 @@ try {
   const call = (method, params = {}) => new Promise((r) => { const id = nextId++; pending.set(id, r); inspector.send(JSON.stringify({ id, method, params })); });
 
   const clients = [];
-  for (let k = 0; k < C; k++) { const d = new Y.Doc(); Y.applyUpdate(d, seed); clients.push(connectClient(server, V, { token: TOKEN, doc: d })); }
+  for (let k = 0; k < C; k++) { const d = new Y.Doc(); Y.applyUpdate(d, seed); clients.push(connectClient(server, V, { token: TOKEN, doc: d, ...DEFLATE })); }
   await Promise.all(clients.map((c) => until(c.provider, "synced", () => c.provider.synced, 60000)));
   await call("Profiler.enable");
-  await call("Profiler.setSamplingInterval", { interval: 200 });
+  await call("Profiler.setSamplingInterval", { interval: INTERVAL_US });
   await call("Profiler.start");
   let running = true;
   let acked = 0;
@@ -60,7 +67,8 @@ try {
   const dt = result.profile.timeDeltas;
   result.profile.samples.forEach((id, i) => {
     const n = byId.get(id);
-    const name = `${n.callFrame.functionName || "(anonymous)"} ${n.callFrame.url ? n.callFrame.url.split("/").pop() : ""}`.trim();
+    const where = n.callFrame.url ? n.callFrame.url.split("/").pop() + (LINES ? `:${n.callFrame.lineNumber + 1}` : "") : "";
+    const name = `${n.callFrame.functionName || "(anonymous)"} ${where}`.trim();
     self.set(name, (self.get(name) ?? 0) + (dt[i] ?? 0));
   });
   const total = [...self.values()].reduce((x, y) => x + y, 0);
