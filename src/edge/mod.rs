@@ -17,12 +17,14 @@
 //! - [`pages`]: the claim, running and mobile-setup HTML pages and the setup
 //!   QR code (6.1–6.2).
 //! - [`blobs`], [`snapshots`]: the R2 routes' input rules (7.3–7.4).
+//! - [`compression`]: the answer to a sync socket's `permessage-deflate` offer.
 //! - [`js`]: the JavaScript built-in semantics the contract inherits.
 
 pub mod admission;
 pub mod auth;
 pub mod blobs;
 pub mod capabilities;
+pub mod compression;
 pub mod config_rules;
 pub mod http;
 pub mod js;

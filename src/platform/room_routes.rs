@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use worker::*;
 
 use crate::diagnostics::trace_store::{recent_traces, DEBUG_TRACE_LIMIT};
+use crate::edge::compression::{deflate_answer, window_bits_setting, WINDOW_BITS_VAR};
 use crate::edge::http::{parse_json_body, Reply};
 use crate::internal_routes::{InternalRoute, RoomRoute, ROOM_HEADER};
 use crate::room::debug_report::debug_report;
@@ -127,7 +128,27 @@ async fn accept_socket(host: &Rc<RoomHost>, req: &Request) -> Result<Response> {
     }
     pair.server.serialize_attachment(&Attachment { id, ..Attachment::default() })?;
     host.greet(&pair.server);
-    Response::from_websocket(pair.client)
+    let mut response = Response::from_websocket(pair.client)?;
+    if let Some(answer) = compression_answer(&host.env, req)? {
+        response.headers_mut().set(EXTENSIONS_HEADER, &answer)?;
+    }
+    Ok(response)
+}
+
+const EXTENSIONS_HEADER: &str = "Sec-WebSocket-Extensions";
+
+/// The 101's `Sec-WebSocket-Extensions` when the operator capped the
+/// compression window; `None` leaves the answer to the runtime.
+fn compression_answer(env: &Env, req: &Request) -> Result<Option<String>> {
+    let max_bits = match window_bits_setting(env_string(env, WINDOW_BITS_VAR).as_deref()) {
+        Ok(Some(bits)) => bits,
+        Ok(None) => return Ok(None),
+        Err(warning) => {
+            console_warn!("{warning}");
+            return Ok(None);
+        }
+    };
+    Ok(deflate_answer(req.headers().get(EXTENSIONS_HEADER)?.as_deref(), max_bits))
 }
 
 /// `{roomId, meta}` without loading the document (spec 9.1).
