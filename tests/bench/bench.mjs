@@ -6,7 +6,7 @@
 //
 //   node tests/bench/bench.mjs [--notes N] [--note-bytes B] [--seconds S]
 //     [--clients C] [--inflight K] [--latency-edits E] [--restarts R] [--timeout S]
-//     [--server-config PATH] [--seed-batch N]
+//     [--server-config PATH] [--seed-batch N] [--var NAME=VALUE ...]
 import { parseArgs } from "node:util";
 import { rmSync } from "node:fs";
 import { resolve } from "node:path";
@@ -29,6 +29,7 @@ const USAGE = `usage: scripts/bench.sh [options]
   --no-deflate       clients do not offer permessage-deflate (ws and browsers do by default)
   --seed-batch N     seed in transactions of N notes, each acknowledged before the next
                      (default 0: the whole vault in one, as the plugin's first push)
+  --var NAME=VALUE   a wrangler var for the server (repeatable), e.g. YAOS_DEFLATE_WINDOW_BITS=12
   --server-config P  run another server from wrangler config P (e.g. the TypeScript original's,
                      see engineering/benchmarks.md); fields its debug JSON lacks are null`;
 
@@ -45,6 +46,7 @@ const { values: opts } = parseArgs({
     "no-deflate": { type: "boolean", default: false },
     "server-config": { type: "string" },
     "seed-batch": { type: "string", default: "0" },
+    var: { type: "string", multiple: true, default: [] },
     help: { type: "boolean", short: "h", default: false },
   },
   strict: true,
@@ -64,6 +66,11 @@ const LATENCY_EDITS = intOpt("latency-edits", 1);
 const RESTARTS = intOpt("restarts", 1);
 const TIMEOUT_S = intOpt("timeout", 10);
 const SEED_BATCH = intOpt("seed-batch", 0);
+const VARS = Object.fromEntries(opts.var.map((v) => {
+  const at = v.indexOf("=");
+  if (at < 1) { console.error(`--var takes NAME=VALUE, got ${v}\n${USAGE}`); process.exit(2); }
+  return [v.slice(0, at), v.slice(at + 1)];
+}));
 /** Another server's wrangler config (absolute: wrangler runs in its directory), or null for this one. */
 const SERVER_CONFIG = opts["server-config"] === undefined ? null : resolve(opts["server-config"]);
 if (CLIENTS + 1 > NOTES) { console.error("--notes must exceed --clients (each client edits its own note)"); process.exit(2); }
@@ -88,7 +95,7 @@ const serverOutputs = [];
 
 let starting = null;
 async function startBenchServer() {
-  starting = startServer({ persistDir, vars: { SYNC_TOKEN: TOKEN }, config: SERVER_CONFIG });
+  starting = startServer({ persistDir, vars: { ...VARS, SYNC_TOKEN: TOKEN }, config: SERVER_CONFIG });
   try { server = await starting; } finally { starting = null; }
   serverOutputs.push(server);
   sampler.watch(server);
@@ -214,7 +221,7 @@ function preloaded(seedUpdate) {
 // ---------------------------------------------------------------- phases
 async function main() {
   const result = {
-    server: SERVER_CONFIG ?? "this", seedBatch: SEED_BATCH,
+    server: SERVER_CONFIG ?? "this", vars: VARS, seedBatch: SEED_BATCH,
     notes: NOTES, noteBytes: NOTE_BYTES, deflateOffered: !opts["no-deflate"], vaultUpdateBytes: null,
     seedMs: null, coldLoadMs: null, returningLoadMs: null, serverColdLoadDurationMs: null,
     latencyMs: null, editsPerSecond: null, echoLatencyMs: null,
