@@ -124,6 +124,11 @@ pub const INTERNAL_ORIGIN: &str = "https://internal";
 /// The header that names the room on internal requests.
 pub const ROOM_HEADER: &str = "x-partykit-room";
 
+/// The header on a forwarded sync-socket request that carries the client
+/// schema the Worker admitted (spec 5.6 step 2), for the object's room-schema
+/// check (step 3). The Worker drops any value a client sent.
+pub const CLIENT_SCHEMA_HEADER: &str = "x-yaos-client-schema";
+
 #[cfg(test)]
 mod tests {
     use super::*;

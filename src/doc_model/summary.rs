@@ -27,15 +27,6 @@ pub fn schema_version(doc: &Doc) -> Option<i64> {
     .filter(|v| *v >= 0)
 }
 
-/// `sys.schemaVersion` of a full update, for the Worker's fallback schema
-/// probe (spec 5.6 step 3); `None` when the bytes do not decode.
-pub fn schema_version_of_update(update: &[u8]) -> Option<i64> {
-    let doc = Doc::new();
-    let update = crate::wire_check::decode_update_for(update, &Default::default()).ok()?;
-    doc.transact_mut().apply_update(update).ok()?;
-    schema_version(&doc)
-}
-
 /// The debug JSON's `documentSummary`; fields serialize in spec order.
 #[derive(Debug, Default, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -1,9 +1,11 @@
 //! WebSocket admission on `/vault/sync/<id>` (spec 5.6) and the rejection
 //! protocol (spec 5.7).
 //!
-//! The shell calls [`admit`] (auth, then the client schema), asks the vault
-//! DO for the room schema ([`room_schema_from_meta`], falling back to the
-//! document), then calls [`check_room_schema`]. A [`Rejection`] becomes either
+//! The Worker calls [`admit`] (auth, then the client schema) and forwards the
+//! admitted client schema to the vault object, which calls
+//! [`check_room_schema`] with its loaded document's schema before it accepts
+//! the socket (`engineering/design.md`, "departs on purpose"). A
+//! [`Rejection`] becomes either
 //! a JSON reply or, for a real WebSocket upgrade, two error frames and a 1008
 //! close, because only that stops the plugin from reconnecting (spec 0.5).
 
@@ -189,34 +191,6 @@ pub fn implausible_room_schema(room: Option<i64>) -> bool {
     room.is_some_and(|room| room > ROOM_SCHEMA_CEILING)
 }
 
-/// What the vault DO's `GET /__yaos/meta` answer says about the room schema.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RoomSchemaProbe {
-    /// `meta.schemaVersion` was `null` (no schema) or an integer ≥ 0.
-    Known(Option<i64>),
-    /// Anything else: read `sys.schemaVersion` from `GET /__yaos/document`
-    /// with [`schema_version_value`]. Any failure on the way means `None`.
-    ReadDocument,
-}
-
-/// Interprets the `/__yaos/meta` JSON body (`{meta: {schemaVersion}}`).
-pub fn room_schema_from_meta(payload: &Value) -> RoomSchemaProbe {
-    match payload.get("meta").and_then(|meta| meta.get("schemaVersion")) {
-        Some(Value::Null) => RoomSchemaProbe::Known(None),
-        Some(value) => match schema_version_value(value) {
-            Some(version) => RoomSchemaProbe::Known(Some(version)),
-            None => RoomSchemaProbe::ReadDocument,
-        },
-        None => RoomSchemaProbe::ReadDocument,
-    }
-}
-
-/// A stored schema version: a JSON number that is an integer ≥ 0.
-pub fn schema_version_value(value: &Value) -> Option<i64> {
-    let n = value.as_f64()?;
-    (n.is_finite() && n.fract() == 0.0 && n >= 0.0).then_some(n as i64)
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -285,25 +259,6 @@ mod tests {
         assert!(implausible_room_schema(Some(101)));
         assert!(!implausible_room_schema(Some(100)));
         assert!(!implausible_room_schema(None));
-    }
-
-    #[test]
-    fn meta_probe_table() {
-        let cases = [
-            (json!({"meta": {"schemaVersion": null}}), RoomSchemaProbe::Known(None)),
-            (json!({"meta": {"schemaVersion": 3}}), RoomSchemaProbe::Known(Some(3))),
-            (json!({"meta": {"schemaVersion": 3.0}}), RoomSchemaProbe::Known(Some(3))),
-            (json!({"meta": {"schemaVersion": -1}}), RoomSchemaProbe::ReadDocument),
-            (json!({"meta": {"schemaVersion": 2.5}}), RoomSchemaProbe::ReadDocument),
-            (json!({"meta": {"schemaVersion": "3"}}), RoomSchemaProbe::ReadDocument),
-            (json!({"meta": {}}), RoomSchemaProbe::ReadDocument),
-            (json!({"meta": null}), RoomSchemaProbe::ReadDocument),
-            (json!({}), RoomSchemaProbe::ReadDocument),
-            (json!(null), RoomSchemaProbe::ReadDocument),
-        ];
-        for (payload, want) in cases {
-            assert_eq!(room_schema_from_meta(&payload), want, "{payload}");
-        }
     }
 
     #[test]

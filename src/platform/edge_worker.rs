@@ -1,14 +1,14 @@
 //! The stateless Worker: classifies the route before anything else, so junk
 //! requests never reach a Durable Object, then authenticates and dispatches.
 
-use crate::edge::admission::{self, Rejection, RoomSchemaProbe, SocketRequest};
+use crate::edge::admission::{self, SocketRequest};
 use crate::edge::auth::{legacy_ws_token_disabled, AuthState, SocketAuth, SocketCredentials};
 use crate::edge::capabilities::Capabilities;
 use crate::edge::http::{EdgeError, Reply};
 use crate::edge::router::{classify, Route, VaultAction};
 use crate::edge::snapshots::prune_request;
 use crate::edge::ticket::ttl_from_env;
-use crate::internal_routes::{InternalRoute, RoomRoute, ROOM_HEADER};
+use crate::internal_routes::{InternalRoute, RoomRoute, CLIENT_SCHEMA_HEADER, ROOM_HEADER};
 use crate::snapshot::vault::unavailable_json;
 use js_sys::Uint8Array;
 use worker::*;
@@ -17,7 +17,7 @@ use super::config_cache::stored_config;
 use super::public_routes;
 use super::r2::r2_bound;
 use super::r2_routes::{self, Answer};
-use super::reply::{to_response, to_streaming_response};
+use super::reply::{reject_socket, to_response, to_streaming_response};
 use super::runtime::{env_string, now_ms, random_bytes};
 
 pub async fn handle(req: Request, env: Env) -> Result<Response> {
@@ -190,8 +190,10 @@ async fn vault_route(
     reply.map(Answer::from)
 }
 
-/// The socket route (spec 5.6): auth, client schema, room schema, then the
-/// original request goes unchanged to the room.
+/// The socket route (spec 5.6): auth and the client schema here; the room's
+/// object checks the room schema against the admitted client schema (so a
+/// connect costs one request to it, and no document ever comes to the
+/// Worker) and then accepts the socket.
 async fn sync_socket(req: Request, env: &Env, vault_id: &str) -> Result<Response> {
     let url = req.url()?;
     let query =
@@ -221,58 +223,21 @@ async fn sync_socket(req: Request, env: &Env, vault_id: &str) -> Result<Response
     if admitted.auth == SocketAuth::LegacyToken {
         console_warn!("sync socket admitted with a long-lived token; tickets are preferred");
     }
-    let room_schema = room_schema(env, vault_id).await;
-    if admission::implausible_room_schema(room_schema) {
-        console_warn!("room schema {room_schema:?} is implausibly high; ignored for admission");
-    }
-    if let Err(rejection) =
-        admission::check_room_schema(admitted.client_schema_version, room_schema)
-    {
-        return reject_socket(&rejection, is_websocket);
-    }
-    // The room is named by the decoded vault id alone: a client's own
-    // `x-partykit-room` header is dropped, never forwarded.
+    // The room is named by the decoded vault id alone, and the client schema
+    // is the one admitted here: a client's own values of either header are
+    // dropped, never forwarded.
     let headers = Headers::new();
     for (name, value) in req.headers().entries() {
-        if !name.eq_ignore_ascii_case(ROOM_HEADER) {
+        if !name.eq_ignore_ascii_case(ROOM_HEADER)
+            && !name.eq_ignore_ascii_case(CLIENT_SCHEMA_HEADER)
+        {
             headers.append(&name, &value)?;
         }
     }
     headers.set(ROOM_HEADER, vault_id)?;
+    headers.set(CLIENT_SCHEMA_HEADER, &admitted.client_schema_version.to_string())?;
     let mut init = RequestInit::new();
     init.with_method(req.method()).with_headers(headers);
     let forwarded = Request::new_with_init(url.as_str(), &init)?;
     vault_stub(env, vault_id)?.fetch_with_request(forwarded).await
-}
-
-/// The room's schema version via `/__yaos/meta`; any failure means unknown,
-/// so the schema check fails open.
-async fn room_schema(env: &Env, vault_id: &str) -> Option<i64> {
-    let mut res = room_fetch(env, vault_id, RoomRoute::Meta, None).await.ok()?;
-    let meta: serde_json::Value = res.json().await.ok()?;
-    match admission::room_schema_from_meta(&meta) {
-        RoomSchemaProbe::Known(schema) => schema,
-        RoomSchemaProbe::ReadDocument => {
-            let mut res = room_fetch(env, vault_id, RoomRoute::Document, None).await.ok()?;
-            let bytes = res.bytes().await.ok()?;
-            crate::doc_model::summary::schema_version_of_update(&bytes)
-        }
-    }
-}
-
-/// Rejection protocol (spec 5.7): JSON for plain HTTP; for a WebSocket, a 101
-/// whose socket carries the error frames and closes with 1008.
-fn reject_socket(rejection: &Rejection, is_websocket: bool) -> Result<Response> {
-    console_warn!("sync socket rejected: {}", rejection.code());
-    if !is_websocket {
-        return to_response(rejection.http_reply());
-    }
-    let pair = WebSocketPair::new()?;
-    let server = pair.server;
-    server.accept()?;
-    for frame in rejection.frames() {
-        server.send_with_str(frame)?;
-    }
-    server.close(Some(admission::CLOSE_CODE), Some(rejection.close_reason()))?;
-    Response::from_websocket(pair.client)
 }

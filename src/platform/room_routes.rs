@@ -7,16 +7,17 @@ use serde_json::{json, Value};
 use worker::*;
 
 use crate::diagnostics::trace_store::{recent_traces, DEBUG_TRACE_LIMIT};
+use crate::edge::admission::{self, Rejection};
 use crate::edge::compression::{deflate_answer, window_bits_setting, WINDOW_BITS_VAR};
 use crate::edge::http::{parse_json_body, Reply};
-use crate::internal_routes::{InternalRoute, RoomRoute, ROOM_HEADER};
+use crate::internal_routes::{InternalRoute, RoomRoute, CLIENT_SCHEMA_HEADER, ROOM_HEADER};
 use crate::room::debug_report::debug_report;
 use crate::room::room_meta::{RoomMeta, ROOM_META_KEY};
 use crate::room::vault_room::valid_connection_id;
 use crate::store::kv::KvStore;
 
 use super::admin;
-use super::reply::to_response;
+use super::reply::{reject_socket, to_response};
 use super::room_host::{Attachment, RoomHost};
 use super::room_snapshots;
 use super::runtime::{env_string, random_bytes, wasm_memory_bytes};
@@ -57,6 +58,9 @@ async fn route(host: &Rc<RoomHost>, mut req: Request) -> Result<Response> {
     let is_upgrade =
         req.headers().get("Upgrade")?.is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     let Some(route) = RoomRoute::parse(req.method().as_ref(), &path) else {
+        if let Some(rejection) = room_schema_rejection(host, &req).await? {
+            return reject_socket(&rejection, is_upgrade);
+        }
         return if is_upgrade {
             accept_socket(host, &req).await
         } else {
@@ -101,6 +105,20 @@ async fn route(host: &Rc<RoomHost>, mut req: Request) -> Result<Response> {
             json_reply(200, room_snapshots::prune(host, &req.bytes().await?).await?)
         }
     }
+}
+
+/// Spec 5.6 step 3, here rather than in the Worker: a client whose admitted
+/// schema is older than the loaded document's `sys.schemaVersion` is refused.
+/// Only requests the Worker forwarded from the socket route carry the client
+/// schema; anything else, or a value that is not a number, is not checked.
+async fn room_schema_rejection(host: &Rc<RoomHost>, req: &Request) -> Result<Option<Rejection>> {
+    let client = req.headers().get(CLIENT_SCHEMA_HEADER)?.and_then(|v| v.parse::<i64>().ok());
+    let Some(client) = client else { return Ok(None) };
+    let room = host.with_room(|room| room.schema_version()).await?;
+    if admission::implausible_room_schema(room) {
+        console_warn!("room schema {room:?} is implausibly high; ignored for admission");
+    }
+    Ok(admission::check_room_schema(client, room).err())
 }
 
 /// WebSocket close code 1013, "try again later".

@@ -425,6 +425,10 @@ test("schema gate: a client older than the room gets update_required with detail
   assert.deepEqual(close, { code: 1008, reason: "update required" });
   const raw = await rawSocket(`${main.wsUrl}${syncPath(vault)}?schemaVersion=2&token=${CLAIM_TOKEN}`);
   assertRawRefusal(raw, JSON.stringify(details), "update required");
+  // The object checks the schema the Worker admitted: a client's own
+  // x-yaos-client-schema header is dropped, not trusted.
+  const forged = await rawSocket(`${main.wsUrl}${syncPath(vault)}?schemaVersion=2&token=${CLAIM_TOKEN}`, { headers: { "x-yaos-client-schema": "99" } });
+  assertRawRefusal(forged, JSON.stringify(details), "update required");
   // No schema at all is the legacy 1: also older.
   const legacyClient = await rawSocket(`${main.wsUrl}${syncPath(vault)}?token=${CLAIM_TOKEN}`);
   assertRawRefusal(legacyClient, JSON.stringify({ ...details, clientSchemaVersion: 1 }), "update required");
