@@ -22,6 +22,9 @@
 # `scripts/bench.sh --profile [N S C K]` prints where the worker's CPU goes
 # under the throughput load (tests/bench/profile.mjs, V8's sampling profiler
 # through wrangler's inspector port).
+# `scripts/bench.sh --deflate-window [N] [DIR...]` times zlib per compression
+# window on the benchmark's notes and on real Markdown
+# (tests/bench/deflate-window.mjs; no server).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh >&2
@@ -42,6 +45,10 @@ fi
 if [ "${1:-}" = "--profile" ]; then
   shift
   exec node --max-old-space-size=8192 tests/bench/profile.mjs "$@"
+fi
+if [ "${1:-}" = "--deflate-window" ]; then
+  shift
+  exec node tests/bench/deflate-window.mjs "$@"
 fi
 if [ "${1:-}" = "--frames" ]; then
   shift

@@ -7,7 +7,7 @@
 //! of a large vault holds the other clients' edits while zlib runs. A smaller
 //! window trades bytes on the wire for that time. Measured with zlib at the
 //! runtime's level (`engineering/benchmarks.md`, "Compression window"): on
-//! real Markdown a 4 KiB window (12 bits) compresses 1.6 times as fast and
+//! real Markdown a 4 KiB window (12 bits) compresses 1.5 times as fast and
 //! sends 17% more bytes; on the benchmark's small-vocabulary notes, 2.9
 //! times as fast for 18% more. Clients on slow links lose more to the bytes
 //! than the server saves, so the default is the runtime's answer, and
