@@ -56,6 +56,16 @@ fn activate(db: &Rc<SqliteExec>) -> VaultRoom<Rc<SqliteExec>> {
     room
 }
 
+/// A room over a fresh database, seeded with `count` notes by client 7
+/// (returned, for tests that go on editing as it).
+fn seeded(count: usize) -> (Rc<SqliteExec>, VaultRoom<Rc<SqliteExec>>, Doc) {
+    let db = Rc::new(SqliteExec::in_memory());
+    let mut room = activate(&db);
+    let client = docs::doc(7);
+    send(&mut room, "seed", add_notes(&client, 0, count));
+    (db, room, client)
+}
+
 /// Notes as a client adds them: one map entry and one text each, so the
 /// document has many structs of several kinds.
 fn add_notes(client: &Doc, from: usize, count: usize) -> Vec<u8> {
@@ -115,10 +125,7 @@ fn notes(doc: &Doc, count: usize) -> BTreeMap<String, String> {
 
 #[test]
 fn a_fresh_client_gets_snapshot_pieces_then_the_journal_and_the_step2_last() {
-    let db = Rc::new(SqliteExec::in_memory());
-    let mut room = activate(&db);
-    let client = docs::doc(7);
-    send(&mut room, "seed", add_notes(&client, 0, 300));
+    let (db, mut room, client) = seeded(300);
     assert!(matches!(room.compact_now(), yaos_server::persist::EmergencyCompact::Compacted { .. }));
     for i in 300..340 {
         send(&mut room, "seed", add_notes(&client, i, 1));
@@ -160,9 +167,7 @@ fn a_fresh_client_gets_snapshot_pieces_then_the_journal_and_the_step2_last() {
 
 #[test]
 fn a_client_holding_only_its_own_edits_counts_as_fresh() {
-    let db = Rc::new(SqliteExec::in_memory());
-    let mut room = activate(&db);
-    send(&mut room, "seed", add_notes(&docs::doc(7), 0, 60));
+    let (_, mut room, _) = seeded(60);
     room.compact_now();
     let own = docs::doc(99);
     docs::append_text(&own, "offline draft");
@@ -174,10 +179,7 @@ fn a_client_holding_only_its_own_edits_counts_as_fresh() {
 
 #[test]
 fn rows_that_miss_a_change_are_bypassed_for_the_document() {
-    let db = Rc::new(SqliteExec::in_memory());
-    let mut room = activate(&db);
-    let client = docs::doc(7);
-    send(&mut room, "seed", add_notes(&client, 0, 60));
+    let (db, mut room, client) = seeded(60);
     // This edit is applied but its save fails: the rows do not hold it.
     db.break_statements("INSERT INTO journal");
     db.break_statements("snapshot_chunks");
@@ -195,9 +197,7 @@ fn rows_that_miss_a_change_are_bypassed_for_the_document() {
 
 #[test]
 fn an_unreadable_snapshot_row_falls_back_to_the_document() {
-    let db = Rc::new(SqliteExec::in_memory());
-    let mut room = activate(&db);
-    send(&mut room, "seed", add_notes(&docs::doc(7), 0, 120));
+    let (db, mut room, _) = seeded(120);
     room.compact_now();
     db.fail_statement("FROM snapshot_chunks ORDER BY", 0);
     let frames = send(&mut room, "fresh", step1(StateVector::default())).0;
