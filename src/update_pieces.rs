@@ -24,8 +24,12 @@
 use std::collections::HashSet;
 
 use yrs::encoding::write::Write;
+use yrs::{ClientID, StateVector};
 
 use crate::wire_check::{block, delete_set, Reader, WireError, MAX_CLOCK};
+
+mod first_structs;
+pub use first_structs::FirstStructs;
 
 /// The size a fresh client's full state is sent in (a frame each): small
 /// beside the isolate's 128 MB and far below a WebSocket message's 32 MiB,
@@ -52,6 +56,22 @@ pub struct UpdatePieces {
     piece_sections: u64,
     /// The section being read.
     section: Section,
+    /// With [`UpdatePieces::holding_back`]: each new client's first struct
+    /// (see [`FirstStructs`]), and where each client's structs end.
+    first: Option<FirstStructs>,
+    ends: Vec<(u64, u64)>,
+    /// The state the update applies to (empty: a whole document's).
+    base: StateVector,
+}
+
+/// What a cutter holding back first structs leaves for the final frame.
+pub struct HeldBack {
+    /// The first struct of every client seen, this update's and before.
+    pub first: FirstStructs,
+    /// The update's delete set, encoded.
+    pub delete_set: Vec<u8>,
+    /// The clock each client's structs in this update reach.
+    pub state: StateVector,
 }
 
 /// Where the walk of the update is.
@@ -79,6 +99,8 @@ struct Section {
     count: u64,
     /// Where its structs start in the open piece.
     start: usize,
+    /// Its first struct is the client's first: held back, not sent.
+    hold_first: bool,
 }
 
 /// Room a piece is allocated with beyond the target: the struct that ends
@@ -99,7 +121,27 @@ impl UpdatePieces {
             piece: Vec::new(),
             piece_sections: 0,
             section: Section::default(),
+            first: None,
+            ends: Vec::new(),
+            base: StateVector::default(),
         }
+    }
+
+    /// A cutter for an update that applies to a document in state `base`
+    /// (a diff): the clock rule of [`crate::wire_check`] is taken against it.
+    pub fn applying_to(mut self, base: StateVector) -> Self {
+        self.base = base;
+        self
+    }
+
+    /// A cutter that holds back the first struct of each client it sees
+    /// for the first time in `first` (which may hold those of updates cut
+    /// before), and the delete set: no piece it hands out can be
+    /// integrated by a receiver until the held-back part arrives.
+    /// [`UpdatePieces::finish_held`] returns them.
+    pub fn holding_back(mut self, first: FirstStructs) -> Self {
+        self.first = Some(first);
+        self
     }
 
     /// Takes the next bytes of the update; every piece they complete is
@@ -126,6 +168,36 @@ impl UpdatePieces {
 
     /// All input is in: the last piece, with the delete set.
     pub fn finish(mut self, out: &mut dyn FnMut(Vec<u8>)) -> Result<(), WireError> {
+        let delete_set = self.delete_set(out)?;
+        let mut last = self.take_piece();
+        last.extend_from_slice(&self.buf[delete_set]);
+        out(last);
+        Ok(())
+    }
+
+    /// All input is in, for a cutter [`UpdatePieces::holding_back`]: the
+    /// last piece if it holds any struct (with an empty delete set), and what
+    /// was held back.
+    pub fn finish_held(mut self, out: &mut dyn FnMut(Vec<u8>)) -> Result<HeldBack, WireError> {
+        let delete_set = self.delete_set(out)?;
+        if self.piece_sections > 0 {
+            let mut last = self.take_piece();
+            last.push(0);
+            out(last);
+        }
+        Ok(HeldBack {
+            first: self.first.take().unwrap_or_default(),
+            delete_set: self.buf[delete_set].to_vec(),
+            state: self.ends.iter().map(|&(c, end)| (ClientID::new(c), end as u32)).collect(),
+        })
+    }
+
+    /// Reads the rest of the structs and checks the delete set that ends the
+    /// update; returns where it is in the buffer.
+    fn delete_set(
+        &mut self,
+        out: &mut dyn FnMut(Vec<u8>),
+    ) -> Result<std::ops::Range<usize>, WireError> {
         if self.to_come > 0 {
             return Err(self.error("input shorter than declared"));
         }
@@ -135,11 +207,7 @@ impl UpdatePieces {
         }
         let mut r = Reader::streaming(&self.buf[self.pos..], "update", 0);
         delete_set(&mut r)?;
-        let end = self.pos + r.pos;
-        let mut last = self.take_piece();
-        last.extend_from_slice(&self.buf[self.pos..end]);
-        out(last);
-        Ok(())
+        Ok(self.pos..self.pos + r.pos)
     }
 
     /// Reads one field group (a count, a section header or a struct) from
@@ -165,6 +233,8 @@ impl UpdatePieces {
                     first_clock: clock,
                     next_clock: clock,
                     start: self.piece.len(),
+                    hold_first: self.first.as_mut().is_some_and(|f| f.first_sight(client)),
+                    known: u64::from(self.base.get(&ClientID::new(client))),
                     ..Section::default()
                 };
                 self.stage = if structs == 0 {
@@ -185,16 +255,35 @@ impl UpdatePieces {
                         return Err(r.fail("struct beyond the document's clock for its client"));
                     }
                 }
+                let clock = section.next_clock;
                 section.next_clock += block.len;
                 if section.next_clock > MAX_CLOCK {
                     return Err(r.fail("clock past 2^31"));
                 }
-                section.count += 1;
                 if self.piece.capacity() == 0 {
                     self.piece.reserve_exact(self.target + PIECE_SLACK);
                 }
-                self.piece.extend_from_slice(&self.buf[self.pos..self.pos + r.pos]);
+                let bytes = &self.buf[self.pos..self.pos + r.pos];
+                match self.first.as_mut().filter(|_| section.hold_first) {
+                    Some(first) => {
+                        section.hold_first = false;
+                        // The section now starts after what was held back.
+                        section.first_clock = section.next_clock;
+                        if let Some((head_len, tail)) = first.hold(section.client, clock, bytes)? {
+                            section.first_clock = clock + head_len;
+                            section.count += 1;
+                            self.piece.extend_from_slice(&tail);
+                        }
+                    }
+                    None => {
+                        section.count += 1;
+                        self.piece.extend_from_slice(bytes);
+                    }
+                }
                 self.pos += r.pos;
+                if structs == 1 && self.first.is_some() {
+                    self.ends.push((section.client, section.next_clock));
+                }
                 if structs == 1 {
                     self.close_section();
                     self.stage = Self::after_section(clients - 1);

@@ -212,11 +212,11 @@ pub(crate) fn delete_set(r: &mut Reader) -> Result<(), WireError> {
 }
 
 // yrs's struct tags (`block.rs`).
-const GC: u8 = 0;
-const SKIP: u8 = 10;
-const HAS_ORIGIN: u8 = 0b1000_0000;
-const HAS_RIGHT_ORIGIN: u8 = 0b0100_0000;
-const HAS_PARENT_SUB: u8 = 0b0010_0000;
+pub(crate) const GC: u8 = 0;
+pub(crate) const SKIP: u8 = 10;
+pub(crate) const HAS_ORIGIN: u8 = 0b1000_0000;
+pub(crate) const HAS_RIGHT_ORIGIN: u8 = 0b0100_0000;
+pub(crate) const HAS_PARENT_SUB: u8 = 0b0010_0000;
 
 /// What the update walk needs of one struct.
 pub(crate) struct Block {
@@ -303,7 +303,7 @@ fn content(r: &mut Reader, reference: u8) -> Result<u64, WireError> {
 }
 
 /// One lib0 `Any` value at nesting level `depth` (yrs's `Any::decode`).
-fn any(r: &mut Reader, depth: usize) -> Result<(), WireError> {
+pub(crate) fn any(r: &mut Reader, depth: usize) -> Result<(), WireError> {
     if depth > MAX_VALUE_DEPTH {
         return Err(r.fail("value nested too deeply"));
     }
@@ -357,7 +357,7 @@ pub(crate) struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
-    fn new(buf: &'a [u8], what: &'static str) -> Self {
+    pub(crate) fn new(buf: &'a [u8], what: &'static str) -> Self {
         Reader { buf, pos: 0, what, to_come: 0 }
     }
 
@@ -414,7 +414,7 @@ impl<'a> Reader<'a> {
         Ok(client)
     }
 
-    fn id(&mut self) -> Result<(u64, u32), WireError> {
+    pub(crate) fn id(&mut self) -> Result<(u64, u32), WireError> {
         Ok((self.client()?, self.var_u32()?))
     }
 
@@ -458,7 +458,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A length-prefixed byte array (`varUint8Array`).
-    fn var_buf(&mut self) -> Result<&'a [u8], WireError> {
+    pub(crate) fn var_buf(&mut self) -> Result<&'a [u8], WireError> {
         let len = self.var_u32()?;
         self.ensure_room(u64::from(len))?;
         let start = self.pos;
@@ -467,7 +467,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A length-prefixed UTF-8 string (`varString`).
-    fn var_string(&mut self) -> Result<&'a str, WireError> {
+    pub(crate) fn var_string(&mut self) -> Result<&'a str, WireError> {
         let start = self.pos;
         let bytes = self.var_buf()?;
         std::str::from_utf8(bytes).map_err(|_| WireError {

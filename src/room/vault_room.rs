@@ -300,10 +300,17 @@ impl<E: SqlExec> VaultRoom<E> {
             return FrameTurn { error: Some(over.into()), ..FrameTurn::default() };
         }
         let started = (self.clock)();
-        match send_stored_state(&self.store, self.limits.sync_piece_bytes, out) {
+        let pieces = self.limits.sync_piece_bytes;
+        match send_stored_state(&self.store, self.room.doc(), pieces, out) {
             Ok(sent) => {
                 let ms = (self.clock)().saturating_sub(started);
-                let data = json!({ "frames": sent.frames, "bytes": sent.bytes, "durationMs": ms });
+                let data = json!({
+                    "frames": sent.frames,
+                    "bytes": sent.bytes,
+                    "heldStructs": sent.held_structs,
+                    "lastFrameBytes": sent.last_frame_bytes,
+                    "durationMs": ms,
+                });
                 self.trace.trace(STORED_SYNC_EVENT, data);
             }
             Err(error) => {

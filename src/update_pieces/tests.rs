@@ -158,3 +158,132 @@ fn bad_input_is_an_error_not_a_panic() {
         }
     }
 }
+
+/// `update` cut holding back first structs, chunk by chunk: the pieces, the
+/// held-back update (with the delete set), and the update's state.
+fn held_pieces(update: &[u8], chunk: usize) -> (Vec<Vec<u8>>, Vec<u8>, StateVector) {
+    let mut out = Vec::new();
+    let mut cutter = UpdatePieces::new(update.len() as u64, MIN_PIECE_BYTES)
+        .holding_back(FirstStructs::default());
+    for part in update.chunks(chunk) {
+        cutter.feed(part, &mut |piece| out.push(piece)).unwrap();
+    }
+    let held = cutter.finish_held(&mut |piece| out.push(piece)).unwrap();
+    (out, held.first.into_update(&held.delete_set), held.state)
+}
+
+/// A document whose clients start with each kind of struct the cutter
+/// meets first: a string opening with a character outside the BMP, a run
+/// of array values, a map entry, a nested type, and a deleted range.
+fn first_structs_doc() -> Doc {
+    let doc = Doc::with_options(Options::with_client_id(yrs::ClientID::new(1)));
+    let edit = |client: u64, f: &dyn Fn(&mut yrs::TransactionMut)| {
+        let other = Doc::with_options(Options::with_client_id(yrs::ClientID::new(client)));
+        let update = doc.transact().encode_state_as_update_v1(&StateVector::default());
+        other.transact_mut().apply_update(Update::decode_v1(&update).unwrap()).unwrap();
+        let before = other.transact().state_vector();
+        f(&mut other.transact_mut());
+        let diff = other.transact().encode_state_as_update_v1(&before);
+        doc.transact_mut().apply_update(Update::decode_v1(&diff).unwrap()).unwrap();
+    };
+    edit(1, &|txn| {
+        let text = txn.get_or_insert_text("text");
+        text.insert(txn, 0, &format!("🙂 then plain text{}", " and more".repeat(3_000)));
+    });
+    edit(2, &|txn| {
+        let list = txn.get_or_insert_array("list");
+        list.insert_range(txn, 0, (0..20_000).map(|i| i as i64 * 1_000));
+    });
+    edit(3, &|txn| {
+        txn.get_or_insert_map("meta").insert(txn, "path", "notes/one.md");
+    });
+    edit(4, &|txn| {
+        let meta = txn.get_or_insert_map("meta");
+        meta.insert(txn, "nested", yrs::MapPrelim::default());
+    });
+    edit(5, &|txn| {
+        let text = txn.get_or_insert_text("text");
+        text.insert(txn, 5, &"removed again ".repeat(100));
+        text.remove_range(txn, 5, 1_400);
+    });
+    edit(6, &|txn| {
+        let text = txn.get_or_insert_text("text");
+        text.insert(txn, 0, "x");
+    });
+    doc
+}
+
+#[test]
+fn held_back_first_structs_complete_the_pieces_in_one_frame() {
+    let doc = first_structs_doc();
+    let update = doc.transact().encode_state_as_update_v1(&StateVector::default());
+    // (Chunks of a few bytes re-read a long struct on each: kept above 500.)
+    for chunk in [997, 4096, update.len()] {
+        let (pieces, last, state) = held_pieces(&update, chunk);
+        assert!(pieces.len() > 1, "{} pieces", pieces.len());
+        // No piece starts any client: Yjs can integrate none of them.
+        for piece in &pieces {
+            check_update_v1(piece).unwrap();
+            let lowest = Update::decode_v1(piece).unwrap().state_vector_lower();
+            assert!(lowest.iter().all(|(_, &clock)| clock > 0), "{lowest:?}");
+        }
+        // The last starts every client, one small struct each, except the
+        // nested map (one unit, held whole) and client 6's single character.
+        check_update_v1(&last).unwrap();
+        let held = Update::decode_v1(&last).unwrap();
+        assert_eq!(held.state_vector_lower().len(), 6);
+        assert!(held.state_vector_lower().iter().all(|(_, &clock)| clock == 0));
+        assert!(last.len() < 6 * 40 + 200, "{} bytes held back", last.len());
+        assert_eq!(state, doc.transact().state_vector());
+        // Together they are the document, in either order.
+        let rebuilt = apply_all(pieces.iter().chain([&last]));
+        assert_eq!(content(&rebuilt), content(&doc));
+        assert_eq!(rebuilt.transact().state_vector(), doc.transact().state_vector());
+        let first_last = apply_all([&last].into_iter().chain(&pieces));
+        assert_eq!(content(&first_last), content(&doc));
+    }
+    assert!(content(&doc).starts_with("x🙂 "), "{}", &content(&doc)[..20]);
+}
+
+#[test]
+fn a_diff_holds_back_only_clients_not_seen_before() {
+    let doc = first_structs_doc();
+    let base = Doc::new();
+    let start = doc.transact().encode_state_as_update_v1(&StateVector::default());
+    base.transact_mut().apply_update(Update::decode_v1(&start).unwrap()).unwrap();
+    // The snapshot's cut sees every client; a diff after more edits by a
+    // known client and a new one holds back only the new one's first struct.
+    let (_, _, state) = held_pieces(&start, start.len());
+    let mut seen = FirstStructs::default();
+    let mut cutter = UpdatePieces::new(start.len() as u64, MIN_PIECE_BYTES).holding_back(seen);
+    cutter.feed(&start, &mut |_| {}).unwrap();
+    seen = cutter.finish_held(&mut |_| {}).unwrap().first;
+    for (client, text) in [(1, "more by a known client"), (9, "a new client")] {
+        let other = Doc::with_options(Options::with_client_id(yrs::ClientID::new(client)));
+        let all = doc.transact().encode_state_as_update_v1(&StateVector::default());
+        other.transact_mut().apply_update(Update::decode_v1(&all).unwrap()).unwrap();
+        let before = other.transact().state_vector();
+        {
+            let mut txn = other.transact_mut();
+            let shared = txn.get_or_insert_text("text");
+            shared.insert(&mut txn, 0, text);
+        }
+        let diff = other.transact().encode_state_as_update_v1(&before);
+        doc.transact_mut().apply_update(Update::decode_v1(&diff).unwrap()).unwrap();
+    }
+    let diff = doc.transact().encode_state_as_update_v1(&state);
+    let mut out = Vec::new();
+    let mut cutter =
+        UpdatePieces::new(diff.len() as u64, MIN_PIECE_BYTES).holding_back(seen).applying_to(state);
+    cutter.feed(&diff, &mut |piece| out.push(piece)).unwrap();
+    let held = cutter.finish_held(&mut |piece| out.push(piece)).unwrap();
+    assert_eq!(held.first.len(), 7, "six from the snapshot, one new");
+    for piece in &out {
+        let lowest = Update::decode_v1(piece).unwrap().state_vector_lower();
+        assert!(lowest.iter().all(|(_, &clock)| clock > 0), "{lowest:?}");
+    }
+    let last = held.first.into_update(&held.delete_set);
+    let rebuilt = apply_all([&start].into_iter().chain(&out).chain([&last]));
+    assert_eq!(content(&rebuilt), content(&doc));
+    assert!(content(&doc).contains("a new client"));
+}
