@@ -14,7 +14,7 @@ use subtle::ConstantTimeEq;
 use super::config_rules::UPDATE_PROVIDERS;
 use super::http::EdgeError;
 use super::js;
-use super::ticket::{self, IssuedTicket};
+use super::ticket::{self, IssuedTicket, Signer, TicketKeys};
 use super::ticket_key::{ticket_key, weak_token_warning};
 
 /// The three modes as capabilities and logs name them.
@@ -153,6 +153,9 @@ impl fmt::Debug for SocketCredentials<'_> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SocketAuth {
     Ticket,
+    /// A ticket the TypeScript server signed before an upgrade (see
+    /// [`ticket::verify_either`]); the log says when these stop arriving.
+    TypeScriptTicket,
     LegacyToken,
 }
 
@@ -200,15 +203,17 @@ impl AuthState {
         }
     }
 
-    /// The HMAC key for tickets: derived (see [`super::ticket_key`]) from the
-    /// env token's bytes, or from the stored hex hash string's bytes, which
-    /// spec 5.5 uses as the key itself. An unclaimed server cannot sign.
-    pub fn ticket_key(&self) -> Option<[u8; 32]> {
-        match self {
-            AuthState::Env { token } => Some(ticket_key(token.as_bytes())),
-            AuthState::Claim { token_hash } => Some(ticket_key(token_hash.as_bytes())),
-            AuthState::Unclaimed => None,
-        }
+    /// The ticket keys. The secret is the env token's bytes, or the stored hex
+    /// hash string's bytes (spec 5.5 uses it as the key itself, as the
+    /// TypeScript server did); ours is derived from it (see
+    /// [`super::ticket_key`]). An unclaimed server cannot sign.
+    pub fn ticket_keys(&self) -> Option<TicketKeys<'_>> {
+        let secret = match self {
+            AuthState::Env { token } => token.as_bytes(),
+            AuthState::Claim { token_hash } => token_hash.as_bytes(),
+            AuthState::Unclaimed => return None,
+        };
+        Some(TicketKeys { ours: ticket_key(secret), typescript: secret })
     }
 
     /// The weak-token warning for the home page and the log (env mode only).
@@ -231,7 +236,7 @@ impl AuthState {
     }
 
     /// Spec 5.6 step 1. A present ticket is the only credential checked (no
-    /// fallback); without one, the legacy token (Bearer header, else `?token=`)
+    /// fallback to the token), under either ticket key; without one, the legacy token (Bearer header, else `?token=`)
     /// is checked unless legacy tokens are disabled.
     pub fn authorize_socket(
         &self,
@@ -242,9 +247,10 @@ impl AuthState {
     ) -> Result<SocketAuth, Denial> {
         self.require_usable()?;
         if let Some(ticket) = credentials.ticket {
-            let key = self.ticket_key().ok_or(Denial::Unauthorized)?;
-            return match ticket::verify(&key, ticket, vault_id, now_ms) {
-                Ok(()) => Ok(SocketAuth::Ticket),
+            let keys = self.ticket_keys().ok_or(Denial::Unauthorized)?;
+            return match ticket::verify_either(&keys, ticket, vault_id, now_ms) {
+                Ok(Signer::Ours) => Ok(SocketAuth::Ticket),
+                Ok(Signer::TypeScript) => Ok(SocketAuth::TypeScriptTicket),
                 Err(_) => Err(Denial::Unauthorized),
             };
         }
@@ -268,10 +274,11 @@ impl AuthState {
         ttl_ms: u64,
         nonce: &[u8; 16],
     ) -> Result<IssuedTicket, EdgeError> {
-        let key = self
-            .ticket_key()
+        let keys = self
+            .ticket_keys()
             .ok_or_else(|| EdgeError::Internal("cannot sign ticket: server is unclaimed".into()))?;
-        Ok(ticket::issue(&key, vault_id, now_ms, ttl_ms, nonce))
+        // Always our key: the secret itself never signs (see `ticket_key`).
+        Ok(ticket::issue(&keys.ours, vault_id, now_ms, ttl_ms, nonce))
     }
 
     /// The checks that come before any credential: unclaimed, then misconfigured.
@@ -306,6 +313,7 @@ pub fn token_hash_of(token: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::edge::ticket::TicketError;
 
     const TOKEN: &str = "correct-horse-battery-staple-0123456789";
 
@@ -379,6 +387,7 @@ mod tests {
             format!("{ticket:?}"),
             format!("{:?}", AuthState::Env { token: secret.to_owned() }),
             format!("{:?}", AuthState::Claim { token_hash: secret.to_owned() }),
+            format!("{:?}", TicketKeys { ours: [b'k'; 32], typescript: secret.as_bytes() }),
         ] {
             assert!(!shown.contains(secret), "{shown}");
         }
@@ -522,6 +531,75 @@ mod tests {
             empty_env.authorize_socket(&any, false, "v", 0),
             Err(Denial::ServerMisconfigured)
         );
+    }
+
+    /// A ticket as the TypeScript server signs it (spec 5.5), written from the
+    /// spec with the crates directly, not with this server's signing code:
+    /// HMAC-SHA256 keyed by the secret's bytes over the ASCII of the
+    /// base64url (unpadded) payload.
+    fn typescript_ticket(secret: &[u8], vault_id: &str, iat: u64, exp: u64) -> String {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use base64::Engine;
+        use hmac::{Hmac, Mac};
+        let payload = format!(
+            r#"{{"v":1,"aud":"yaos-ws","vaultId":"{vault_id}","iat":{iat},"exp":{exp},"nonce":"q83vq83vq83vq83vq83vqw"}}"#
+        );
+        let encoded = URL_SAFE_NO_PAD.encode(payload);
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret).expect("any key length");
+        mac.update(encoded.as_bytes());
+        format!("{encoded}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+    }
+
+    #[test]
+    fn tickets_the_typescript_server_signed_verify_until_they_expire() {
+        use sha2::Digest;
+        const NOW: u64 = 1_779_963_072_345;
+        // The claim-mode key is the stored tokenHash string: lowercase hex
+        // SHA-256 of the token, computed here independently of `token_hash_of`.
+        let stored_hash: String =
+            sha2::Sha256::digest(TOKEN).iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(claim_state(), AuthState::Claim { token_hash: stored_hash.clone() });
+        for (state, secret, other_mode_secret) in [
+            (env_state(), TOKEN.as_bytes(), stored_hash.as_bytes()),
+            (claim_state(), stored_hash.as_bytes(), TOKEN.as_bytes()),
+        ] {
+            let keys = state.ticket_keys().expect("a signing mode");
+            let verify = |ticket: &str, vault: &str, now| {
+                let core = ticket::verify_either(&keys, ticket, vault, now);
+                // The socket decision agrees with the core's.
+                let creds = SocketCredentials { ticket: Some(ticket), ..Default::default() };
+                let socket = state.authorize_socket(&creds, true, vault, now);
+                let want = match core {
+                    Ok(Signer::Ours) => Ok(SocketAuth::Ticket),
+                    Ok(Signer::TypeScript) => Ok(SocketAuth::TypeScriptTicket),
+                    Err(_) => Err(Denial::Unauthorized),
+                };
+                assert_eq!(socket, want, "{state:?}");
+                core
+            };
+            let ts = typescript_ticket(secret, "v1", NOW - 1_000, NOW + 300_000);
+            assert_eq!(verify(&ts, "v1", NOW), Ok(Signer::TypeScript), "{state:?}");
+            assert_eq!(verify(&ts, "v1", NOW + 299_999), Ok(Signer::TypeScript));
+            assert_eq!(verify(&ts, "v1", NOW + 300_000), Err(TicketError::Expired));
+            assert_eq!(verify(&ts, "v2", NOW), Err(TicketError::VaultMismatch));
+            let expired = typescript_ticket(secret, "v1", NOW - 301_000, NOW - 1_000);
+            assert_eq!(verify(&expired, "v1", NOW), Err(TicketError::Expired));
+            for wrong in [b"another-secret-0123456789abcdef".as_slice(), other_mode_secret] {
+                let forged = typescript_ticket(wrong, "v1", NOW, NOW + 300_000);
+                assert_eq!(verify(&forged, "v1", NOW), Err(TicketError::Signature), "{state:?}");
+            }
+            // A longer life under the original signature.
+            let longer = typescript_ticket(secret, "v1", NOW - 1_000, NOW + 9_000_000);
+            let (payload, _) = longer.split_once('.').expect("a dot");
+            let (_, signature) = ts.split_once('.').expect("a dot");
+            let tampered = format!("{payload}.{signature}");
+            assert_eq!(verify(&tampered, "v1", NOW), Err(TicketError::Signature));
+            // Our own tickets still verify, under our key, and are what we issue.
+            let ours = state.issue_ticket("v1", NOW, 60_000, &[9; 16]).expect("signs").ticket;
+            assert_eq!(verify(&ours, "v1", NOW), Ok(Signer::Ours));
+            assert_eq!(verify(&ours, "v1", NOW + 60_000), Err(TicketError::Expired));
+            assert_eq!(ticket::verify(secret, &ours, "v1", NOW), Err(TicketError::Signature));
+        }
     }
 
     #[test]

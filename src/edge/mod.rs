@@ -9,7 +9,8 @@
 //!   single status mapping (spec 3).
 //! - [`auth`]: auth modes, the stored config, token checks (spec 5.1–5.3).
 //! - [`ticket`]: signed WebSocket tickets (spec 5.5), signed with the key
-//!   [`ticket_key`] derives from the auth secret.
+//!   [`ticket_key`] derives from the auth secret; those the TypeScript server
+//!   signed with the secret itself are accepted until they expire.
 //! - [`admission`]: sync-socket admission and its rejection protocol (5.6–5.7).
 //! - [`capabilities`]: `/api/capabilities` and the version constants (6.3).
 //! - [`config_rules`]: claim and update-metadata input rules (6.4–6.6), with

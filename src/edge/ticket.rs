@@ -4,8 +4,13 @@
 //! its long-lived token (sent in an `Authorization` header) for a ticket it
 //! can put in the socket URL. A ticket is
 //! `B64URL(payload JSON) "." B64URL(HMAC-SHA256(key, encoded payload))`; the
-//! key is the server's auth secret, so changing it revokes every ticket.
-//! Nonces are not tracked: a ticket is reusable until it expires.
+//! key comes from the server's auth secret, so changing it revokes every
+//! ticket. Nonces are not tracked: a ticket is reusable until it expires.
+//!
+//! This server signs with a key derived from the secret
+//! ([`super::ticket_key`]); the TypeScript server signed with the secret
+//! itself. [`verify_either`] accepts both, ours first, so devices holding a
+//! ticket from before an upgrade reconnect instead of being locked out.
 
 use base64::alphabet;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
@@ -79,6 +84,36 @@ impl IssuedTicket {
     }
 }
 
+/// The keys a socket ticket is checked against, in order.
+#[derive(Clone, Copy)]
+pub struct TicketKeys<'a> {
+    /// This server's key, derived from the secret: it signs every ticket issued.
+    pub ours: [u8; 32],
+    /// The TypeScript server's key: the secret's own bytes (spec 5.5). Only
+    /// ever verified against, never signed with.
+    pub typescript: &'a [u8],
+}
+
+/// Redacts both keys: either one signs valid tickets.
+impl std::fmt::Debug for TicketKeys<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TicketKeys")
+            .field("ours", &"<redacted>")
+            .field("typescript", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Which key a ticket verified under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signer {
+    /// Ours: a ticket this server issued.
+    Ours,
+    /// The secret itself: a ticket the TypeScript server issued before an
+    /// upgrade, accepted until it expires.
+    TypeScript,
+}
+
 /// Which verification rule a ticket broke, in the order they are checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 pub enum TicketError {
@@ -123,15 +158,48 @@ pub fn issue(
     IssuedTicket { ticket: format!("{encoded}.{signature}"), expires_at, ttl_ms }
 }
 
-/// Checks a ticket for the socket path's decoded `vault_id` at `now_ms`.
+/// Checks a ticket signed with `key` for the socket path's decoded `vault_id`
+/// at `now_ms`.
 pub fn verify(key: &[u8], ticket: &str, vault_id: &str, now_ms: u64) -> Result<(), TicketError> {
+    check(ticket, vault_id, now_ms, |encoded, signature| {
+        mac(key, encoded).verify_slice(signature).map_err(|_| TicketError::Signature)
+    })
+}
+
+/// Checks a ticket signed with either key, ours first: the second HMAC is
+/// paid only by tickets ours does not verify. Every other rule is the same.
+pub fn verify_either(
+    keys: &TicketKeys<'_>,
+    ticket: &str,
+    vault_id: &str,
+    now_ms: u64,
+) -> Result<Signer, TicketError> {
+    check(ticket, vault_id, now_ms, |encoded, signature| {
+        if mac(&keys.ours, encoded).verify_slice(signature).is_ok() {
+            Ok(Signer::Ours)
+        } else if mac(keys.typescript, encoded).verify_slice(signature).is_ok() {
+            Ok(Signer::TypeScript)
+        } else {
+            Err(TicketError::Signature)
+        }
+    })
+}
+
+/// The rules of spec 5.5 in order, with the signature check supplied by the
+/// caller (given the encoded payload and the decoded signature).
+fn check<T>(
+    ticket: &str,
+    vault_id: &str,
+    now_ms: u64,
+    signature_check: impl FnOnce(&str, &[u8]) -> Result<T, TicketError>,
+) -> Result<T, TicketError> {
     let (encoded, signature) = match ticket.split_once('.') {
         Some((p, s)) if !p.is_empty() && !s.is_empty() => (p, s),
         _ => return Err(TicketError::Malformed),
     };
     let signature = decode_strict(signature)?;
     let payload = decode_strict(encoded)?;
-    mac(key, encoded).verify_slice(&signature).map_err(|_| TicketError::Signature)?;
+    let signer = signature_check(encoded, &signature)?;
 
     let payload: Value = serde_json::from_slice(&payload).map_err(|_| TicketError::Payload)?;
     let number = |name| payload.get(name).and_then(Value::as_f64);
@@ -158,7 +226,7 @@ pub fn verify(key: &[u8], ticket: &str, vault_id: &str, now_ms: u64) -> Result<(
     if exp <= now_ms as f64 {
         return Err(TicketError::Expired);
     }
-    Ok(())
+    Ok(signer)
 }
 
 /// Ticket lifetime from `YAOS_TICKET_TTL_MS` (spec 2): unset or empty gives the

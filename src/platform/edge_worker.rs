@@ -220,8 +220,15 @@ async fn sync_socket(req: Request, env: &Env, vault_id: &str) -> Result<Response
         Ok(a) => a,
         Err(rejection) => return reject_socket(&rejection, is_websocket),
     };
-    if admitted.auth == SocketAuth::LegacyToken {
-        console_warn!("sync socket admitted with a long-lived token; tickets are preferred");
+    match admitted.auth {
+        SocketAuth::LegacyToken => {
+            console_warn!("sync socket admitted with a long-lived token; tickets are preferred");
+        }
+        // Only in the minutes after an upgrade from the TypeScript server.
+        SocketAuth::TypeScriptTicket => {
+            console_log!("sync socket admitted with a ticket the TypeScript server issued");
+        }
+        SocketAuth::Ticket => {}
     }
     // The room is named by the decoded vault id alone, and the client schema
     // is the one admitted here: a client's own values of either header are

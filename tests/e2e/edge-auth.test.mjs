@@ -8,7 +8,7 @@
 // other's state (unclaimed, then claimed, then metadata...).
 import { test, before, after, afterEach } from "node:test";
 import assert from "node:assert/strict";
-import { createHash, createHmac, pbkdf2Sync } from "node:crypto";
+import { createHash, createHmac, pbkdf2Sync, randomBytes } from "node:crypto";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import WebSocket from "ws";
@@ -123,6 +123,36 @@ const ticketKey = (secret) => pbkdf2Sync(secret, "yaos-server ticket key v1", 40
 function signTicket(payload, key) {
   const encoded = b64url(JSON.stringify(payload));
   return `${encoded}.${b64url(createHmac("sha256", key).update(encoded, "ascii").digest())}`;
+}
+
+/**
+ * A ticket as the TypeScript server signs it, written from spec 5.5 alone:
+ * payload keys in spec order, HMAC-SHA256 keyed by the secret itself (the
+ * trimmed SYNC_TOKEN, or the stored hex tokenHash string) over the ASCII of
+ * the unpadded base64url payload.
+ */
+function typescriptTicket(secret, vaultId, { iat = Date.now(), ttlMs = 300000 } = {}) {
+  const payload = { v: 1, aud: "yaos-ws", vaultId, iat, exp: iat + ttlMs, nonce: randomBytes(16).toString("base64url") };
+  const encoded = Buffer.from(JSON.stringify(payload), "utf8").toString("base64url");
+  const ticket = `${encoded}.${createHmac("sha256", secret).update(encoded, "ascii").digest("base64url")}`;
+  tickets.push(ticket);
+  return ticket;
+}
+
+/** Opens a raw `ws` socket and resolves with the first binary frame once it is a SyncStep1 (outer 0, inner 0). */
+function firstSyncStep1(url) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url);
+    const timer = setTimeout(() => { ws.terminate(); reject(new Error(`no SyncStep1 from ${url}`)); }, 15000);
+    ws.on("message", (data, isBinary) => {
+      if (!isBinary || data[0] !== 0 || data[1] !== 0) return;
+      clearTimeout(timer);
+      ws.close();
+      resolve(data);
+    });
+    ws.on("close", (code, reason) => { clearTimeout(timer); reject(new Error(`closed ${code} ${reason} before SyncStep1`)); });
+    ws.on("error", (err) => { clearTimeout(timer); reject(err); });
+  });
 }
 
 // ---------------------------------------------------------------- unclaimed
@@ -297,7 +327,7 @@ test("a ticket has the spec 5.5 shape, is signed with the token hash, and opens 
   assert.equal(noteText(again.doc, idA), "written by a");
 });
 
-test("a ticket signed with the key derived from the stored hash is accepted; one keyed by the hash itself or the raw token is not", async () => {
+test("a ticket signed with the key derived from the stored hash is accepted; one keyed by the raw token is not", async () => {
   const vault = "self-signed-vault";
   const now = Date.now();
   const payload = { v: 1, aud: "yaos-ws", vaultId: vault, iat: now, exp: now + 60000, nonce: b64url(Buffer.alloc(16, 7)) };
@@ -305,14 +335,13 @@ test("a ticket signed with the key derived from the stored hash is accepted; one
   tickets.push(good);
   const ok = client(main, vault, { ticket: good });
   await ok.synced();
-  // The hash itself was the TypeScript server's key: its tickets (5 minutes at most) end at the upgrade.
-  for (const key of [CLAIM_HASH, CLAIM_TOKEN]) {
-    const wrongKey = signTicket(payload, key);
-    tickets.push(wrongKey);
-    const { message, close } = await providerRefusal(main, vault, { ticket: wrongKey });
-    assert.deepEqual(message, { type: "error", code: "unauthorized" });
-    assert.deepEqual(close, { code: 1008, reason: "unauthorized" });
-  }
+  // The hash itself is the TypeScript server's key, accepted too (see the
+  // ticket-compat tests below); the raw token is no key in claim mode.
+  const wrongKey = signTicket(payload, CLAIM_TOKEN);
+  tickets.push(wrongKey);
+  const { message, close } = await providerRefusal(main, vault, { ticket: wrongKey });
+  assert.deepEqual(message, { type: "error", code: "unauthorized" });
+  assert.deepEqual(close, { code: 1008, reason: "unauthorized" });
 });
 
 test("a ticket for another vault is refused: __YPS: unauthorized, close 1008", async () => {
@@ -380,6 +409,46 @@ test("an expired ticket is refused (YAOS_TICKET_TTL_MS=1000): JSON frame, __YPS:
   assert.equal(res.status, 401);
   assertCors(res);
   assert.deepEqual(await json(res), { error: "unauthorized" });
+});
+
+// ------------------------------------- tickets the TypeScript server issued
+
+// After `wrangler deploy` over a TypeScript deployment, a device reconnects
+// with the ticket that server issued (up to 5 minutes old). Those tickets are
+// accepted until they expire; wrong keys and expired ones are still refused.
+async function assertTypescriptTicketCompat(server, { token, secret, wrongSecret, vault }) {
+  const good = typescriptTicket(secret, vault);
+  const step1 = await firstSyncStep1(`${server.wsUrl}${syncPath(vault)}?schemaVersion=3&ticket=${encodeURIComponent(good)}`);
+  assert.ok(step1.length >= 3, "a SyncStep1 with a state vector");
+  const a = client(server, vault, { ticket: good });
+  const b = client(server, vault, { ticket: (await ticketFor(server, vault, token)).ticket });
+  await Promise.all([a.synced(), b.synced()]);
+  const id = addNote(a.doc, "from-ts-ticket.md", "via a TypeScript ticket");
+  await docUntil(b.doc, (d) => noteText(d, id) === "via a TypeScript ticket", 15000, "b gets the note");
+
+  const expired = typescriptTicket(secret, vault, { iat: Date.now() - 301_000 });
+  const forged = typescriptTicket(wrongSecret, vault);
+  const otherVault = typescriptTicket(secret, `${vault}-other`);
+  for (const bad of [expired, forged, otherVault]) {
+    const raw = await rawSocket(`${server.wsUrl}${syncPath(vault)}?schemaVersion=3&ticket=${encodeURIComponent(bad)}`);
+    assertRawRefusal(raw, '{"type":"error","code":"unauthorized"}', "unauthorized");
+  }
+  for (const bad of [expired, forged]) {
+    const { message, close } = await providerRefusal(server, vault, { ticket: bad });
+    assert.deepEqual(message, { type: "error", code: "unauthorized" });
+    assert.deepEqual(close, { code: 1008, reason: "unauthorized" });
+  }
+}
+
+test("env mode: a ticket signed the TypeScript way (key = SYNC_TOKEN) syncs until it expires; wrong-key and expired ones get 1008", async () => {
+  await assertTypescriptTicketCompat(ttl, { token: TTL_TOKEN, secret: TTL_TOKEN, wrongSecret: LEGACY_TOKEN, vault: "ts-ticket-env-vault" });
+});
+
+test("claim mode: a ticket signed the TypeScript way (key = the stored hex tokenHash) syncs; wrong-key and expired ones get 1008", async () => {
+  // This ticket opening a socket shows the server stores the same tokenHash
+  // string the TypeScript server held: lowercase hex SHA-256 of the token.
+  assert.match(CLAIM_HASH, /^[0-9a-f]{64}$/);
+  await assertTypescriptTicketCompat(main, { token: CLAIM_TOKEN, secret: CLAIM_HASH, wrongSecret: CLAIM_TOKEN, vault: "ts-ticket-claim-vault" });
 });
 
 test("YAOS_DISABLE_LEGACY_WS_TOKEN: ?token= and a Bearer header are refused on the socket, a ticket is accepted", async () => {
