@@ -619,6 +619,41 @@ fn full_state_sync_answers_are_limited_per_connection_and_forgotten_on_close() {
 }
 
 #[test]
+fn every_new_socket_of_a_reconnecting_device_gets_its_full_sync_and_repeats_stay_bounded() {
+    use yaos_server::room::limits::RoomLimits;
+    use yaos_server::room::vault_room::Sender;
+    let mut h = Harness::fresh();
+    h.room.set_limits(RoomLimits { full_sync_answers_per_window: 1, ..RoomLimits::default() });
+    h.frame(edit(&docs::doc(11), "x"));
+    h.take_log();
+    let step1 =
+        || Message::Sync(SyncMessage::SyncStep1(Doc::new().transact().state_vector())).encode_v1();
+    let fresh_answer = ["reply update", "reply step2"];
+    // One `_pk` reconnecting on a flaky link: the server never sees the old
+    // sockets close (half-open), and each new socket's first SyncStep1 is
+    // still answered, well past the per-minute budget of one.
+    let sockets: Vec<String> = (0..5).map(|i| format!("socket-{i}")).collect();
+    for socket in &sockets {
+        let sender = Sender { conn: "same-pk", socket, device: Some("phone") };
+        let turn = h.room.frame_from(sender, step1(), &mut HeldAwareness::default(), &mut h.out());
+        assert!(turn.error.is_none(), "{socket}: {:?}", turn.error);
+        assert_eq!(h.take_log(), fresh_answer, "{socket}");
+    }
+    // A repeat on the same socket is charged: a flooder is bounded per socket.
+    let last = Sender { conn: "same-pk", socket: &sockets[4], device: None };
+    let turn = h.room.frame_from(last, step1(), &mut HeldAwareness::default(), &mut h.out());
+    assert!(turn.error.is_some());
+    assert!(h.take_log()[0].contains("full sync requests"));
+    // An old socket of the same `_pk` closing drops its own budget, not the
+    // new socket's.
+    let first = Sender { conn: "same-pk", socket: &sockets[0], device: None };
+    h.room.close_from(first, &HeldAwareness::default(), &mut h.out());
+    let turn = h.room.frame_from(last, step1(), &mut HeldAwareness::default(), &mut h.out());
+    assert!(turn.error.is_some(), "the budget of socket-4 survives socket-0's close");
+    h.take_log();
+}
+
+#[test]
 fn sockets_are_admitted_up_to_the_room_limit() {
     use yaos_server::room::limits::{LimitExceeded, RoomLimits};
     let mut h = Harness::fresh();

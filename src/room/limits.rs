@@ -192,8 +192,25 @@ impl RoomLimits {
     }
 }
 
-/// Full-state sync answers per connection in a fixed window. Kept in memory:
+/// Full-state sync answers per socket in a fixed window. Kept in memory:
 /// hibernation forgets it, which only ever lets a client through early.
+///
+/// Keyed by socket, not by the client's `_pk`: the plugin keeps one `_pk`
+/// across reconnects, and on a flaky link the server may not see the old
+/// socket close before (or ever, for a half-open one) the new socket sends
+/// its SyncStep1. Keyed by `_pk`, a few reconnects in a minute spent the
+/// budget and left the device connected but never synced. A new socket
+/// starts with a fresh budget, so its first answer is always given (every
+/// limit is at least 1); only repeats on the same socket are refused.
+///
+/// What bounds a client that floods full-state requests: on one socket,
+/// this budget; across sockets, the sockets-per-room cap (each socket's
+/// budget is at most `limit` answers a window, and at most `max_sockets`
+/// sockets are open at once), and the admission each new socket goes
+/// through (an authenticated upgrade, the Worker's checks and the room's
+/// greeting), which costs the server about what one answer to a small
+/// vault does. The map holds one entry per socket that asked, dropped when
+/// it closes or its window ends, so it is bounded by the open sockets.
 #[derive(Default)]
 pub struct FullSyncBudget {
     /// Connection ID → (window start, answers in the window).
@@ -207,8 +224,8 @@ impl fmt::Debug for FullSyncBudget {
 }
 
 impl FullSyncBudget {
-    /// Takes one answer for `conn` at `now_ms`, or refuses when the window's
-    /// answers are used up. Windows that have ended are dropped on the way,
+    /// Takes one answer for socket `conn` at `now_ms`, or refuses when the
+    /// window's answers are used up. Windows that have ended are dropped on the way,
     /// so the map holds only connections active in the last window.
     pub fn take(&mut self, conn: &str, now_ms: u64, limit: u32) -> Result<(), LimitExceeded> {
         self.windows.retain(|_, (start, _)| now_ms.saturating_sub(*start) < FULL_SYNC_WINDOW_MS);

@@ -83,6 +83,41 @@ pub fn valid_connection_id(id: &str) -> bool {
         && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
+/// The longest device name kept from a socket's `device` query parameter
+/// (the plugin sends the device's name). Kept in the socket's attachment and
+/// shown to the operator, so it is bounded before the socket is accepted.
+pub const MAX_DEVICE_NAME_CHARS: usize = 64;
+
+/// A socket's `device` parameter as the room keeps it: at most
+/// [`MAX_DEVICE_NAME_CHARS`] characters, control characters dropped; `None`
+/// when nothing is left.
+pub fn device_name(raw: &str) -> Option<String> {
+    let name: String =
+        raw.chars().filter(|c| !c.is_control()).take(MAX_DEVICE_NAME_CHARS).collect();
+    let name = name.trim();
+    (!name.is_empty()).then(|| name.to_owned())
+}
+
+/// Who a frame came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sender<'a> {
+    /// The connection ID (the client's `_pk`): the transaction origin.
+    pub conn: &'a str,
+    /// A key unique to the socket: per-socket state (the full-sync budget)
+    /// is kept under it, since one `_pk` may hold several sockets (a
+    /// reconnect whose old socket the server has not seen close).
+    pub socket: &'a str,
+    /// The device name the socket's URL gave ([`device_name`]), if any.
+    pub device: Option<&'a str>,
+}
+
+impl<'a> Sender<'a> {
+    /// A sender whose socket is known by its connection ID, with no device.
+    pub fn new(conn: &'a str) -> Self {
+        Sender { conn, socket: conn, device: None }
+    }
+}
+
 /// Trace event: a fresh client's full state was sent from the stored rows
 /// (how many frames and bytes, and how long it took).
 pub const STORED_SYNC_EVENT: &str = "server.sync.stored_state";
@@ -253,6 +288,18 @@ impl<E: SqlExec> VaultRoom<E> {
         held: &mut HeldAwareness,
         out: &mut impl Outbox,
     ) -> FrameTurn {
+        self.frame_from(Sender::new(conn), frame, held, out)
+    }
+
+    /// [`VaultRoom::frame`] from a sender whose socket and device are known.
+    pub fn frame_from(
+        &mut self,
+        sender: Sender<'_>,
+        frame: Vec<u8>,
+        held: &mut HeldAwareness,
+        out: &mut impl Outbox,
+    ) -> FrameTurn {
+        let conn = sender.conn;
         let frame_len = frame.len();
         if let Err(over) = self.limits.check_frame(&frame) {
             // Refused before anything decodes it: the sender is told why.
@@ -260,9 +307,9 @@ impl<E: SqlExec> VaultRoom<E> {
             return FrameTurn { error: Some(over.into()), ..FrameTurn::default() };
         }
         if self.room.is_fresh_sync_request(&frame) && self.store_holds_document() {
-            return self.answer_fresh_client(conn, out);
+            return self.answer_fresh_client(sender.socket, out);
         }
-        let mut effects = self.room.on_frame_from(conn, frame, &held.ids);
+        let mut effects = self.room.on_frame_from(conn, sender.socket, frame, &held.ids);
         if let Some(reply) = effects.reply.take() {
             out.reply(&reply);
         }
@@ -294,8 +341,9 @@ impl<E: SqlExec> VaultRoom<E> {
 
     /// A fresh client's SyncStep1, answered from the stored rows
     /// ([`super::stored_sync`]); if reading them fails, from the document.
-    fn answer_fresh_client(&mut self, conn: &str, out: &mut impl Outbox) -> FrameTurn {
-        if let Err(over) = self.room.charge_full_sync(conn) {
+    /// The answer is charged to `socket`'s full-sync budget.
+    fn answer_fresh_client(&mut self, socket: &str, out: &mut impl Outbox) -> FrameTurn {
+        if let Err(over) = self.room.charge_full_sync(socket) {
             let _ = out.reply_text(&limit_error_frame(&over.to_string()));
             return FrameTurn { error: Some(over.into()), ..FrameTurn::default() };
         }
@@ -329,7 +377,13 @@ impl<E: SqlExec> VaultRoom<E> {
     /// Connection `conn` closed: its awareness states are removed and the
     /// other connections told; its full-sync budget is dropped.
     pub fn close(&mut self, conn: &str, held: &HeldAwareness, out: &mut impl Outbox) {
-        self.room.forget_connection(conn);
+        self.close_from(Sender::new(conn), held, out);
+    }
+
+    /// [`VaultRoom::close`] of a sender whose socket is known: that socket's
+    /// budget is dropped, not the budget of another socket of the same `_pk`.
+    pub fn close_from(&mut self, sender: Sender<'_>, held: &HeldAwareness, out: &mut impl Outbox) {
+        self.room.forget_connection(sender.socket);
         if let Some(frame) = self.room.on_close(held) {
             out.broadcast(&frame);
         }
