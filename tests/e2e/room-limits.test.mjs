@@ -53,12 +53,20 @@ test("an update frame over the operator's limit is refused unread; the sender is
   await until(peer.provider, "custom-message", () => peer.echoes.length >= 2, 15000, "the peer's echo");
   const before = await debug(vault);
 
-  const raw = await rawSocket(vault);
+  const raw = await rawSocket(vault, "&device=work%20laptop");
   const big = Buffer.alloc(2 * 1024 * 1024 + 1, 7);
-  raw.send(Buffer.concat([Buffer.from([0, 2, ...varuint(big.length)]), big]));
+  const bigFrame = Buffer.concat([Buffer.from([0, 2, ...varuint(big.length)]), big]);
+  raw.send(bigFrame);
   await raw.until(() => limitErrors(raw).length >= 1, "the limit error");
   assert.match(limitErrors(raw)[0], /frame of \d+ bytes is over the 2097152-byte limit/);
   assert.equal(raw.readyState, WebSocket.OPEN, "the socket stays open");
+  // Never only told to a client that ignores it: the operator sees it too.
+  const refused = (await debug(vault)).refusedFrames;
+  assert.equal(refused.count, 1);
+  assert.equal(refused.recent[0].device, "work laptop");
+  assert.equal(refused.recent[0].bytes, bigFrame.length);
+  assert.match(refused.recent[0].reason, /over the 2097152-byte limit for Update frames/);
+  assert.ok((await debug(vault)).recent.some((t) => t.event === "server.frame.refused" && t.bytes === bigFrame.length));
 
   // The sender's next, ordinary edit is taken and acknowledged.
   const doc = new Y.Doc();
