@@ -341,6 +341,7 @@ fn debug_report_of_an_unloaded_room() {
             "room": {"openSockets": 0, "awarenessClients": null, "snapshotChunks": null,
                 "snapshotBytes": null, "compactionDue": null, "consecutiveCompactionFailures": null,
                 "compactionBreakerOpen": null},
+            "refusedFrames": {"count": 0, "recent": []},
         })
     );
     let keys: Vec<&String> = value.as_object().unwrap().keys().collect();
@@ -355,7 +356,8 @@ fn debug_report_of_an_unloaded_room() {
             "documentSummary",
             "storage",
             "wasmMemoryBytes",
-            "room"
+            "room",
+            "refusedFrames"
         ]
     );
 }
@@ -556,6 +558,8 @@ fn awareness_is_bounded_per_connection_per_state_and_per_room() {
 #[test]
 fn an_oversized_update_frame_is_refused_unread_and_the_sender_told() {
     use yaos_server::room::limits::{RoomLimits, MIN_UPDATE_FRAME_BYTES};
+    use yaos_server::room::refused_frames::REFUSED_FRAME_EVENT;
+    use yaos_server::room::vault_room::Sender;
     let mut h = Harness::fresh();
     h.room.set_limits(RoomLimits {
         max_update_frame_bytes: MIN_UPDATE_FRAME_BYTES,
@@ -569,10 +573,25 @@ fn an_oversized_update_frame_is_refused_unread_and_the_sender_told() {
         txn.encode_update_v1()
     };
     let frame = Message::Sync(SyncMessage::Update(big)).encode_v1();
+    let frame_len = frame.len();
     let sv_before = h.room.doc().transact().state_vector();
     let mut out = h.out();
-    let turn = h.room.frame("conn-a", frame, &mut h.ids, &mut out);
+    let sender = Sender { conn: "conn-a", socket: "s1", device: Some("laptop") };
+    let turn = h.room.frame_from(sender, frame, &mut h.ids, &mut out);
     assert!(matches!(turn.error, Some(yaos_server::room::protocol::FrameError::Limit(_))));
+    // Never only told to a client that ignores it: kept for the operator and traced.
+    let refused = h.room.debug_parts().refused_frames;
+    assert_eq!(refused["count"], 1);
+    assert_eq!(refused["recent"][0]["device"], "laptop");
+    assert_eq!(refused["recent"][0]["bytes"], frame_len);
+    assert!(refused["recent"][0]["reason"].as_str().unwrap().contains("Update frames"));
+    let traces = h.room.take_traces().drain();
+    assert!(
+        traces.iter().any(|(event, data)| event == REFUSED_FRAME_EVENT
+            && data["bytes"] == frame_len
+            && data["device"] == "laptop"),
+        "{traces:?}"
+    );
     assert!(turn.save.is_none(), "nothing to save, nothing echoed");
     let log = h.take_log();
     assert_eq!(log.len(), 1, "only the sender hears of it: {log:?}");
@@ -616,6 +635,103 @@ fn full_state_sync_answers_are_limited_per_connection_and_forgotten_on_close() {
     h.take_log();
     h.frame(step1());
     assert_eq!(h.take_log(), fresh_answer);
+}
+
+#[test]
+fn every_new_socket_of_a_reconnecting_device_gets_its_full_sync_and_repeats_stay_bounded() {
+    use yaos_server::room::limits::RoomLimits;
+    use yaos_server::room::vault_room::Sender;
+    let mut h = Harness::fresh();
+    h.room.set_limits(RoomLimits { full_sync_answers_per_window: 1, ..RoomLimits::default() });
+    h.frame(edit(&docs::doc(11), "x"));
+    h.take_log();
+    let step1 =
+        || Message::Sync(SyncMessage::SyncStep1(Doc::new().transact().state_vector())).encode_v1();
+    let fresh_answer = ["reply update", "reply step2"];
+    // One `_pk` reconnecting on a flaky link: the server never sees the old
+    // sockets close (half-open), and each new socket's first SyncStep1 is
+    // still answered, well past the per-minute budget of one.
+    let sockets: Vec<String> = (0..5).map(|i| format!("socket-{i}")).collect();
+    for socket in &sockets {
+        let sender = Sender { conn: "same-pk", socket, device: Some("phone") };
+        let turn = h.room.frame_from(sender, step1(), &mut HeldAwareness::default(), &mut h.out());
+        assert!(turn.error.is_none(), "{socket}: {:?}", turn.error);
+        assert_eq!(h.take_log(), fresh_answer, "{socket}");
+    }
+    // A repeat on the same socket is charged: a flooder is bounded per socket.
+    let last = Sender { conn: "same-pk", socket: &sockets[4], device: None };
+    let turn = h.room.frame_from(last, step1(), &mut HeldAwareness::default(), &mut h.out());
+    assert!(turn.error.is_some());
+    assert!(h.take_log()[0].contains("full sync requests"));
+    // An old socket of the same `_pk` closing drops its own budget, not the
+    // new socket's.
+    let first = Sender { conn: "same-pk", socket: &sockets[0], device: None };
+    h.room.close_from(first, &HeldAwareness::default(), &mut h.out());
+    let turn = h.room.frame_from(last, step1(), &mut HeldAwareness::default(), &mut h.out());
+    assert!(turn.error.is_some(), "the budget of socket-4 survives socket-0's close");
+    h.take_log();
+}
+
+/// `[0, inner, varUint8Array(payload)]` built by hand.
+fn sync_frame(inner: u8, payload: &[u8]) -> Vec<u8> {
+    use yrs::encoding::write::Write;
+    let mut frame = vec![0, inner];
+    frame.write_var(payload.len() as u64);
+    frame.extend_from_slice(payload);
+    frame
+}
+
+/// A v1 update in which each of `clients` wrote one GC struct of length 1:
+/// the smallest way to make a document name many clients, as a long-lived
+/// vault does (Yjs makes a new client ID per editing session).
+fn many_clients_update(clients: &[u64]) -> Vec<u8> {
+    use yrs::encoding::write::Write;
+    let mut update = Vec::new();
+    update.write_var(clients.len() as u64);
+    for &client in clients {
+        update.write_var(1u64); // one struct
+        update.write_var(client);
+        update.write_var(0u64); // from clock 0
+        update.write_u8(0); // GC
+        update.write_var(1u64); // of length 1
+    }
+    update.write_var(0u64); // empty delete set
+    update
+}
+
+#[test]
+fn a_sync_step1_naming_every_client_of_a_long_lived_vault_is_answered_and_junk_is_not() {
+    use yaos_server::room::limits::{max_sync_step1_bytes, MAX_SYNC_STEP1_FRAME_BYTES};
+    let mut h = Harness::fresh();
+    let clients: Vec<u64> = (0..200_000u64).map(|i| 1_000_000_000 + i * 7).collect();
+    h.frame(sync_frame(2, &many_clients_update(&clients)));
+    assert_eq!(h.room.doc().transact().state_vector().len(), clients.len());
+    h.frame(edit(&docs::doc(11), "written while the device was away"));
+    h.take_log();
+
+    // The returning device names every client, plus its own new session.
+    let mut sv = yrs::StateVector::default();
+    for &client in &clients {
+        sv.set_max(yrs::block::ClientID::new(client), 1);
+    }
+    sv.set_max(yrs::block::ClientID::new(12), 3);
+    let step1 = Message::Sync(SyncMessage::SyncStep1(sv)).encode_v1();
+    assert!(step1.len() > MAX_SYNC_STEP1_FRAME_BYTES, "{} bytes", step1.len());
+    let mut out = h.out();
+    let turn = h.room.frame("returning", step1, &mut HeldAwareness::default(), &mut out);
+    assert!(turn.error.is_none(), "{:?}", turn.error);
+    let replies: Vec<String> =
+        h.take_log().into_iter().filter(|l| l.starts_with("reply")).collect();
+    assert_eq!(replies, ["reply step2"]);
+
+    // Junk one byte over what the room justifies is refused unread.
+    let limit = max_sync_step1_bytes(clients.len() + 1);
+    let mut junk = vec![0, 0];
+    junk.resize(limit + 1, 0xff);
+    let mut out = h.out();
+    let turn = h.room.frame("junk", junk, &mut HeldAwareness::default(), &mut out);
+    let error = turn.error.expect("refused").to_string();
+    assert!(error.contains(&format!("over the {limit}-byte limit for SyncStep1")), "{error}");
 }
 
 #[test]

@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 use super::auth::{AuthState, Denial, SocketAuth, SocketCredentials};
 use super::http::{EdgeError, Reply};
 use super::js;
+use crate::room::limits::LimitExceeded;
 
 /// The schema assumed for clients that send none.
 pub const LEGACY_CLIENT_SCHEMA_VERSION: i64 = 1;
@@ -186,6 +187,26 @@ pub fn check_room_schema(client: i64, room: Option<i64>) -> Result<(), Rejection
 /// for every plausible release while refusing the lockout.
 pub const ROOM_SCHEMA_CEILING: i64 = 100;
 
+/// The JSON error of a socket refused because its room is at
+/// [`crate::room::limits::RoomLimits::max_sockets`].
+pub const ROOM_FULL_ERROR: &str = "room_full";
+/// The refusal's status: the server is there, the room is busy for now.
+pub const ROOM_FULL_STATUS: u16 = 503;
+/// The refusal's `Retry-After`, in seconds. The y-partyserver provider
+/// ignores the header, but a refused upgrade (no `open` event) counts as an
+/// unsuccessful reconnect and grows its backoff, where an accepted socket
+/// closed at once reset it; generic clients get a sensible wait.
+pub const ROOM_FULL_RETRY_AFTER_SECS: u32 = 10;
+
+/// The plain HTTP answer to a socket upgrade a full room refuses, before any
+/// `101`: `503 {"error":"room_full","message":…}` with `Retry-After`. Not a
+/// spec 5.7 rejection: those stop the plugin for good, a full room must not.
+pub fn room_full_reply(why: &LimitExceeded) -> Reply {
+    let body = serde_json::json!({"error": ROOM_FULL_ERROR, "message": why.to_string()});
+    Reply::json(ROOM_FULL_STATUS, body)
+        .with_header("Retry-After", ROOM_FULL_RETRY_AFTER_SECS.to_string())
+}
+
 /// Whether a room schema version is one the admission check ignores.
 pub fn implausible_room_schema(room: Option<i64>) -> bool {
     room.is_some_and(|room| room > ROOM_SCHEMA_CEILING)
@@ -236,6 +257,16 @@ mod tests {
         }
         // A 20,000-digit value is Infinity, not an integer.
         assert_eq!(client_schema_version(Some(&"9".repeat(20_000)), None), invalid);
+    }
+
+    #[test]
+    fn a_full_room_answers_503_room_full_with_retry_after() {
+        let reply = room_full_reply(&LimitExceeded::TooManySockets { open: 3, limit: 3 });
+        assert_eq!(reply.status, 503);
+        assert_eq!(reply.header("Retry-After"), Some("10"));
+        let Body::Json(body) = &reply.body else { panic!("a JSON body") };
+        assert_eq!(body["error"], "room_full");
+        assert_eq!(body["message"], "the vault already has 3 open connections (limit 3)");
     }
 
     #[test]

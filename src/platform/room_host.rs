@@ -19,7 +19,7 @@ use crate::diagnostics::trace_store::TraceStore;
 use crate::room::limits::RoomLimits;
 use crate::room::protocol::HeldAwareness;
 use crate::room::room_meta::{RoomMeta, ROOM_META_KEY};
-use crate::room::vault_room::{compaction_alarm, Outbox, VaultRoom};
+use crate::room::vault_room::{compaction_alarm, Outbox, Sender, VaultRoom};
 use crate::store::kv::{KvStore, KvValue};
 
 use super::do_sql::DoSql;
@@ -39,11 +39,23 @@ pub struct Attachment {
     pub awareness_ids: Vec<u64>,
     #[serde(rename = "yaosAwarenessClocks", default)]
     pub awareness_clocks: Vec<(u64, u32)>,
+    /// Unique to this socket (the room's per-socket state is keyed by it);
+    /// empty for a socket accepted before it existed, which then goes by `id`.
+    #[serde(rename = "yaosSocket", default)]
+    pub socket: String,
+    /// The `device` query parameter, bounded (`vault_room::device_name`).
+    #[serde(rename = "yaosDevice", default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
 }
 
 impl Attachment {
     fn held(&self) -> HeldAwareness {
         HeldAwareness { ids: self.awareness_ids.clone(), clocks: self.awareness_clocks.clone() }
+    }
+
+    fn sender(&self) -> Sender<'_> {
+        let socket = if self.socket.is_empty() { &self.id } else { &self.socket };
+        Sender { conn: &self.id, socket, device: self.device.as_deref() }
     }
 }
 
@@ -267,7 +279,7 @@ impl RoomHost {
             .with_room(|room| {
                 let mut out = Sockets { host: self, sender: Some(ws) };
                 let mut held = attachment.held();
-                let turn = room.frame(&attachment.id, frame, &mut held, &mut out);
+                let turn = room.frame_from(attachment.sender(), frame, &mut held, &mut out);
                 (attachment.awareness_ids, attachment.awareness_clocks) = (held.ids, held.clocks);
                 turn
             })
@@ -290,8 +302,8 @@ impl RoomHost {
         self.forget_sockets();
         let attachment: Attachment = ws.deserialize_attachment().ok().flatten().unwrap_or_default();
         if let Some(room) = self.live.borrow_mut().as_mut() {
-            room.close(
-                &attachment.id,
+            room.close_from(
+                attachment.sender(),
                 &attachment.held(),
                 &mut Sockets { host: self, sender: None },
             );

@@ -13,7 +13,7 @@ use crate::edge::http::{parse_json_body, Reply};
 use crate::internal_routes::{InternalRoute, RoomRoute, CLIENT_SCHEMA_HEADER, ROOM_HEADER};
 use crate::room::debug_report::debug_report;
 use crate::room::room_meta::{RoomMeta, ROOM_META_KEY};
-use crate::room::vault_room::valid_connection_id;
+use crate::room::vault_room::{device_name, valid_connection_id};
 use crate::store::kv::KvStore;
 
 use super::admin;
@@ -121,30 +121,31 @@ async fn room_schema_rejection(host: &Rc<RoomHost>, req: &Request) -> Result<Opt
     Ok(admission::check_room_schema(client, room).err())
 }
 
-/// WebSocket close code 1013, "try again later".
-const CLOSE_TRY_AGAIN_LATER: u16 = 1013;
-
 async fn accept_socket(host: &Rc<RoomHost>, req: &Request) -> Result<Response> {
-    let id = req
-        .url()?
-        .query_pairs()
-        .find(|(k, _)| k == "_pk")
-        .map(|(_, v)| v.into_owned())
+    let url = req.url()?;
+    let param = |name: &str| url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v);
+    let id = param("_pk")
+        .map(|v| v.into_owned())
         .filter(|v| valid_connection_id(v))
         .unwrap_or_else(|| lower_hex(&random_bytes::<8>()));
+    let device = param("device").and_then(|v| device_name(&v));
     let open = host.state.get_websockets().len();
-    let admitted = host.with_room(|room| room.admit_socket(open)).await?;
+    if let Err(over) = host.with_room(|room| room.admit_socket(open)).await? {
+        // Refused before the 101: a socket accepted and closed at once would
+        // reset the provider's backoff and bring it back within 100 ms.
+        console_warn!("refused a socket: {over}");
+        return to_response(admission::room_full_reply(&over));
+    }
     let pair = WebSocketPair::new()?;
     host.state.accept_web_socket(&pair.server);
     host.forget_sockets();
-    if let Err(over) = admitted {
-        // Told in the close frame, so the client's log says why; 1013 is
-        // "try again later", and the provider does, with backoff.
-        console_warn!("refused a socket: {over}");
-        pair.server.close(Some(CLOSE_TRY_AGAIN_LATER), Some(over.to_string()))?;
-        return Response::from_websocket(pair.client);
-    }
-    pair.server.serialize_attachment(&Attachment { id, ..Attachment::default() })?;
+    let socket = lower_hex(&random_bytes::<8>());
+    pair.server.serialize_attachment(&Attachment {
+        id,
+        socket,
+        device,
+        ..Attachment::default()
+    })?;
     host.greet(&pair.server);
     let mut response = Response::from_websocket(pair.client)?;
     if let Some(answer) = compression_answer(&host.env, req)? {

@@ -2,10 +2,12 @@
 //! `/vault/<id>/debug/recent`), built from the room's parts in the key order
 //! the contract gives, plus this server's `wasmMemoryBytes` and `room` (the
 //! open sockets, awareness clients, snapshot size and compaction state the
-//! status page shows).
+//! status page shows) and `refusedFrames` (frames refused that a device
+//! needed, `super::refused_frames`).
 
 use serde_json::{json, Value};
 
+use super::refused_frames::RefusedFrames;
 use super::sv_echo::SvEchoCounters;
 use crate::doc_model::summary::DocumentSummary;
 use crate::migration::StorageStatus;
@@ -21,6 +23,8 @@ pub struct DebugParts {
     pub storage: Value,
     /// Facts of the live room that the contract's objects do not carry.
     pub room: RoomFacts,
+    /// `refusedFrames` ([`super::refused_frames::RefusedFrames::to_json`]).
+    pub refused_frames: Value,
 }
 
 /// The loaded room's side of the `room` object.
@@ -46,6 +50,7 @@ impl DebugParts {
             summary: None,
             storage: StorageStatus::default().to_json(0),
             room: RoomFacts::default(),
+            refused_frames: RefusedFrames::default().to_json(),
         }
     }
 }
@@ -83,5 +88,6 @@ pub fn debug_report(
         "storage": parts.storage,
         "wasmMemoryBytes": wasm_memory,
         "room": room,
+        "refusedFrames": parts.refused_frames,
     })
 }

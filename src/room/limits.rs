@@ -9,22 +9,71 @@
 use std::collections::HashMap;
 use std::fmt;
 
-/// The platform's own cap on a WebSocket message (Cloudflare, 32 MiB); an
+/// The platform's own cap on a WebSocket message (Cloudflare, 32 MiB;
+/// workerd closes a larger one with 1009 before the object sees it); an
 /// operator setting cannot go above it.
 pub const PLATFORM_MAX_FRAME_BYTES: usize = 32 * 1024 * 1024;
 /// The largest document-bearing frame (SyncStep2 or Update) taken by
-/// default. A fresh device pushes its whole vault as one SyncStep2, so this
-/// bounds the vault a device can seed in one go: 24 MiB is a 10,000-note
-/// vault with room to spare, and leaves the 128 MB isolate the headroom to
-/// decode and apply it (about 3x the frame, see `engineering/benchmarks.md`).
-pub const DEFAULT_MAX_UPDATE_FRAME_BYTES: usize = 24 * 1024 * 1024;
+/// default: everything the platform delivers, as far as the room's memory
+/// allows ([`RoomLimits::max_update_bytes_in`]: 30 MB in an empty room). A fresh device pushes its
+/// whole vault as one SyncStep2, and the plugin ignores a refusal, so a
+/// frame refused here is a push that never lands: it is refused only when
+/// taking it could run the isolate out of memory.
+pub const DEFAULT_MAX_UPDATE_FRAME_BYTES: usize = PLATFORM_MAX_FRAME_BYTES;
+/// The wasm memory a room keeps under (the isolate has 128 MB; the vault
+/// ceiling of `engineering/benchmarks.md` is measured against 120 MB).
+pub const WASM_MEMORY_BUDGET_BYTES: u64 = 120_000_000;
+/// A loaded document takes about twice its stored v1 bytes in wasm memory
+/// (`benchmarks.md`, "The vault ceiling": 48.8 MB for a 23.1 MB vault,
+/// 111.5 MB for 57.8 MB).
+pub const DOC_MEMORY_PER_STORED_BYTE: u64 = 2;
+/// An update frame costs about three times its size while it is taken (the
+/// frame, its decoded update and the document's growth, then the broadcast
+/// copy; `big-vaults.md`, "What limits the ceiling now"): 3.03x to 3.16x
+/// measured from 8 to 31 MiB on a fresh object, but once 4.05x (119.1 MB
+/// after a 28 MiB frame) in a run under other load. Four keeps the ceiling
+/// with that margin: an empty room takes 30 MB (28.6 MiB).
+pub const FRAME_MEMORY_FACTOR: u64 = 4;
 /// The smallest value an operator may set: one journal row's worth (spec 10.4)
 /// plus headroom, so ordinary edits always pass.
 pub const MIN_UPDATE_FRAME_BYTES: usize = 2 * 1024 * 1024;
 /// A SyncStep1 carries a state vector: a few bytes per client that ever
-/// wrote to the vault. 1 MiB is about 100,000 clients, and bounds the map
-/// decoding one allocates.
+/// wrote to the vault (Yjs makes a new client ID per editing session, so a
+/// long-lived vault names many). This is the floor of its limit: about
+/// 150,000 entries of 7 bytes, whatever the room holds. A room whose own
+/// document names more clients allows more ([`max_sync_step1_bytes`]): the
+/// limit exists against junk, not against a device returning to a real vault.
 pub const MAX_SYNC_STEP1_FRAME_BYTES: usize = 1024 * 1024;
+/// The most one state-vector entry takes: a client ID (a varuint; lib0
+/// writes at most 10 bytes for any 64-bit value) and a clock (a 32-bit
+/// varuint, at most 5 bytes).
+pub const MAX_SV_ENTRY_BYTES: usize = 10 + 5;
+/// What a SyncStep1 may carry beyond the room's own clients' entries: the
+/// frame header and the entries of clients the server has not seen (the
+/// device's own unsent sessions), about 4,000 of them at the widest.
+pub const SYNC_STEP1_HEADROOM_BYTES: usize = 64 * 1024;
+
+/// The SyncStep1 limit of a room whose document names `doc_clients`
+/// clients: every one of them at the widest entry, plus headroom, and never
+/// below [`MAX_SYNC_STEP1_FRAME_BYTES`]. A state vector this size decodes
+/// into a map the size of the document's own, so it cannot grow memory past
+/// what the room already holds.
+pub fn max_sync_step1_bytes(doc_clients: usize) -> usize {
+    let justified = doc_clients.saturating_mul(MAX_SV_ENTRY_BYTES);
+    MAX_SYNC_STEP1_FRAME_BYTES.max(justified.saturating_add(SYNC_STEP1_HEADROOM_BYTES))
+}
+
+/// What the size checks need to know of the room. Read only for a frame
+/// over the fixed limits (so an ordinary frame costs no state-vector walk
+/// and no storage read).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RoomScale {
+    /// Clients named by the document's state vector.
+    pub doc_clients: usize,
+    /// The stored document's bytes (snapshot plus journal): what it costs
+    /// once loaded is about [`DOC_MEMORY_PER_STORED_BYTE`] times this.
+    pub stored_bytes: u64,
+}
 /// An awareness frame: at most [`super::protocol::MAX_AWARENESS_STATES_PER_CONNECTION`]
 /// states of [`super::protocol::MAX_AWARENESS_STATE_BYTES`] each, plus framing.
 /// Checked before the frame is decoded, so a huge one allocates nothing.
@@ -168,19 +217,53 @@ impl RoomLimits {
         (limits, warnings)
     }
 
-    /// The size check of an incoming frame, before anything decodes it.
+    /// The size check of an incoming frame in an empty room.
     pub fn check_frame(&self, frame: &[u8]) -> Result<FrameKind, LimitExceeded> {
+        self.check_frame_in(frame, RoomScale::default)
+    }
+
+    /// The size check of an incoming frame, before anything decodes it.
+    /// `scale` is called only for a SyncStep1 or update frame over its fixed
+    /// floor, whose limit depends on the room.
+    pub fn check_frame_in(
+        &self,
+        frame: &[u8],
+        scale: impl FnOnce() -> RoomScale,
+    ) -> Result<FrameKind, LimitExceeded> {
         let kind = FrameKind::of(frame);
-        let limit = match kind {
-            FrameKind::SyncStep1 => MAX_SYNC_STEP1_FRAME_BYTES,
-            FrameKind::Update => self.max_update_frame_bytes,
-            FrameKind::Awareness => MAX_AWARENESS_FRAME_BYTES,
-            FrameKind::Other => MAX_OTHER_FRAME_BYTES,
+        let (floor, scaled): (usize, fn(&Self, RoomScale) -> usize) = match kind {
+            FrameKind::SyncStep1 => {
+                (MAX_SYNC_STEP1_FRAME_BYTES, |_, room| max_sync_step1_bytes(room.doc_clients))
+            }
+            FrameKind::Update => {
+                (self.max_update_frame_bytes.min(MIN_UPDATE_FRAME_BYTES), |limits, room| {
+                    limits.max_update_bytes_in(room.stored_bytes)
+                })
+            }
+            FrameKind::Awareness => (MAX_AWARENESS_FRAME_BYTES, |_, _| MAX_AWARENESS_FRAME_BYTES),
+            FrameKind::Other => (MAX_OTHER_FRAME_BYTES, |_, _| MAX_OTHER_FRAME_BYTES),
         };
+        if frame.len() <= floor {
+            return Ok(kind);
+        }
+        let limit = scaled(self, scale());
         if frame.len() > limit {
             return Err(LimitExceeded::FrameTooLarge { kind, len: frame.len(), limit });
         }
         Ok(kind)
+    }
+
+    /// The largest update frame a room whose stored document has
+    /// `stored_bytes` takes: what the memory left under
+    /// [`WASM_MEMORY_BUDGET_BYTES`] by the loaded document allows at
+    /// [`FRAME_MEMORY_FACTOR`] times the frame, within the operator's
+    /// setting, and never below [`MIN_UPDATE_FRAME_BYTES`] (ordinary edits
+    /// always pass).
+    pub fn max_update_bytes_in(&self, stored_bytes: u64) -> usize {
+        let loaded = stored_bytes.saturating_mul(DOC_MEMORY_PER_STORED_BYTE);
+        let left = WASM_MEMORY_BUDGET_BYTES.saturating_sub(loaded) / FRAME_MEMORY_FACTOR;
+        let allowed = usize::try_from(left).unwrap_or(usize::MAX);
+        allowed.min(self.max_update_frame_bytes).max(MIN_UPDATE_FRAME_BYTES)
     }
 
     /// Whether one more socket may join a room that has `open` already.
@@ -192,8 +275,25 @@ impl RoomLimits {
     }
 }
 
-/// Full-state sync answers per connection in a fixed window. Kept in memory:
+/// Full-state sync answers per socket in a fixed window. Kept in memory:
 /// hibernation forgets it, which only ever lets a client through early.
+///
+/// Keyed by socket, not by the client's `_pk`: the plugin keeps one `_pk`
+/// across reconnects, and on a flaky link the server may not see the old
+/// socket close before (or ever, for a half-open one) the new socket sends
+/// its SyncStep1. Keyed by `_pk`, a few reconnects in a minute spent the
+/// budget and left the device connected but never synced. A new socket
+/// starts with a fresh budget, so its first answer is always given (every
+/// limit is at least 1); only repeats on the same socket are refused.
+///
+/// What bounds a client that floods full-state requests: on one socket,
+/// this budget; across sockets, the sockets-per-room cap (each socket's
+/// budget is at most `limit` answers a window, and at most `max_sockets`
+/// sockets are open at once), and the admission each new socket goes
+/// through (an authenticated upgrade, the Worker's checks and the room's
+/// greeting), which costs the server about what one answer to a small
+/// vault does. The map holds one entry per socket that asked, dropped when
+/// it closes or its window ends, so it is bounded by the open sockets.
 #[derive(Default)]
 pub struct FullSyncBudget {
     /// Connection ID → (window start, answers in the window).
@@ -207,8 +307,8 @@ impl fmt::Debug for FullSyncBudget {
 }
 
 impl FullSyncBudget {
-    /// Takes one answer for `conn` at `now_ms`, or refuses when the window's
-    /// answers are used up. Windows that have ended are dropped on the way,
+    /// Takes one answer for socket `conn` at `now_ms`, or refuses when the
+    /// window's answers are used up. Windows that have ended are dropped on the way,
     /// so the map holds only connections active in the last window.
     pub fn take(&mut self, conn: &str, now_ms: u64, limit: u32) -> Result<(), LimitExceeded> {
         self.windows.retain(|_, (start, _)| now_ms.saturating_sub(*start) < FULL_SYNC_WINDOW_MS);
@@ -293,6 +393,62 @@ mod tests {
         ));
         assert_eq!(limits.check_frame(&frame(&[7], MAX_OTHER_FRAME_BYTES)), Ok(FrameKind::Other));
         assert_eq!(limits.check_frame(&[]), Ok(FrameKind::Other));
+    }
+
+    #[test]
+    fn a_sync_step1_may_name_every_client_of_the_room_plus_headroom() {
+        let limits = RoomLimits::default();
+        let step1 = |len: usize| {
+            let mut f = vec![0, 0];
+            f.resize(len, 0);
+            f
+        };
+        let clients = 200_000;
+        let allowed = clients * MAX_SV_ENTRY_BYTES + SYNC_STEP1_HEADROOM_BYTES;
+        assert_eq!(max_sync_step1_bytes(clients), allowed);
+        let room = || RoomScale { doc_clients: clients, stored_bytes: 0 };
+        assert_eq!(limits.check_frame_in(&step1(allowed), room), Ok(FrameKind::SyncStep1));
+        assert_eq!(
+            limits.check_frame_in(&step1(allowed + 1), room),
+            Err(LimitExceeded::FrameTooLarge {
+                kind: FrameKind::SyncStep1,
+                len: allowed + 1,
+                limit: allowed
+            })
+        );
+        // A small room keeps the fixed floor, and an ordinary SyncStep1 never
+        // asks what the room holds.
+        assert_eq!(max_sync_step1_bytes(10), MAX_SYNC_STEP1_FRAME_BYTES);
+        let unasked = || -> RoomScale { panic!("an ordinary frame needs no room scale") };
+        assert!(limits.check_frame_in(&step1(MAX_SYNC_STEP1_FRAME_BYTES), unasked).is_ok());
+        assert!(limits
+            .check_frame_in(&step1(MAX_SYNC_STEP1_FRAME_BYTES + 1), RoomScale::default)
+            .is_err());
+    }
+
+    #[test]
+    fn the_update_limit_is_what_the_room_memory_leaves() {
+        let limits = RoomLimits::default();
+        // An empty room takes a 28 MiB frame, a small one nearly as much.
+        assert_eq!(limits.max_update_bytes_in(0), 30_000_000);
+        assert!(limits.max_update_bytes_in(0) > 28 << 20);
+        assert_eq!(limits.max_update_bytes_in(2_000_000), 29_000_000);
+        // A 10,000-note vault (23.1 MB stored) leaves 18.45 MB.
+        assert_eq!(limits.max_update_bytes_in(23_100_000), 18_450_000);
+        // A vault near the ceiling still takes ordinary edits.
+        assert_eq!(limits.max_update_bytes_in(60_000_000), MIN_UPDATE_FRAME_BYTES);
+        // The operator's setting stays the upper bound.
+        let low = RoomLimits { max_update_frame_bytes: 4 << 20, ..RoomLimits::default() };
+        assert_eq!(low.max_update_bytes_in(0), 4 << 20);
+        let update = |len: usize| {
+            let mut f = vec![0, 2];
+            f.resize(len, 0);
+            f
+        };
+        let big = || RoomScale { doc_clients: 0, stored_bytes: 40_000_000 };
+        let allowed = limits.max_update_bytes_in(40_000_000);
+        assert!(limits.check_frame_in(&update(allowed), big).is_ok());
+        assert!(limits.check_frame_in(&update(allowed + 1), big).is_err());
     }
 
     #[test]

@@ -2,12 +2,14 @@
 //! (document, awareness, persistence, storage status, SV-echo counters) and
 //! its rules; [`protocol`] is the sync and awareness protocol over
 //! `yrs::sync`; [`stored_sync`] a fresh client's full state sent from the
-//! stored rows; [`limits`] what one client may make it hold; [`sv_echo`] the
+//! stored rows; [`limits`] what one client may make it hold; [`refused_frames`]
+//! the refusals kept for the operator; [`sv_echo`] the
 //! SV echo; [`debug_report`] the debug JSON; [`room_meta`] the `roomMeta` key.
 
 pub mod debug_report;
 pub mod limits;
 pub mod protocol;
+pub mod refused_frames;
 pub mod room_meta;
 pub mod stored_sync;
 pub mod sv_echo;

@@ -254,11 +254,12 @@ impl Room {
         self.full_sync = Some(FullSyncGate { budget, per_window, now_ms });
     }
 
-    /// Takes one full-state answer from `origin`'s budget, or refuses when
-    /// it is used up (always passes while unlimited).
-    pub fn charge_full_sync(&mut self, origin: &str) -> Result<(), LimitExceeded> {
+    /// Takes one full-state answer from `socket`'s budget, or refuses when
+    /// it is used up (always passes while unlimited). Keyed by socket, not
+    /// by `_pk`: see [`FullSyncBudget`].
+    pub fn charge_full_sync(&mut self, socket: &str) -> Result<(), LimitExceeded> {
         match &mut self.full_sync {
-            Some(gate) => gate.budget.take(origin, (gate.now_ms)(), gate.per_window),
+            Some(gate) => gate.budget.take(socket, (gate.now_ms)(), gate.per_window),
             None => Ok(()),
         }
     }
@@ -282,10 +283,10 @@ impl Room {
         !doc_sv.is_empty() && doc_sv.iter().all(|(client, _)| client_sv.get(client) == 0)
     }
 
-    /// A connection closed: its full-sync budget goes with it.
-    pub fn forget_connection(&mut self, origin: &str) {
+    /// A socket closed: its full-sync budget goes with it.
+    pub fn forget_connection(&mut self, socket: &str) {
         if let Some(gate) = &mut self.full_sync {
-            gate.budget.forget(origin);
+            gate.budget.forget(socket);
         }
     }
 
@@ -351,13 +352,20 @@ impl Room {
     /// frame freed before the update is applied, so a vault-sized Step2 is not
     /// held while the document grows (wasm memory never shrinks).
     pub fn on_frame(&mut self, origin: &str, frame: Vec<u8>) -> FrameEffects {
-        self.on_frame_from(origin, frame, &[])
+        self.on_frame_from(origin, origin, frame, &[])
     }
 
     /// [`Room::on_frame`] for a connection that already holds the awareness
     /// states of `owned` (its attachment's `__ypsAwarenessIds`), which count
-    /// against [`MAX_AWARENESS_STATES_PER_CONNECTION`].
-    pub fn on_frame_from(&mut self, origin: &str, frame: Vec<u8>, owned: &[u64]) -> FrameEffects {
+    /// against [`MAX_AWARENESS_STATES_PER_CONNECTION`]. Full-state answers
+    /// are charged to `socket`, the key of the socket the frame came on.
+    pub fn on_frame_from(
+        &mut self,
+        origin: &str,
+        socket: &str,
+        frame: Vec<u8>,
+        owned: &[u64],
+    ) -> FrameEffects {
         let update_bearing = is_update_bearing(&frame);
         // Every read yrs makes below is in bounds and bounded in depth, and
         // no struct of an update lands beyond the document's clocks. The
@@ -381,7 +389,7 @@ impl Room {
             Ok(SYNC) => {
                 let message = decode_sync(&mut decoder);
                 drop(frame);
-                self.on_sync(origin, message, sv_before)
+                self.on_sync(origin, socket, message, sv_before)
             }
             Ok(AWARENESS) => self.on_awareness(origin, &mut decoder, owned),
             Ok(_) => FrameEffects::default(),
@@ -432,6 +440,7 @@ impl Room {
     fn on_sync(
         &mut self,
         origin: &str,
+        socket: &str,
         message: Result<DecodedSync, read::Error>,
         sv_before: Option<StateVector>,
     ) -> FrameEffects {
@@ -442,7 +451,7 @@ impl Room {
             Ok(DecodedSync::Step1(client_sv)) => {
                 let doc_sv = self.doc().transact().state_vector();
                 if !encode::covers(&client_sv, &doc_sv) {
-                    if let Err(over) = self.charge_full_sync(origin) {
+                    if let Err(over) = self.charge_full_sync(socket) {
                         effects.error = Some(over.into());
                         return effects;
                     }

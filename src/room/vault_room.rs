@@ -14,11 +14,12 @@
 
 use serde_json::json;
 use thiserror::Error;
-use yrs::Doc;
+use yrs::{Doc, ReadTxn, Transact};
 
 use super::debug_report::{DebugParts, RoomFacts};
-use super::limits::{LimitExceeded, RoomLimits};
+use super::limits::{LimitExceeded, RoomLimits, RoomScale};
 use super::protocol::{FrameError, HeldAwareness, Room, UPDATE_OBSERVED_EVENT};
+use super::refused_frames::{must_be_shown, RefusedFrame, RefusedFrames, REFUSED_FRAME_EVENT};
 use super::stored_sync::send_stored_state;
 use super::sv_echo::{try_send_sv_echo, SvEchoCounters, SvEchoKind, CUSTOM_MESSAGE_PREFIX};
 use crate::diagnostics::trace::{TraceLog, TraceSink};
@@ -83,6 +84,41 @@ pub fn valid_connection_id(id: &str) -> bool {
         && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
+/// The longest device name kept from a socket's `device` query parameter
+/// (the plugin sends the device's name). Kept in the socket's attachment and
+/// shown to the operator, so it is bounded before the socket is accepted.
+pub const MAX_DEVICE_NAME_CHARS: usize = 64;
+
+/// A socket's `device` parameter as the room keeps it: at most
+/// [`MAX_DEVICE_NAME_CHARS`] characters, control characters dropped; `None`
+/// when nothing is left.
+pub fn device_name(raw: &str) -> Option<String> {
+    let name: String =
+        raw.chars().filter(|c| !c.is_control()).take(MAX_DEVICE_NAME_CHARS).collect();
+    let name = name.trim();
+    (!name.is_empty()).then(|| name.to_owned())
+}
+
+/// Who a frame came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sender<'a> {
+    /// The connection ID (the client's `_pk`): the transaction origin.
+    pub conn: &'a str,
+    /// A key unique to the socket: per-socket state (the full-sync budget)
+    /// is kept under it, since one `_pk` may hold several sockets (a
+    /// reconnect whose old socket the server has not seen close).
+    pub socket: &'a str,
+    /// The device name the socket's URL gave ([`device_name`]), if any.
+    pub device: Option<&'a str>,
+}
+
+impl<'a> Sender<'a> {
+    /// A sender whose socket is known by its connection ID, with no device.
+    pub fn new(conn: &'a str) -> Self {
+        Sender { conn, socket: conn, device: None }
+    }
+}
+
 /// Trace event: a fresh client's full state was sent from the stored rows
 /// (how many frames and bytes, and how long it took).
 pub const STORED_SYNC_EVENT: &str = "server.sync.stored_state";
@@ -136,6 +172,7 @@ pub struct VaultRoom<E: SqlExec> {
     trace: TraceLog,
     clock: fn() -> u64,
     limits: RoomLimits,
+    refused: RefusedFrames,
 }
 
 impl<E: SqlExec> VaultRoom<E> {
@@ -168,6 +205,7 @@ impl<E: SqlExec> VaultRoom<E> {
             trace: TraceLog::default(),
             clock,
             limits: RoomLimits::default(),
+            refused: RefusedFrames::default(),
         };
         room.set_limits(RoomLimits::default());
         Ok(room)
@@ -253,16 +291,28 @@ impl<E: SqlExec> VaultRoom<E> {
         held: &mut HeldAwareness,
         out: &mut impl Outbox,
     ) -> FrameTurn {
+        self.frame_from(Sender::new(conn), frame, held, out)
+    }
+
+    /// [`VaultRoom::frame`] from a sender whose socket and device are known.
+    pub fn frame_from(
+        &mut self,
+        sender: Sender<'_>,
+        frame: Vec<u8>,
+        held: &mut HeldAwareness,
+        out: &mut impl Outbox,
+    ) -> FrameTurn {
+        let conn = sender.conn;
         let frame_len = frame.len();
-        if let Err(over) = self.limits.check_frame(&frame) {
-            // Refused before anything decodes it: the sender is told why.
-            let _ = out.reply_text(&limit_error_frame(&over.to_string()));
+        if let Err(over) = self.limits.check_frame_in(&frame, || self.scale()) {
+            // Refused before anything decodes it.
+            self.refuse(sender, frame_len, &over, out);
             return FrameTurn { error: Some(over.into()), ..FrameTurn::default() };
         }
         if self.room.is_fresh_sync_request(&frame) && self.store_holds_document() {
-            return self.answer_fresh_client(conn, out);
+            return self.answer_fresh_client(sender, frame_len, out);
         }
-        let mut effects = self.room.on_frame_from(conn, frame, &held.ids);
+        let mut effects = self.room.on_frame_from(conn, sender.socket, frame, &held.ids);
         if let Some(reply) = effects.reply.take() {
             out.reply(&reply);
         }
@@ -276,14 +326,47 @@ impl<E: SqlExec> VaultRoom<E> {
             self.trace.trace(UPDATE_OBSERVED_EVENT, data);
         }
         if let Some(FrameError::Limit(over)) = &effects.error {
-            // The sender is told why; the other clients never see the frame.
-            let _ = out.reply_text(&limit_error_frame(&over.to_string()));
+            // The other clients never see the frame.
+            self.refuse(sender, frame_len, over, out);
         }
         let awareness_ids_changed = !effects.awareness_ids.is_empty();
         held.apply(&effects.awareness_ids);
         let save = effects.update_bearing.then(|| self.save_then_acknowledge(out));
         let compaction_due = matches!(save, Some(SaveOutcome::Appended(Compaction::Deferred(_))));
         FrameTurn { awareness_ids_changed, error: effects.error, save, compaction_due }
+    }
+
+    /// A frame of `bytes` over a limit: the sender is told why, and a
+    /// refusal that costs a device its data or its sync is kept for the
+    /// operator and traced, because the plugin ignores the error.
+    fn refuse(
+        &mut self,
+        sender: Sender<'_>,
+        bytes: usize,
+        over: &LimitExceeded,
+        out: &mut impl Outbox,
+    ) {
+        let reason = over.to_string();
+        let _ = out.reply_text(&limit_error_frame(&reason));
+        if !must_be_shown(over) {
+            return;
+        }
+        let device = sender.device.unwrap_or(sender.conn).to_owned();
+        let data = json!({ "device": device, "bytes": bytes, "reason": reason });
+        self.trace.trace(REFUSED_FRAME_EVENT, data);
+        self.refused.record(RefusedFrame { device, bytes, at: (self.clock)(), reason });
+    }
+
+    /// What the frame limits scale with: the document's clients, and its
+    /// stored bytes (snapshot plus journal). Read only for a frame over the
+    /// fixed limits; a failed read counts as an empty store.
+    fn scale(&self) -> RoomScale {
+        let snapshot = self.store.snapshot_size().map_or(0, |(_, bytes)| bytes);
+        let journal = self.coordinator.journal_stats().map_or(0, |j| j.total_bytes);
+        RoomScale {
+            doc_clients: self.room.doc().transact().state_vector().len(),
+            stored_bytes: snapshot.saturating_add(journal),
+        }
     }
 
     /// Whether the stored rows hold all of the document: SQL is the live
@@ -294,9 +377,15 @@ impl<E: SqlExec> VaultRoom<E> {
 
     /// A fresh client's SyncStep1, answered from the stored rows
     /// ([`super::stored_sync`]); if reading them fails, from the document.
-    fn answer_fresh_client(&mut self, conn: &str, out: &mut impl Outbox) -> FrameTurn {
-        if let Err(over) = self.room.charge_full_sync(conn) {
-            let _ = out.reply_text(&limit_error_frame(&over.to_string()));
+    /// The answer is charged to the sender's socket's full-sync budget.
+    fn answer_fresh_client(
+        &mut self,
+        sender: Sender<'_>,
+        frame_len: usize,
+        out: &mut impl Outbox,
+    ) -> FrameTurn {
+        if let Err(over) = self.room.charge_full_sync(sender.socket) {
+            self.refuse(sender, frame_len, &over, out);
             return FrameTurn { error: Some(over.into()), ..FrameTurn::default() };
         }
         let started = (self.clock)();
@@ -336,7 +425,13 @@ impl<E: SqlExec> VaultRoom<E> {
     /// Connection `conn` closed: its awareness states are removed and the
     /// other connections told; its full-sync budget is dropped.
     pub fn close(&mut self, conn: &str, held: &HeldAwareness, out: &mut impl Outbox) {
-        self.room.forget_connection(conn);
+        self.close_from(Sender::new(conn), held, out);
+    }
+
+    /// [`VaultRoom::close`] of a sender whose socket is known: that socket's
+    /// budget is dropped, not the budget of another socket of the same `_pk`.
+    pub fn close_from(&mut self, sender: Sender<'_>, held: &HeldAwareness, out: &mut impl Outbox) {
+        self.room.forget_connection(sender.socket);
         if let Some(frame) = self.room.on_close(held) {
             out.broadcast(&frame);
         }
@@ -372,6 +467,7 @@ impl<E: SqlExec> VaultRoom<E> {
             persistence: self.coordinator.health(),
             summary: Some(DocumentSummary::of(self.room.doc())),
             storage: self.storage.to_json(self.coordinator.oversized_delta_count()),
+            refused_frames: self.refused.to_json(),
             room: RoomFacts {
                 awareness_clients: self.room.awareness_client_count(),
                 snapshot: self.store.snapshot_size().ok(),

@@ -1,8 +1,9 @@
 // The per-client limits of a vault room against the real worker, with the
 // operator's settings (wrangler vars) lowering them: an oversized update
 // frame, one socket too many, and repeated full-state SyncStep1s. Each
-// offender is told why; the socket stays open (or, for the socket limit, is
-// closed with 1013 and a reason); the other clients never notice.
+// offender is told why; the socket stays open (or, for the socket limit, the
+// upgrade is refused with a plain 503 before any 101); the other clients
+// never notice.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import WebSocket from "ws";
@@ -10,10 +11,11 @@ import { startServer, tempDir } from "./harness.mjs";
 import { Y, connectClient, addNote, noteText, until, docUntil, varuint } from "./clients.mjs";
 
 const TOKEN = "e2e-limits-token-0123456789abcdef0123";
+const SOCKETS = 6;
 const vars = {
   SYNC_TOKEN: TOKEN,
   YAOS_MAX_UPDATE_FRAME_BYTES: String(2 * 1024 * 1024),
-  YAOS_MAX_SOCKETS_PER_ROOM: "3",
+  YAOS_MAX_SOCKETS_PER_ROOM: String(SOCKETS),
   YAOS_FULL_SYNC_ANSWERS_PER_MINUTE: "2",
 };
 let server;
@@ -23,8 +25,8 @@ after(async () => { await server?.stop(); });
 
 
 /** A raw socket that records text frames, binary frames and its close. */
-async function rawSocket(vault) {
-  const ws = new WebSocket(`${server.wsUrl}/vault/sync/${vault}?schemaVersion=3&token=${TOKEN}`);
+async function rawSocket(vault, query = "") {
+  const ws = new WebSocket(`${server.wsUrl}/vault/sync/${vault}?schemaVersion=3&token=${TOKEN}${query}`);
   ws.texts = [];
   ws.binaries = [];
   ws.on("message", (data, isBinary) => (isBinary ? ws.binaries : ws.texts).push(isBinary ? Buffer.from(data) : data.toString()));
@@ -51,12 +53,20 @@ test("an update frame over the operator's limit is refused unread; the sender is
   await until(peer.provider, "custom-message", () => peer.echoes.length >= 2, 15000, "the peer's echo");
   const before = await debug(vault);
 
-  const raw = await rawSocket(vault);
+  const raw = await rawSocket(vault, "&device=work%20laptop");
   const big = Buffer.alloc(2 * 1024 * 1024 + 1, 7);
-  raw.send(Buffer.concat([Buffer.from([0, 2, ...varuint(big.length)]), big]));
+  const bigFrame = Buffer.concat([Buffer.from([0, 2, ...varuint(big.length)]), big]);
+  raw.send(bigFrame);
   await raw.until(() => limitErrors(raw).length >= 1, "the limit error");
   assert.match(limitErrors(raw)[0], /frame of \d+ bytes is over the 2097152-byte limit/);
   assert.equal(raw.readyState, WebSocket.OPEN, "the socket stays open");
+  // Never only told to a client that ignores it: the operator sees it too.
+  const refused = (await debug(vault)).refusedFrames;
+  assert.equal(refused.count, 1);
+  assert.equal(refused.recent[0].device, "work laptop");
+  assert.equal(refused.recent[0].bytes, bigFrame.length);
+  assert.match(refused.recent[0].reason, /over the 2097152-byte limit for Update frames/);
+  assert.ok((await debug(vault)).recent.some((t) => t.event === "server.frame.refused" && t.bytes === bigFrame.length));
 
   // The sender's next, ordinary edit is taken and acknowledged.
   const doc = new Y.Doc();
@@ -75,29 +85,54 @@ test("an update frame over the operator's limit is refused unread; the sender is
   assert.deepEqual(server.crashLines(), []);
 });
 
-test("one socket over the room's limit is closed with 1013 and a reason; the others stay", async () => {
+/**
+ * Opens a socket and reports how the upgrade ended: `{ ws }` once open, or
+ * `{ status, retryAfter, body }` when the server answered with plain HTTP.
+ */
+function upgrade(vault, query = "") {
+  const ws = new WebSocket(`${server.wsUrl}/vault/sync/${vault}?schemaVersion=3&token=${TOKEN}${query}`);
+  return new Promise((resolve, reject) => {
+    ws.once("open", () => resolve({ ws }));
+    ws.once("unexpected-response", (_req, res) => {
+      let body = "";
+      res.on("data", (d) => { body += d; });
+      res.on("end", () => resolve({ status: res.statusCode, retryAfter: res.headers["retry-after"], body }));
+    });
+    ws.once("error", (e) => reject(e));
+  });
+}
+
+test("one socket over the room's limit is refused before the upgrade with 503 room_full and Retry-After; the others stay", async () => {
   const vault = "socket-limit-vault";
-  const open = [await rawSocket(vault), await rawSocket(vault), await rawSocket(vault)];
-  const extra = new WebSocket(`${server.wsUrl}/vault/sync/${vault}?schemaVersion=3&token=${TOKEN}`);
-  const closed = await new Promise((resolve) => extra.once("close", (code, reason) => resolve({ code, reason: reason.toString() })));
-  assert.equal(closed.code, 1013);
-  assert.match(closed.reason, /already has 3 open connections \(limit 3\)/);
+  const open = [];
+  for (let i = 0; i < SOCKETS; i++) open.push(await rawSocket(vault));
+  const refused = await upgrade(vault);
+  assert.equal(refused.ws, undefined, "no 101 for the extra socket");
+  assert.equal(refused.status, 503);
+  assert.equal(refused.retryAfter, "10");
+  const body = JSON.parse(refused.body);
+  assert.equal(body.error, "room_full");
+  assert.match(body.message, new RegExp(`already has ${SOCKETS} open connections \\(limit ${SOCKETS}\\)`));
   for (const ws of open) assert.equal(ws.readyState, WebSocket.OPEN);
+  // The open sockets still sync: an edit from one reaches the others.
+  const doc = new Y.Doc();
+  doc.getMap("m").set("still", "here");
+  const update = Y.encodeStateAsUpdate(doc);
+  open[0].send(Buffer.from([0, 2, ...varuint(update.length), ...update]));
+  await open[1].until(() => open[1].binaries.some((b) => b[0] === 0 && b[1] === 2), "the edit reaches another socket");
   // A place freed is a place taken.
   open.pop().close();
   // The close reaches the room asynchronously: retry, a bounded number of times.
   let admitted = null;
   for (let attempt = 0; attempt < 20 && !admitted; attempt++) {
-    const ws = new WebSocket(`${server.wsUrl}/vault/sync/${vault}?schemaVersion=3&token=${TOKEN}`);
-    const outcome = await new Promise((resolve) => {
-      ws.once("message", () => resolve("open"));
-      ws.once("close", () => resolve("closed"));
-    });
-    if (outcome === "open") admitted = ws;
+    const outcome = await upgrade(vault);
+    if (outcome.ws) admitted = outcome.ws;
+    else assert.equal(outcome.status, 503);
   }
   assert.ok(admitted, "a socket is admitted once one closed");
   admitted.close();
   for (const ws of open) ws.close();
+  assert.deepEqual(server.crashLines(), []);
 });
 
 test("full-state SyncStep1s beyond the per-connection budget get a limit error, not the whole vault again", async () => {
@@ -122,5 +157,34 @@ test("full-state SyncStep1s beyond the per-connection budget get a limit error, 
   reader.close();
   writer.close();
   raw.close();
+  assert.deepEqual(server.crashLines(), []);
+});
+
+test("five reconnects of one _pk within a minute each get a SyncStep2, old sockets still open", async () => {
+  const vault = "reconnect-vault";
+  const writer = connectClient(server, vault, { token: TOKEN });
+  await writer.synced();
+  addNote(writer.doc, "note.md", "from another device");
+  await until(writer.provider, "custom-message", () => writer.echoes.length >= 2, 15000, "the note's echo");
+  writer.close();
+
+  // The plugin keeps its `_pk` across reconnects; on a flaky link the server
+  // may never see the old socket close, so they all stay open here.
+  const emptyStep1 = Buffer.from([0, 0, 1, 0]);
+  const sockets = [];
+  for (let i = 0; i < 5; i++) {
+    const ws = await rawSocket(vault, "&_pk=flakyPhone1&device=phone");
+    ws.send(emptyStep1);
+    await ws.until(() => ws.binaries.some((b) => b[0] === 0 && b[1] === 1) || limitErrors(ws).length > 0, `reconnect ${i + 1}'s answer`);
+    assert.deepEqual(limitErrors(ws), [], `reconnect ${i + 1} is not refused`);
+    sockets.push(ws);
+  }
+  // A repeat on one socket still counts against that socket's budget (2 here).
+  const last = sockets.at(-1);
+  last.send(emptyStep1);
+  last.send(emptyStep1);
+  await last.until(() => limitErrors(last).length >= 1, "the repeat's limit error");
+  assert.equal(last.binaries.filter((b) => b[0] === 0 && b[1] === 1).length, 2);
+  for (const ws of sockets) ws.close();
   assert.deepEqual(server.crashLines(), []);
 });

@@ -11,7 +11,8 @@ import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 import { startServer, tempDir, ROOT } from "./harness.mjs";
-import { connectClient, addNote, echoCount } from "./clients.mjs";
+import WebSocket from "ws";
+import { connectClient, addNote, echoCount, until } from "./clients.mjs";
 import { debugJson } from "./http.mjs";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -76,11 +77,30 @@ test("the status page shows a vault's debug JSON, hostile values as text, and sn
   });
   assert.equal(snap.status, 200);
 
+  // A refusal the plugin would ignore: full-state requests past one
+  // socket's budget (4 a minute by default), from a named device.
+  const raw = new WebSocket(`${server.wsUrl}/vault/sync/${VAULT}?schemaVersion=3&token=${TOKEN}&device=${encodeURIComponent(HOSTILE)}`);
+  const texts = [];
+  raw.on("message", (data, isBinary) => { if (!isBinary) texts.push(data.toString()); });
+  await new Promise((resolve, reject) => { raw.once("open", resolve); raw.once("error", reject); });
+  for (let i = 0; i < 5; i++) raw.send(Buffer.from([0, 0, 1, 0]));
+  await until({ on: (e, f) => raw.on("message", f), off: (e, f) => raw.off("message", f) }, "message",
+    () => texts.some((t) => t.includes("limit_exceeded")), 15000, "the refusal");
+  raw.close();
+
   const page = await browser.newPage();
   await open(page, VAULT, TOKEN);
   await page.waitForSelector("#report:not([hidden])");
   await page.waitForFunction(() => document.querySelector("#snapshots tbody tr"));
   const debug = await debugJson(server, VAULT, TOKEN);
+
+  // The refusal is on the page, visibly, device name as text.
+  assert.equal(debug.refusedFrames.count, 1);
+  assert.equal(await page.isVisible("#refused-section"), true);
+  assert.match(await page.textContent("#refused-text"), /^1 frame\(s\) refused/);
+  const refusedRow = await page.textContent("#refused tbody tr");
+  assert.ok(refusedRow.includes(HOSTILE.slice(0, 40)), refusedRow);
+  assert.match(refusedRow, /full sync requests/);
 
   assert.equal(await value(page, "sizes", "Journal entries"), String(debug.persistence.journalEntryCount));
   assert.equal(await value(page, "storage", "Mode"), debug.storage.mode);

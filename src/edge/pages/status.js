@@ -116,6 +116,20 @@
       ["Failed", e.failed, e.failed ? "bad" : ""],
       ["Bytes (total / largest)", `${show(e.bytesTotal)} / ${show(e.bytesMax)}`],
     ]);
+    // Refusals the plugin ignores: shown only when there are some, above the rest.
+    const refused = d.refusedFrames || { count: 0, recent: [] };
+    $("refused-section").hidden = !(refused.count > 0);
+    $("refused-text").textContent = `${refused.count} frame(s) refused since the vault's object started: those devices' changes or sync did not go through, and the plugin does not say so.`;
+    const refusedRows = $("refused").tBodies[0];
+    refusedRows.replaceChildren();
+    for (const entry of refused.recent || []) {
+      const row = document.createElement("tr");
+      cell(row, entry.at);
+      cell(row, entry.device);
+      cell(row, mb(entry.bytes));
+      cell(row, entry.reason);
+      refusedRows.append(row);
+    }
     const traces = $("traces").tBodies[0];
     traces.replaceChildren();
     for (const entry of d.recent || []) {
