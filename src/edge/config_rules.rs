@@ -128,6 +128,14 @@ pub fn claim_step(state: &AuthState, body: Result<ClaimRequest, EdgeError>) -> C
     }
 }
 
+/// The claim's answer when it needs no body: an env-token server is always
+/// `already_claimed`, so its body is never read (a claimed server still reads
+/// at most `body::MAX_CLAIM_BODY_BYTES`, since the winning token may repeat
+/// its claim; a body past that is `already_claimed` through [`claim_step`]).
+pub fn claim_refused_unread(state: &AuthState) -> Option<EdgeError> {
+    matches!(state, AuthState::Env { .. }).then_some(EdgeError::AlreadyClaimed)
+}
+
 /// The config DO's `POST /__yaos/claim` body `{tokenHash}`: a non-empty string.
 pub fn claim_token_hash(body: &Value) -> Result<String, EdgeError> {
     match body.get("tokenHash") {
@@ -237,6 +245,27 @@ mod tests {
         assert!(matches!(
             claim_step(&env, Ok(claim(TOKEN))),
             ClaimStep::Refuse(EdgeError::AlreadyClaimed)
+        ));
+    }
+
+    #[test]
+    fn an_env_token_server_refuses_a_claim_unread_and_an_oversized_body_is_413_only_when_unclaimed()
+    {
+        let env = AuthState::Env { token: TOKEN.to_owned() };
+        assert_eq!(claim_refused_unread(&env), Some(EdgeError::AlreadyClaimed));
+        let claimed = AuthState::Claim { token_hash: token_hash_of(TOKEN) };
+        // These two read at most the claim limit: the first claim, and the
+        // winning token's repeat.
+        assert_eq!(claim_refused_unread(&claimed), None);
+        assert_eq!(claim_refused_unread(&AuthState::Unclaimed), None);
+        let too_large = || Err(EdgeError::BodyTooLarge(crate::edge::body::MAX_CLAIM_BODY_BYTES));
+        assert!(matches!(
+            claim_step(&claimed, too_large()),
+            ClaimStep::Refuse(EdgeError::AlreadyClaimed)
+        ));
+        assert!(matches!(
+            claim_step(&AuthState::Unclaimed, too_large()),
+            ClaimStep::Refuse(EdgeError::BodyTooLarge(_))
         ));
     }
 

@@ -188,6 +188,9 @@ pub enum EdgeError {
     UploadTooLarge,
     #[error("missing request body")]
     MissingBody,
+    /// A JSON route's body past its limit (`super::body`), declared or read.
+    #[error("request body too large (limit {0} bytes)")]
+    BodyTooLarge(u64),
     #[error("hash mismatch")]
     HashMismatch,
     #[error("missing hashes array")]
@@ -223,7 +226,7 @@ impl EdgeError {
             Unauthorized => 401,
             AlreadyClaimed => 403,
             UpdateRequired => 426,
-            UploadTooLarge => 413,
+            UploadTooLarge | BodyTooLarge(_) => 413,
             Unclaimed | ServerMisconfigured | AttachmentsUnavailable | SnapshotsUnavailable => 503,
             InvalidJson
             | InvalidToken

@@ -18,12 +18,15 @@
 //! - [`pages`]: the claim, running and mobile-setup HTML pages and the setup
 //!   QR code (6.1–6.2).
 //! - [`blobs`], [`snapshots`]: the R2 routes' input rules (7.3–7.4).
+//! - [`body`]: the body limit of each route that reads one, and the bounded
+//!   piece-by-piece read.
 //! - [`compression`]: the answer to a sync socket's `permessage-deflate` offer.
 //! - [`js`]: the JavaScript built-in semantics the contract inherits.
 
 pub mod admission;
 pub mod auth;
 pub mod blobs;
+pub mod body;
 pub mod capabilities;
 pub mod compression;
 pub mod config_rules;

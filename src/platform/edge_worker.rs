@@ -3,6 +3,7 @@
 
 use crate::edge::admission::{self, SocketRequest};
 use crate::edge::auth::{legacy_ws_token_disabled, AuthState, SocketAuth, SocketCredentials};
+use crate::edge::body::{MAX_ADMIN_BODY_BYTES, MAX_SNAPSHOT_BODY_BYTES};
 use crate::edge::capabilities::Capabilities;
 use crate::edge::http::{EdgeError, Reply};
 use crate::edge::router::{classify, Route, VaultAction};
@@ -13,6 +14,7 @@ use crate::snapshot::vault::unavailable_json;
 use js_sys::Uint8Array;
 use worker::*;
 
+use super::body::read_body;
 use super::config_cache::stored_config;
 use super::public_routes;
 use super::r2::r2_bound;
@@ -132,7 +134,7 @@ async fn relay(mut res: Response) -> Result<Reply> {
 }
 
 async fn vault_route(
-    mut req: Request,
+    req: Request,
     env: &Env,
     vault_id: &str,
     action: VaultAction,
@@ -152,10 +154,10 @@ async fn vault_route(
         VaultAction::DebugRecent => room_relay(env, vault_id, RoomRoute::Debug, None).await,
         VaultAction::DebugCompact => room_relay(env, vault_id, RoomRoute::Compact, None).await,
         VaultAction::DebugCleanupKv => room_relay(env, vault_id, RoomRoute::CleanupKv, None).await,
-        VaultAction::DebugRepairMigration => {
-            let body = Some(req.bytes().await?);
-            room_relay(env, vault_id, RoomRoute::RepairMigration, body).await
-        }
+        VaultAction::DebugRepairMigration => match read_body(&req, MAX_ADMIN_BODY_BYTES).await? {
+            Ok(body) => room_relay(env, vault_id, RoomRoute::RepairMigration, Some(body)).await,
+            Err(e) => Ok(e.reply()),
+        },
         VaultAction::BlobsExist => return r2_routes::blobs_exist(req, env, vault_id).await,
         VaultAction::PutBlob { hash } => {
             return r2_routes::put_blob(req, env, vault_id, &hash).await
@@ -169,16 +171,21 @@ async fn vault_route(
         // Creating a snapshot needs the live document: the vault's object
         // does it. Without a bucket a manual snapshot is answered here.
         VaultAction::CreateSnapshot if !r2_bound(env) => Ok(Reply::json(200, unavailable_json())),
-        VaultAction::CreateSnapshot => {
-            room_relay(env, vault_id, RoomRoute::Snapshot, Some(req.bytes().await?)).await
-        }
-        VaultAction::MaybeSnapshot => {
-            room_relay(env, vault_id, RoomRoute::SnapshotMaybe, Some(req.bytes().await?)).await
-        }
+        VaultAction::CreateSnapshot => match read_body(&req, MAX_SNAPSHOT_BODY_BYTES).await? {
+            Ok(body) => room_relay(env, vault_id, RoomRoute::Snapshot, Some(body)).await,
+            Err(e) => Ok(e.reply()),
+        },
+        VaultAction::MaybeSnapshot => match read_body(&req, MAX_SNAPSHOT_BODY_BYTES).await? {
+            Ok(body) => room_relay(env, vault_id, RoomRoute::SnapshotMaybe, Some(body)).await,
+            Err(e) => Ok(e.reply()),
+        },
         VaultAction::PruneSnapshots if !r2_bound(env) => {
             Ok(EdgeError::SnapshotsUnavailable.reply())
         }
-        VaultAction::PruneSnapshots => match prune_request(&req.bytes().await?) {
+        VaultAction::PruneSnapshots => match read_body(&req, MAX_SNAPSHOT_BODY_BYTES)
+            .await?
+            .and_then(|body| prune_request(&body))
+        {
             Err(e) => Ok(e.reply()),
             Ok(prune_legacy) => {
                 let body =

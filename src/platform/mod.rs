@@ -5,9 +5,11 @@
 //! - [`config_do`] / [`config_cache`]: the `ServerConfig` object and its cached reads.
 //! - [`vault_do`], [`room_host`], [`room_routes`], [`room_snapshots`], [`admin`]: the vault room.
 //! - [`r2`], [`r2_routes`]: the bucket adapter and the Worker's attachment and snapshot routes.
+//! - [`body`]: request bodies read in pieces against their limit.
 //! - [`do_sql`], [`kv`], [`reply`], [`runtime`]: adapters to core traits and types.
 
 mod admin;
+mod body;
 mod config_cache;
 mod config_do;
 mod do_sql;

@@ -6,12 +6,14 @@ use serde_json::Value;
 use worker::*;
 
 use crate::edge::auth::{AuthMode, StoredConfig};
+use crate::edge::body::{MAX_CLAIM_BODY_BYTES, MAX_UPDATE_METADATA_BODY_BYTES};
 use crate::edge::capabilities::Capabilities;
-use crate::edge::config_rules::{claim_step, ClaimRequest, ClaimStep};
+use crate::edge::config_rules::{claim_refused_unread, claim_step, ClaimRequest, ClaimStep};
 use crate::edge::http::{parse_json_body, EdgeError, Reply};
 use crate::edge::pages;
 use crate::internal_routes::{ConfigRoute, InternalRoute};
 
+use super::body::read_body;
 use super::config_cache::{config_fetch, invalidate, stored_config};
 use super::edge_worker::{auth_state, bearer_rejection};
 use super::r2::r2_bound;
@@ -49,9 +51,17 @@ async fn fresh_config(env: &Env) -> Option<StoredConfig> {
 }
 
 /// `POST /claim` (spec 6.4; no CORS). Only the token's hash is stored.
-pub async fn claim(mut req: Request, env: &Env) -> Result<Reply> {
+/// An env-token server answers before reading any of the body; otherwise at
+/// most [`MAX_CLAIM_BODY_BYTES`] of it is read.
+pub async fn claim(req: Request, env: &Env) -> Result<Reply> {
     let state = auth_state(env).await?;
-    let body = parse_json_body(&req.bytes().await?).and_then(|b| ClaimRequest::from_json(&b));
+    if let Some(refusal) = claim_refused_unread(&state) {
+        return Ok(refusal.reply());
+    }
+    let body = read_body(&req, MAX_CLAIM_BODY_BYTES)
+        .await?
+        .and_then(|b| parse_json_body(&b))
+        .and_then(|b| ClaimRequest::from_json(&b));
     let claim = match claim_step(&state, body) {
         ClaimStep::Refuse(e) => return Ok(e.reply()),
         ClaimStep::Repeat(claim) => claim,
@@ -80,12 +90,13 @@ pub async fn claim(mut req: Request, env: &Env) -> Result<Reply> {
 }
 
 /// `POST /api/update-metadata` (spec 6.5; CORS added by the caller).
-pub async fn update_metadata(mut req: Request, env: &Env) -> Result<Reply> {
+pub async fn update_metadata(req: Request, env: &Env) -> Result<Reply> {
     let state = auth_state(env).await?;
     if let Some(rejection) = bearer_rejection(&state, &req, "update-metadata") {
         return Ok(rejection);
     }
-    let body = match parse_json_body(&req.bytes().await?) {
+    let body = read_body(&req, MAX_UPDATE_METADATA_BODY_BYTES).await?;
+    let body = match body.and_then(|b| parse_json_body(&b)) {
         Ok(body) => body,
         Err(e) => return Ok(e.reply()),
     };

@@ -12,11 +12,13 @@ use wasm_bindgen::JsCast;
 use worker::*;
 
 use crate::edge::blobs::{self, DeclaredLength, DEFAULT_BLOB_CONTENT_TYPE, HEAD_CONCURRENCY};
+use crate::edge::body::MAX_BLOBS_EXIST_BODY_BYTES;
 use crate::edge::http::{parse_json_body, EdgeError, Reply};
 use crate::edge::snapshots::list_limit;
 use crate::hex::sha256_from_hex;
 use crate::snapshot::vault::{VaultSnapshots, PAYLOAD_CONTENT_TYPE};
 
+use super::body::read_body;
 use super::edge_worker::header;
 use super::r2::{bucket, join_parts, put_js, R2Bucket};
 
@@ -41,16 +43,17 @@ fn snapshot_bucket(env: &Env) -> std::result::Result<R2Bucket, Reply> {
 }
 
 /// `POST /blobs/exists`: `{present}` in input order, HEADs 4 at a time.
-pub async fn blobs_exist(mut req: Request, env: &Env, vault_id: &str) -> Result<Answer> {
+pub async fn blobs_exist(req: Request, env: &Env, vault_id: &str) -> Result<Answer> {
     let bucket = match blob_bucket(env) {
         Ok(b) => b,
         Err(reply) => return Ok(reply.into()),
     };
-    let hashes = match parse_json_body(&req.bytes().await?).and_then(|b| blobs::exists_request(&b))
-    {
-        Ok(hashes) => hashes,
-        Err(e) => return Ok(e.reply().into()),
-    };
+    let body = read_body(&req, MAX_BLOBS_EXIST_BODY_BYTES).await?;
+    let hashes =
+        match body.and_then(|b| parse_json_body(&b)).and_then(|b| blobs::exists_request(&b)) {
+            Ok(hashes) => hashes,
+            Err(e) => return Ok(e.reply().into()),
+        };
     let found: Vec<Result<Option<String>>> = stream::iter(hashes)
         .map(|hash| {
             let bucket = &bucket;
