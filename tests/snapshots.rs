@@ -275,3 +275,43 @@ fn the_payload_round_trips_to_the_live_document() {
     };
     assert_eq!(text, "note 5");
 }
+
+#[test]
+fn a_vault_never_lists_or_prunes_the_snapshots_of_a_vault_named_under_it() {
+    let bucket = MemoryBucket::new();
+    let own = seed(&bucket, "p", NOW - 500 * DAY, 1, json!({"reason": "daily"}));
+    let newest = seed(&bucket, "p", NOW, 2, json!({"reason": "daily"}));
+    // Vaults whose IDs put their objects under `v1/p/snapshots/`.
+    let nested: Vec<String> =
+        ["p/snapshots/x", "p/snapshots/2026-01-01", "p/snapshots/2026-01-01/y"]
+            .iter()
+            .enumerate()
+            .map(|(i, other)| {
+                let id =
+                    seed(&bucket, other, NOW - 600 * DAY, 10 + i as u8, json!({"reason": "daily"}));
+                bucket.insert(
+                    &format!("v1/{other}/snapshots/latest-index.json"),
+                    "{}",
+                    "application/json",
+                );
+                id
+            })
+            .collect();
+    let snaps = VaultSnapshots::new(&bucket, "p");
+    let listing = block_on(snaps.list(None)).unwrap();
+    let listed: Vec<&str> = listing.indexes().map(|s| s.snapshot_id().unwrap()).collect();
+    assert_eq!(listed, [newest.as_str(), own.as_str()], "only p's own snapshots");
+    assert_eq!(listing.total_index_keys, 2);
+    let outcome = block_on(snaps.apply_retention(DEFAULT_RETENTION, NOW, true)).unwrap();
+    assert_eq!((outcome.pruned, outcome.failed), (1, 0), "p's old daily only");
+    for id in &nested {
+        assert_eq!(
+            bucket.keys().iter().filter(|k| k.contains(id.as_str())).count(),
+            2,
+            "{id} kept"
+        );
+    }
+    // Their own listing still finds them.
+    let other = VaultSnapshots::new(&bucket, "p/snapshots/x");
+    assert_eq!(block_on(other.list(None)).unwrap().indexes().count(), 1);
+}

@@ -179,6 +179,34 @@ pub struct VaultSnapshots<'a, B: Bucket> {
     vault_id: &'a str,
 }
 
+/// The file name of a key of this vault's own snapshots, given the key
+/// relative to its `v1/<vault>/snapshots/` prefix: exactly
+/// `<YYYY-MM-DD>/<id>/<index.json|crdt.bin.gz>`. Vault IDs may contain `/`,
+/// so the objects of vault `p/snapshots/x` sit under vault `p`'s prefix;
+/// theirs are never of this shape (their own `snapshots/` segment adds at
+/// least one, and their pointer or blobs end in another name), so a listing
+/// never reads, counts or deletes another vault's objects.
+fn own_snapshot_file(relative: &str) -> Option<&'static str> {
+    let mut parts = relative.split('/');
+    let (Some(day), Some(id), Some(file), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    let is_day = day.len() == 10
+        && day.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
+    if !is_day || id.is_empty() {
+        return None;
+    }
+    [INDEX_FILE, PAYLOAD_FILE].into_iter().find(|f| *f == file)
+}
+
 impl<'a, B: Bucket> VaultSnapshots<'a, B> {
     pub fn new(bucket: &'a B, vault_id: &'a str) -> Self {
         Self { bucket, vault_id }
@@ -327,8 +355,9 @@ impl<'a, B: Bucket> VaultSnapshots<'a, B> {
             } else if latest.state_vector_hash().is_none() {
                 // The oldest pointers carry no hash: one snapshot per day.
                 let today = utc_day(stamp.now_ms);
-                let page = self.bucket.list(&format!("{}{today}/", self.prefix()), 1, None).await?;
-                if !page.keys.is_empty() {
+                let prefix = self.prefix();
+                let keys = list_all(self.bucket, &format!("{prefix}{today}/")).await?;
+                if keys.iter().any(|k| own_snapshot_file(&k[prefix.len()..]).is_some()) {
                     return Ok(DailyOutcome::Noop {
                         reason: format!("Snapshot already taken today ({today})"),
                     });
@@ -346,11 +375,11 @@ impl<'a, B: Bucket> VaultSnapshots<'a, B> {
     /// [`INDEX_FETCH_CONCURRENCY`] at a time (unreadable ones dropped) and
     /// sorts them by `createdAt`, newest first.
     pub async fn list(&self, limit: Option<usize>) -> Result<Listing, BucketError> {
-        let index_suffix = format!("/{INDEX_FILE}");
-        let mut keys: Vec<String> = list_all(self.bucket, &self.prefix())
+        let prefix = self.prefix();
+        let mut keys: Vec<String> = list_all(self.bucket, &prefix)
             .await?
             .into_iter()
-            .filter(|k| k.ends_with(&index_suffix) && !k.ends_with(LATEST_FILE))
+            .filter(|k| own_snapshot_file(&k[prefix.len()..]) == Some(INDEX_FILE))
             .collect();
         keys.sort_unstable_by(|a, b| b.cmp(a));
         let total_index_keys = keys.len();
