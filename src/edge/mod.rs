@@ -35,3 +35,4 @@ pub mod router;
 pub mod snapshots;
 pub mod ticket;
 pub mod ticket_key;
+pub mod vault_id;

@@ -26,6 +26,7 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
     match route {
         Route::NotFound => to_response(Reply::not_found()),
         Route::MalformedPath => to_response(EdgeError::MalformedPath.reply()),
+        Route::InvalidVaultId => to_response(EdgeError::InvalidVaultId.reply().with_cors()),
         Route::Preflight => to_response(Reply::preflight()),
         Route::Capabilities => to_response(capabilities(&req, &env).await?),
         Route::SyncSocket { vault_id } => sync_socket(req, &env, &vault_id).await,
