@@ -123,13 +123,20 @@ async fn room_relay(
     relay(room_fetch(env, vault_id, route, body).await?).await
 }
 
-/// Copies a room answer into a core reply (status, content type, body).
+/// Copies a room answer into a core reply (status, content type, body,
+/// `Retry-After`).
 async fn relay(mut res: Response) -> Result<Reply> {
     let status = res.status_code();
     let content_type =
         res.headers().get("Content-Type")?.unwrap_or_else(|| "application/json".into());
+    let retry_after = res.headers().get("Retry-After")?;
     let bytes = res.bytes().await?;
-    Ok(Reply::bytes(status, content_type, bytes))
+    let reply = Reply::bytes(status, content_type, bytes);
+    // A refusal's wait (the room's 429) goes through to the client.
+    Ok(match retry_after {
+        Some(secs) => reply.with_header("Retry-After", secs),
+        None => reply,
+    })
 }
 
 async fn vault_route(

@@ -99,7 +99,7 @@ async fn route(host: &Rc<RoomHost>, mut req: Request) -> Result<Response> {
             json_reply(200, admin::repair_migration(host, &req.bytes().await?).await?)
         }
         RoomRoute::Snapshot => {
-            json_reply(200, room_snapshots::manual(host, &req.bytes().await?).await?)
+            to_response(room_snapshots::manual(host, &req.bytes().await?).await?)
         }
         RoomRoute::SnapshotMaybe => {
             json_reply(200, room_snapshots::maybe(host, &req.bytes().await?).await?)

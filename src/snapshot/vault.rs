@@ -22,6 +22,9 @@ use crate::diagnostics::timefmt::iso_from_ms;
 pub const INDEX_FETCH_CONCURRENCY: usize = 4;
 /// The listing size `GET /snapshots/status` reads.
 pub const STATUS_LIST_LIMIT: usize = 200;
+/// Indexes one retention run reads at most (each is an R2 read): past this,
+/// it decides on the newest and oldest halves, and the next run goes on.
+pub const MAX_RETENTION_INDEXES_PER_RUN: usize = 400;
 /// Retention error messages kept in the trace.
 pub const RETENTION_TRACE_ERRORS: usize = 10;
 
@@ -375,6 +378,15 @@ impl<'a, B: Bucket> VaultSnapshots<'a, B> {
     /// [`INDEX_FETCH_CONCURRENCY`] at a time (unreadable ones dropped) and
     /// sorts them by `createdAt`, newest first.
     pub async fn list(&self, limit: Option<usize>) -> Result<Listing, BucketError> {
+        let mut keys = self.index_keys().await?;
+        let total_index_keys = keys.len();
+        let limited = limit.is_some_and(|l| total_index_keys > l);
+        keys.truncate(limit.unwrap_or(usize::MAX));
+        self.fetch_indexes(keys, total_index_keys, limited).await
+    }
+
+    /// This vault's index keys, newest (descending key order) first.
+    async fn index_keys(&self) -> Result<Vec<String>, BucketError> {
         let prefix = self.prefix();
         let mut keys: Vec<String> = list_all(self.bucket, &prefix)
             .await?
@@ -382,9 +394,17 @@ impl<'a, B: Bucket> VaultSnapshots<'a, B> {
             .filter(|k| own_snapshot_file(&k[prefix.len()..]) == Some(INDEX_FILE))
             .collect();
         keys.sort_unstable_by(|a, b| b.cmp(a));
-        let total_index_keys = keys.len();
-        let limited = limit.is_some_and(|l| total_index_keys > l);
-        keys.truncate(limit.unwrap_or(usize::MAX));
+        Ok(keys)
+    }
+
+    /// Fetches `keys` [`INDEX_FETCH_CONCURRENCY`] at a time (unreadable ones
+    /// dropped), sorted by `createdAt`, newest first.
+    async fn fetch_indexes(
+        &self,
+        keys: Vec<String>,
+        total_index_keys: usize,
+        limited: bool,
+    ) -> Result<Listing, BucketError> {
         let fetched: Vec<Option<(String, SnapshotIndex)>> = stream::iter(keys)
             .map(|key| async move {
                 let text = self.bucket.get_text(&key).await.ok()??;
@@ -431,7 +451,19 @@ impl<'a, B: Bucket> VaultSnapshots<'a, B> {
         now_ms: u64,
         prune_legacy: bool,
     ) -> Result<RetentionOutcome, BucketError> {
-        let listing = self.list(None).await?;
+        let mut keys = self.index_keys().await?;
+        let total = keys.len();
+        if total > MAX_RETENTION_INDEXES_PER_RUN {
+            // The newest half and the oldest half. Deciding on a subset only
+            // errs towards keeping (a bucket's newest or the manual count may
+            // be in the part left out, never a reason to prune), and the
+            // oldest, where the prunable ones are, are always in it: each
+            // run makes progress.
+            let half = MAX_RETENTION_INDEXES_PER_RUN / 2;
+            keys.drain(half..total - (MAX_RETENTION_INDEXES_PER_RUN - half));
+        }
+        let listing =
+            self.fetch_indexes(keys, total, total > MAX_RETENTION_INDEXES_PER_RUN).await?;
         let indexes: Vec<SnapshotIndex> = listing.indexes().cloned().collect();
         let selection = select_retention(&indexes, policy, now_ms as i64, prune_legacy);
         let mut outcome = RetentionOutcome { kept: selection.keep.len(), ..Default::default() };
