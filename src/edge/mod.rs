@@ -23,6 +23,7 @@
 
 pub mod admission;
 pub mod auth;
+pub mod auth_throttle;
 pub mod blobs;
 pub mod capabilities;
 pub mod compression;
