@@ -94,6 +94,22 @@ impl RoomRoute {
     }
 }
 
+/// The variable that turns the admin routes on.
+pub const ADMIN_ROUTES_VAR: &str = "YAOS_ENABLE_ADMIN_ROUTES";
+
+/// The values of [`ADMIN_ROUTES_VAR`] that turn the admin routes on, compared
+/// trimmed and case-insensitively. Anything else (unset, empty, `0`, `false`,
+/// `no`, a typo) leaves them off: the TypeScript server took any non-empty
+/// value, so `"0"` or `"false"` turned on routes that can delete data.
+pub const ADMIN_ROUTES_ON_VALUES: [&str; 4] = ["1", "true", "yes", "on"];
+
+/// Whether the admin routes are on for this value of [`ADMIN_ROUTES_VAR`].
+pub fn admin_routes_enabled(value: Option<&str>) -> bool {
+    let Some(value) = value else { return false };
+    let value = value.trim();
+    ADMIN_ROUTES_ON_VALUES.iter().any(|on| value.eq_ignore_ascii_case(on))
+}
+
 /// A route of the config object (`ServerConfig`, named `global-config`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfigRoute {
@@ -148,5 +164,16 @@ mod tests {
         assert_eq!(ConfigRoute::parse("GET", "/__yaos/claim"), None);
         let admin: Vec<_> = RoomRoute::ALL.iter().copied().filter(|r| r.is_admin()).collect();
         assert_eq!(admin, [RoomRoute::Compact, RoomRoute::CleanupKv, RoomRoute::RepairMigration]);
+    }
+
+    #[test]
+    fn admin_routes_are_on_only_for_an_explicit_true_value() {
+        for on in ["1", "true", "TRUE", " True ", "yes", "on", "\ttrue\n"] {
+            assert!(admin_routes_enabled(Some(on)), "{on:?} turns them on");
+        }
+        for off in ["0", "false", "FALSE", "no", "off", "", " ", "2", "truee", "enabled"] {
+            assert!(!admin_routes_enabled(Some(off)), "{off:?} leaves them off");
+        }
+        assert!(!admin_routes_enabled(None));
     }
 }

@@ -275,3 +275,133 @@ fn the_payload_round_trips_to_the_live_document() {
     };
     assert_eq!(text, "note 5");
 }
+
+#[test]
+fn a_vault_never_lists_or_prunes_the_snapshots_of_a_vault_named_under_it() {
+    let bucket = MemoryBucket::new();
+    let own = seed(&bucket, "p", NOW - 500 * DAY, 1, json!({"reason": "daily"}));
+    let newest = seed(&bucket, "p", NOW, 2, json!({"reason": "daily"}));
+    // Vaults whose IDs put their objects under `v1/p/snapshots/`.
+    let nested: Vec<String> =
+        ["p/snapshots/x", "p/snapshots/2026-01-01", "p/snapshots/2026-01-01/y"]
+            .iter()
+            .enumerate()
+            .map(|(i, other)| {
+                let id =
+                    seed(&bucket, other, NOW - 600 * DAY, 10 + i as u8, json!({"reason": "daily"}));
+                bucket.insert(
+                    &format!("v1/{other}/snapshots/latest-index.json"),
+                    "{}",
+                    "application/json",
+                );
+                id
+            })
+            .collect();
+    let snaps = VaultSnapshots::new(&bucket, "p");
+    let listing = block_on(snaps.list(None)).unwrap();
+    let listed: Vec<&str> = listing.indexes().map(|s| s.snapshot_id().unwrap()).collect();
+    assert_eq!(listed, [newest.as_str(), own.as_str()], "only p's own snapshots");
+    assert_eq!(listing.total_index_keys, 2);
+    let outcome = block_on(snaps.apply_retention(DEFAULT_RETENTION, NOW, true)).unwrap();
+    assert_eq!((outcome.pruned, outcome.failed), (1, 0), "p's old daily only");
+    for id in &nested {
+        assert_eq!(
+            bucket.keys().iter().filter(|k| k.contains(id.as_str())).count(),
+            2,
+            "{id} kept"
+        );
+    }
+    // Their own listing still finds them.
+    let other = VaultSnapshots::new(&bucket, "p/snapshots/x");
+    assert_eq!(block_on(other.list(None)).unwrap().indexes().count(), 1);
+}
+
+#[test]
+fn a_long_device_name_is_cut_on_a_character_boundary() {
+    use yaos_server::edge::snapshots::{device_of, MAX_SNAPSHOT_DEVICE_CHARS};
+    let long = "é".repeat(MAX_SNAPSHOT_DEVICE_CHARS * 100);
+    let body = json!({ "device": long }).to_string();
+    let device = device_of(body.as_bytes()).unwrap();
+    assert_eq!(device.chars().count(), MAX_SNAPSHOT_DEVICE_CHARS);
+    assert_eq!(device_of(br#"{"device":"phone"}"#).as_deref(), Some("phone"));
+    // What is stored in the index and the pointer is the cut name.
+    let bucket = MemoryBucket::new();
+    let snaps = VaultSnapshots::new(&bucket, "v");
+    let index = block_on(snaps.create_manual(&vault(), stamp(NOW, 1), Some(device))).unwrap().index;
+    assert_eq!(
+        index.to_json()["triggeredBy"].as_str().unwrap().chars().count(),
+        MAX_SNAPSHOT_DEVICE_CHARS
+    );
+    let pointer = bucket.object("v1/v/snapshots/latest-index.json").unwrap();
+    assert!(pointer.body.len() < 1024, "{} bytes", pointer.body.len());
+}
+
+#[test]
+fn manual_snapshots_are_rate_limited_per_vault() {
+    use yaos_server::snapshot::manual_gate::{
+        ManualSnapshotGate, MANUAL_SNAPSHOTS_PER_WINDOW, MANUAL_SNAPSHOT_WINDOW_MS,
+    };
+    let mut gate = ManualSnapshotGate::default();
+    for i in 0..MANUAL_SNAPSHOTS_PER_WINDOW as u64 {
+        assert_eq!(gate.take(NOW + i), Ok(()));
+    }
+    let retry = gate.take(NOW + 1_000).unwrap_err();
+    assert_eq!(
+        retry,
+        (MANUAL_SNAPSHOT_WINDOW_MS - 1_000) / 1_000,
+        "seconds until the oldest leaves"
+    );
+    assert!(gate.take(NOW + MANUAL_SNAPSHOT_WINDOW_MS - 1).is_err());
+    assert_eq!(gate.take(NOW + MANUAL_SNAPSHOT_WINDOW_MS), Ok(()), "the window moved on");
+    // A clock that goes back never panics and never lets more through.
+    assert!(gate.take(0).is_err());
+}
+
+#[test]
+fn retention_keeps_only_the_newest_manual_snapshots() {
+    use yaos_server::snapshot::retention::MAX_MANUAL_SNAPSHOTS_KEPT;
+    let bucket = MemoryBucket::new();
+    let extra = 3;
+    let ids: Vec<String> = (0..MAX_MANUAL_SNAPSHOTS_KEPT + extra)
+        .map(|i| {
+            let at = NOW - (i as u64) * 60_000;
+            seed(&bucket, "v", at, i as u8, json!({"reason": "manual", "pinned": true}))
+        })
+        .collect();
+    let pinned_daily =
+        seed(&bucket, "v", NOW - 900 * DAY, 250, json!({"reason": "daily", "pinned": true}));
+    let snaps = VaultSnapshots::new(&bucket, "v");
+    let outcome = block_on(snaps.apply_retention(DEFAULT_RETENTION, NOW, false)).unwrap();
+    assert_eq!((outcome.pruned, outcome.failed), (extra, 0));
+    let keys = bucket.keys();
+    for (i, id) in ids.iter().enumerate() {
+        let present = keys.iter().any(|k| k.contains(id.as_str()));
+        assert_eq!(present, i < MAX_MANUAL_SNAPSHOTS_KEPT, "manual snapshot {i}");
+    }
+    assert!(keys.iter().any(|k| k.contains(&pinned_daily)), "other pinned snapshots stay");
+}
+
+#[test]
+fn retention_fetches_a_bounded_number_of_indexes_per_run() {
+    use yaos_server::snapshot::vault::MAX_RETENTION_INDEXES_PER_RUN;
+    let bucket = MemoryBucket::new();
+    let total = MAX_RETENTION_INDEXES_PER_RUN + 300;
+    // Old dailies, one per hour, all prunable but the newest.
+    for i in 0..total {
+        let at = NOW - 400 * DAY - (i as u64) * 3_600_000;
+        seed(&bucket, "v", at, (i % 251) as u8, json!({"reason": "daily"}));
+    }
+    let snaps = VaultSnapshots::new(&bucket, "v");
+    bucket.gets.set(0);
+    let first = block_on(snaps.apply_retention(DEFAULT_RETENTION, NOW, false)).unwrap();
+    assert!(bucket.gets.get() <= MAX_RETENTION_INDEXES_PER_RUN, "{} reads", bucket.gets.get());
+    assert!(first.pruned > 0 && first.pruned < total);
+    // Each run makes progress; a bounded number of runs clears them.
+    let mut runs = 1;
+    while block_on(snaps.list(None)).unwrap().indexes().count() > 12 + 1 {
+        let outcome = block_on(snaps.apply_retention(DEFAULT_RETENTION, NOW, false)).unwrap();
+        assert!(outcome.pruned > 0, "run {runs} made no progress");
+        runs += 1;
+        assert!(runs < 10);
+    }
+}

@@ -474,6 +474,42 @@ fn the_legacy_cleanup_is_refused_after_a_fallback_activation() {
     );
 }
 
+#[test]
+fn the_emergency_compaction_is_refused_in_the_read_only_fallback() {
+    use yaos_server::persist::EmergencyCompact;
+    let kv = MemoryKv::default();
+    let legacy = docs::doc(5);
+    docs::append_text(&legacy, "legacy text");
+    legacy_writer::checkpoint_doc(&kv, &legacy);
+    let db = Rc::new(SqliteExec::in_memory());
+    let activate = || {
+        let mut trace = TraceLog::default();
+        block_on(VaultRoom::activate(Rc::clone(&db), &kv, clock, &mut trace)).expect("activation")
+    };
+    // Migrated, then edited: SQL holds edits the legacy keys lack.
+    let mut room = activate();
+    let client = docs::doc(11);
+    let (mut ids, log): (_, Log) = (HeldAwareness::default(), Rc::default());
+    let mut out = Recorder { log, open: true };
+    room.frame("c", edit(&client, "only in sql"), &mut ids, &mut out);
+    let stored = room.doc().transact().state_vector();
+    drop(room);
+    // SQL fails to load once: the read-only fallback over the legacy keys.
+    db.fail_statement("FROM snapshot_chunks", 0);
+    let mut room = activate();
+    assert!(room.is_read_only());
+    let journal = room.store().sql().scalar("SELECT COUNT(*) FROM journal");
+    assert!(journal > 0);
+    let outcome = room.compact_now();
+    assert!(matches!(outcome, EmergencyCompact::Refused { .. }), "{outcome:?}");
+    let json = outcome.to_json();
+    assert_eq!(json["status"], "aborted");
+    assert!(json["error"].as_str().unwrap().contains("read-only"), "{json}");
+    assert_eq!(room.store().sql().scalar("SELECT COUNT(*) FROM journal"), journal, "untouched");
+    drop(room);
+    assert_eq!(activate().doc().transact().state_vector(), stored, "SQL still has every edit");
+}
+
 /// An awareness frame announcing `states` as `(client, JSON)`.
 fn awareness_frame(states: &[(u64, String)]) -> Vec<u8> {
     use yrs::sync::awareness::AwarenessUpdateEntry;

@@ -23,6 +23,8 @@ pub struct MemoryBucket {
     pub fail_deletes: Cell<bool>,
     /// When set, every `put_payload` fails.
     pub fail_payload_puts: Cell<bool>,
+    /// How many `get_text` calls were made (for tests bounding the reads).
+    pub gets: Cell<usize>,
 }
 
 impl MemoryBucket {
@@ -67,6 +69,7 @@ impl Bucket for MemoryBucket {
     }
 
     async fn get_text(&self, key: &str) -> Result<Option<String>, BucketError> {
+        self.gets.set(self.gets.get() + 1);
         Ok(self.objects.borrow().get(key).map(|o| String::from_utf8_lossy(&o.body).into_owned()))
     }
 

@@ -15,7 +15,7 @@ use super::config_rules::UPDATE_PROVIDERS;
 use super::http::EdgeError;
 use super::js;
 use super::ticket::{self, IssuedTicket, Signer, TicketKeys};
-use super::ticket_key::{ticket_key, weak_token_warning};
+use super::ticket_key::{ticket_key, weak_token_page_warning, weak_token_warning};
 
 /// The three modes as capabilities and logs name them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -216,10 +216,19 @@ impl AuthState {
         Some(TicketKeys { ours: ticket_key(secret), typescript: secret })
     }
 
-    /// The weak-token warning for the home page and the log (env mode only).
+    /// The weak-token warning for the log (env mode only): with the length.
     pub fn weak_token_warning(&self) -> Option<String> {
         match self {
             AuthState::Env { token } => weak_token_warning(token),
+            _ => None,
+        }
+    }
+
+    /// The weak-token warning for the public home page (env mode only):
+    /// without the length.
+    pub fn weak_token_page_warning(&self) -> Option<String> {
+        match self {
+            AuthState::Env { token } => weak_token_page_warning(token),
             _ => None,
         }
     }

@@ -34,7 +34,8 @@ impl std::fmt::Debug for ClaimRequest {
 
 impl ClaimRequest {
     /// Validates the parsed body: `token` a string of trimmed length ≥ 32;
-    /// `vaultId`, if the key is present at all, a string of trimmed length ≥ 8.
+    /// `vaultId`, if the key is present at all, a string of trimmed length ≥ 8
+    /// that passes the vault-ID rule (`edge::vault_id`).
     /// A body that is not an object has no `token`. (The TypeScript server
     /// crashed with a 500 on a `null` body; this answers `invalid token`.)
     pub fn from_json(body: &Value) -> Result<Self, EdgeError> {
@@ -44,7 +45,10 @@ impl ClaimRequest {
         };
         let vault_id = match body.get("vaultId") {
             None => None,
-            Some(Value::String(v)) if js::length(js::trim(v)) >= MIN_VAULT_ID_LENGTH => {
+            Some(Value::String(v))
+                if js::length(js::trim(v)) >= MIN_VAULT_ID_LENGTH
+                    && super::vault_id::check_vault_id(js::trim(v)).is_ok() =>
+            {
                 Some(js::trim(v).to_owned())
             }
             Some(_) => return Err(EdgeError::InvalidVaultId),
@@ -290,6 +294,10 @@ mod tests {
             (json!({"token": TOKEN, "vaultId": "   1234567   "}), Err(EdgeError::InvalidVaultId)),
             (json!({"token": TOKEN, "vaultId": null}), Err(EdgeError::InvalidVaultId)),
             (json!({"token": TOKEN, "vaultId": 12345678}), Err(EdgeError::InvalidVaultId)),
+            (
+                json!({"token": TOKEN, "vaultId": "vault\nwith a newline"}),
+                Err(EdgeError::InvalidVaultId),
+            ),
             // Lengths count UTF-16 units: 16 emoji are 32 units.
             (json!({"token": "😀".repeat(16)}), ok(&"😀".repeat(16), None)),
         ];

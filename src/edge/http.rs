@@ -197,6 +197,10 @@ pub enum EdgeError {
     MissingHashesArray,
     #[error("pruneLegacy requires confirmLegacyPrune: 'DELETE_LEGACY_SNAPSHOTS'")]
     LegacyPruneUnconfirmed,
+    /// Too many failed authentications from this client (`edge::auth_throttle`);
+    /// the shell adds `Retry-After`.
+    #[error("too_many_attempts")]
+    TooManyAttempts,
     /// Malformed percent-encoding in the path. The TypeScript server threw
     /// here and the platform answered a generic 500 (spec 3), so this stays 500.
     #[error("malformed percent-encoding in path")]
@@ -227,6 +231,7 @@ impl EdgeError {
             AlreadyClaimed => 403,
             UpdateRequired => 426,
             UploadTooLarge | BodyTooLarge(_) => 413,
+            TooManyAttempts => 429,
             Unclaimed | ServerMisconfigured | AttachmentsUnavailable | SnapshotsUnavailable => 503,
             InvalidJson
             | InvalidToken
@@ -316,6 +321,7 @@ mod tests {
             (EdgeError::InvalidJson, 400, "invalid json"),
             (EdgeError::InvalidToken, 400, "invalid token"),
             (EdgeError::InvalidVaultId, 400, "invalid vaultId"),
+            (EdgeError::TooManyAttempts, 429, "too_many_attempts"),
             (EdgeError::InvalidUpdateRepoUrl, 400, "invalid updateRepoUrl"),
             (EdgeError::AttachmentsUnavailable, 503, "attachments_unavailable"),
             (

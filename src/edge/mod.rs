@@ -25,6 +25,7 @@
 
 pub mod admission;
 pub mod auth;
+pub mod auth_throttle;
 pub mod blobs;
 pub mod body;
 pub mod capabilities;
@@ -38,3 +39,4 @@ pub mod router;
 pub mod snapshots;
 pub mod ticket;
 pub mod ticket_key;
+pub mod vault_id;

@@ -5,6 +5,7 @@
 //! must be listed in `vault_action`; anything else is [`Route::NotFound`].
 
 use super::js;
+use super::vault_id::check_vault_id;
 
 /// What a request is, with everything its handler needs from the path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +35,9 @@ pub enum Route {
     /// 500, so the shell answers [`super::http::EdgeError::MalformedPath`]
     /// (500), without CORS and without touching any DO.
     MalformedPath,
+    /// The decoded vault id breaks the rule of [`super::vault_id`]: 400
+    /// `invalid vaultId`, before any config read or Durable Object.
+    InvalidVaultId,
 }
 
 /// The whitelisted vault resource shapes (spec 4 table). Sub-segments are
@@ -105,6 +109,7 @@ impl Route {
             Route::Vault { action, .. } => action.log_bucket(),
             Route::NotFound => "not_found",
             Route::MalformedPath => "malformed_path",
+            Route::InvalidVaultId => "invalid_vault_id",
         }
     }
 }
@@ -130,6 +135,7 @@ pub fn classify(method: &str, path: &str) -> Route {
     if let Some(segment) = path.strip_prefix("/vault/sync/") {
         if !segment.is_empty() && !segment.contains('/') {
             return match js::decode_uri_component(segment) {
+                Some(vault_id) if check_vault_id(&vault_id).is_err() => Route::InvalidVaultId,
                 Some(vault_id) => Route::SyncSocket { vault_id },
                 None => Route::MalformedPath,
             };
@@ -148,6 +154,7 @@ pub fn classify(method: &str, path: &str) -> Route {
     // 5. Everything else.
     match rest {
         [resource, sub @ ..] => match vault_action(method, resource, sub) {
+            Some(_) if check_vault_id(&vault_id).is_err() => Route::InvalidVaultId,
             Some(action) => Route::Vault { vault_id, action },
             None => Route::NotFound,
         },
@@ -188,6 +195,30 @@ mod tests {
 
     fn socket(id: &str) -> Route {
         Route::SyncSocket { vault_id: id.to_owned() }
+    }
+
+    #[test]
+    fn vault_ids_a_header_cannot_carry_or_too_long_are_refused_before_any_object() {
+        let long = "a".repeat(super::super::vault_id::MAX_VAULT_ID_BYTES + 1);
+        for id in ["a%0Db", "a%0Ab", "a%00b", "%C4%81", "%F0%9F%98%80", long.as_str()] {
+            assert_eq!(
+                classify("GET", &format!("/vault/sync/{id}")),
+                Route::InvalidVaultId,
+                "{id}"
+            );
+            assert_eq!(classify("GET", &format!("/vault/{id}/snapshots")), Route::InvalidVaultId);
+            assert_eq!(
+                classify("POST", &format!("/vault/{id}/auth/ticket")),
+                Route::InvalidVaultId
+            );
+        }
+        // Shapes that are 404 anyway stay 404.
+        assert_eq!(classify("GET", "/vault/a%0Db/nothing"), Route::NotFound);
+        assert_eq!(classify("GET", "/vault/sync/p%2Fsnapshots%2Fx"), socket("p/snapshots/x"));
+        assert_eq!(
+            classify("GET", "/vault/caf%C3%A9/snapshots"),
+            vault("café", VaultAction::ListSnapshots)
+        );
     }
 
     #[test]

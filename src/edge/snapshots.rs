@@ -46,9 +46,17 @@ fn lenient_body(body: &[u8]) -> Value {
     parse_json_body(body).unwrap_or(Value::Null)
 }
 
-/// The `device` of a create request's body, when it is a string.
+/// The longest `device` kept from a snapshot request: it is stored in the
+/// snapshot's index, the latest pointer and the trace (the TypeScript server
+/// kept it whole). The plugin sends its device name.
+pub const MAX_SNAPSHOT_DEVICE_CHARS: usize = 64;
+
+/// The `device` of a create request's body, when it is a string, cut to
+/// [`MAX_SNAPSHOT_DEVICE_CHARS`] characters.
 pub fn device_of(body: &[u8]) -> Option<String> {
-    lenient_body(body).get("device").and_then(Value::as_str).map(str::to_owned)
+    let body = lenient_body(body);
+    let device = body.get("device").and_then(Value::as_str)?;
+    Some(device.chars().take(MAX_SNAPSHOT_DEVICE_CHARS).collect())
 }
 
 /// `POST /snapshots/prune`'s body: `Ok(prune_legacy)`, or the 400 when

@@ -42,7 +42,21 @@ pub fn ticket_key(secret: &[u8]) -> [u8; 32] {
     key
 }
 
-/// The warning for a weak env token, or `None`. Never contains the token.
+/// The home page's warning for a weak env token, or `None`. The page is
+/// public, so it says only that the token is under the minimum, never its
+/// length (which would tell a guesser how many characters to try).
+pub fn weak_token_page_warning(trimmed_token: &str) -> Option<String> {
+    (trimmed_token.chars().count() < MIN_STRONG_TOKEN_CHARS).then(|| {
+        format!(
+            "SYNC_TOKEN is shorter than {MIN_STRONG_TOKEN_CHARS} characters; use at least \
+             {MIN_STRONG_TOKEN_CHARS} random ones (for example `openssl rand -hex 32`): a short \
+             token can be guessed offline from one leaked socket ticket; the log says more"
+        )
+    })
+}
+
+/// The log's warning for a weak env token, or `None`: its length, for the
+/// operator. Never contains the token; never shown on a public page.
 pub fn weak_token_warning(trimmed_token: &str) -> Option<String> {
     let chars = trimmed_token.chars().count();
     (chars < MIN_STRONG_TOKEN_CHARS).then(|| {
@@ -81,5 +95,16 @@ mod tests {
         let warning = weak_token_warning("hunter2").expect("a warning");
         assert!(warning.contains("7 characters") && !warning.contains("hunter2"));
         assert!(weak_token_warning(&"x".repeat(MIN_STRONG_TOKEN_CHARS)).is_none());
+    }
+
+    #[test]
+    fn the_page_warning_never_states_the_length() {
+        for token in ["hunter2", "hunter2-is-weak", &"y".repeat(MIN_STRONG_TOKEN_CHARS - 1)] {
+            let warning = weak_token_page_warning(token).expect("a warning");
+            let len = token.chars().count().to_string();
+            assert!(!warning.contains(&format!("{len} ")), "{warning}");
+            assert!(!warning.contains(token));
+        }
+        assert!(weak_token_page_warning(&"x".repeat(MIN_STRONG_TOKEN_CHARS)).is_none());
     }
 }

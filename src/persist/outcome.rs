@@ -95,6 +95,11 @@ pub enum EmergencyCompact {
         before: JournalStats,
         error: String,
     },
+    /// Not run: the room serves the read-only key-value fallback, and a
+    /// checkpoint of that document would overwrite SQL rows it lacks.
+    Refused {
+        error: String,
+    },
 }
 
 impl EmergencyCompact {
@@ -110,6 +115,8 @@ impl EmergencyCompact {
             EmergencyCompact::Failed { before, error } => {
                 json!({"status": "failed", "journalBefore": journal_json(*before), "error": error})
             }
+            // "aborted", as the key-value cleanup's refusal is spelled.
+            EmergencyCompact::Refused { error } => json!({"status": "aborted", "error": error}),
         }
     }
 }

@@ -40,8 +40,8 @@ pub async fn cleanup_kv(host: &Rc<RoomHost>) -> Result<Value> {
     Ok(outcome.to_json())
 }
 
-/// Emergency compaction: folds the journal into a fresh snapshot. Runs even
-/// in the read-only fallback, as the original did.
+/// Emergency compaction: folds the journal into a fresh snapshot. Refused
+/// (`aborted`) in the read-only fallback, unlike the original.
 pub async fn compact(host: &Rc<RoomHost>) -> Result<Value> {
     host.with_room(|room| room.compact_now().to_json()).await
 }

@@ -2,7 +2,10 @@
 //! requests never reach a Durable Object, then authenticates and dispatches.
 
 use crate::edge::admission::{self, SocketRequest};
-use crate::edge::auth::{legacy_ws_token_disabled, AuthState, SocketAuth, SocketCredentials};
+use crate::edge::auth::{
+    legacy_ws_token_disabled, AuthState, Denial, SocketAuth, SocketCredentials,
+};
+use crate::edge::auth_throttle::{client_key, AuthThrottle};
 use crate::edge::body::{MAX_ADMIN_BODY_BYTES, MAX_SNAPSHOT_BODY_BYTES};
 use crate::edge::capabilities::Capabilities;
 use crate::edge::http::{EdgeError, Reply};
@@ -28,6 +31,7 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
     match route {
         Route::NotFound => to_response(Reply::not_found()),
         Route::MalformedPath => to_response(EdgeError::MalformedPath.reply()),
+        Route::InvalidVaultId => to_response(EdgeError::InvalidVaultId.reply().with_cors()),
         Route::Preflight => to_response(Reply::preflight()),
         Route::Capabilities => to_response(capabilities(&req, &env).await?),
         Route::SyncSocket { vault_id } => sync_socket(req, &env, &vault_id).await,
@@ -71,17 +75,57 @@ pub fn header(req: &Request, name: &str) -> Option<String> {
     req.headers().get(name).ok().flatten()
 }
 
+thread_local! {
+    /// This isolate's failed-authentication counts (bounded; see the module).
+    static AUTH_THROTTLE: std::cell::RefCell<AuthThrottle> = std::cell::RefCell::default();
+}
+
+/// The client address failures are counted under.
+fn client_of(req: &Request) -> String {
+    client_key(header(req, "CF-Connecting-IP").as_deref())
+}
+
+/// The 429 for a client past its failed-authentication budget, if it is.
+fn throttled(req: &Request) -> Option<Reply> {
+    let client = client_of(req);
+    let wait = AUTH_THROTTLE.with(|t| t.borrow().check(&client, now_ms())).err()?;
+    console_warn!("authentication throttled for {wait}s");
+    Some(EdgeError::TooManyAttempts.reply().with_header("Retry-After", wait.to_string()))
+}
+
+/// Counts a presented credential that was refused.
+fn count_failure(req: &Request) {
+    let client = client_of(req);
+    AUTH_THROTTLE.with(|t| t.borrow_mut().record_failure(&client, now_ms()));
+}
+
 /// The Bearer check of spec 5.3: `None` when authorized, otherwise the
 /// rejection to answer (logged, never traced, no Durable Object touched).
+/// A client past its failed-authentication budget gets 429 before its
+/// credential is looked at; a wrong credential counts against it.
 pub fn bearer_rejection(state: &AuthState, req: &Request, route: &str) -> Option<Reply> {
-    let denial = state.authorize_http(header(req, "Authorization").as_deref()).err()?;
+    if let Some(reply) = throttled(req) {
+        return Some(reply);
+    }
+    let authorization = header(req, "Authorization");
+    let denial = state.authorize_http(authorization.as_deref()).err()?;
+    if denial == Denial::Unauthorized && authorization.is_some_and(|a| !a.trim().is_empty()) {
+        count_failure(req);
+    }
     console_warn!("{route} rejected: {}", EdgeError::from(denial));
     Some(EdgeError::from(denial).reply())
 }
 
 async fn capabilities(req: &Request, env: &Env) -> Result<Reply> {
     let state = auth_state(env).await?;
-    let authorized = state.authorize_http(header(req, "Authorization").as_deref()).is_ok();
+    // The private fields would tell a right token from a wrong one: a wrong
+    // one counts as a failure, and a throttled client sees the public ones.
+    let authorization = header(req, "Authorization");
+    let authorized =
+        throttled(req).is_none() && state.authorize_http(authorization.as_deref()).is_ok();
+    if !authorized && authorization.is_some_and(|a| !a.trim().is_empty()) {
+        count_failure(req);
+    }
     // The update fields are private: only a valid token sees them. A failed
     // config read hides them rather than failing the request.
     let private = if authorized { stored_config(env).await.ok() } else { None };
@@ -124,13 +168,20 @@ async fn room_relay(
     relay(room_fetch(env, vault_id, route, body).await?).await
 }
 
-/// Copies a room answer into a core reply (status, content type, body).
+/// Copies a room answer into a core reply (status, content type, body,
+/// `Retry-After`).
 async fn relay(mut res: Response) -> Result<Reply> {
     let status = res.status_code();
     let content_type =
         res.headers().get("Content-Type")?.unwrap_or_else(|| "application/json".into());
+    let retry_after = res.headers().get("Retry-After")?;
     let bytes = res.bytes().await?;
-    Ok(Reply::bytes(status, content_type, bytes))
+    let reply = Reply::bytes(status, content_type, bytes);
+    // A refusal's wait (the room's 429) goes through to the client.
+    Ok(match retry_after {
+        Some(secs) => reply.with_header("Retry-After", secs),
+        None => reply,
+    })
 }
 
 async fn vault_route(
@@ -210,6 +261,9 @@ async fn sync_socket(req: Request, env: &Env, vault_id: &str) -> Result<Response
     let authorization = header(&req, "Authorization");
     let is_websocket = admission::is_websocket_upgrade(header(&req, "Upgrade").as_deref());
 
+    if let Some(reply) = throttled(&req) {
+        return to_response(reply);
+    }
     let state = auth_state(env).await?;
     let request = SocketRequest {
         credentials: SocketCredentials {
@@ -225,7 +279,16 @@ async fn sync_socket(req: Request, env: &Env, vault_id: &str) -> Result<Response
     let admitted = admission::admit(&state, &request, legacy_disabled, vault_id, now_ms());
     let admitted = match admitted {
         Ok(a) => a,
-        Err(rejection) => return reject_socket(&rejection, is_websocket),
+        Err(rejection) => {
+            // A wrong token counts; a refused ticket (often just expired) does not.
+            let token_presented = ticket.is_none() && (token.is_some() || authorization.is_some());
+            if token_presented
+                && matches!(rejection, admission::Rejection::Denied(Denial::Unauthorized))
+            {
+                count_failure(&req);
+            }
+            return reject_socket(&rejection, is_websocket);
+        }
     };
     match admitted.auth {
         SocketAuth::LegacyToken => {

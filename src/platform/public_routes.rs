@@ -26,7 +26,9 @@ pub async fn home(req: &Request, env: &Env) -> Result<Reply> {
     let state = auth_state(env).await?;
     Ok(match state.mode() {
         AuthMode::Unclaimed => pages::claim_page(&origin(req)?),
-        mode => pages::running_page(mode, r2_bound(env), state.weak_token_warning().as_deref()),
+        mode => {
+            pages::running_page(mode, r2_bound(env), state.weak_token_page_warning().as_deref())
+        }
     })
 }
 

@@ -73,6 +73,8 @@ pub struct RoomHost {
     pub room_meta: RefCell<Option<RoomMeta>>,
     /// Snapshot operations run one at a time per room (spec 10.7).
     pub snapshot_lock: futures::lock::Mutex<()>,
+    /// The rate limit on manual snapshots (in memory; see its module).
+    pub manual_snapshots: RefCell<crate::snapshot::manual_gate::ManualSnapshotGate>,
     /// Since when a deferred compaction has been due, and when its alarm
     /// is set for (Unix ms); both cleared when the alarm runs.
     compaction_due_since: std::cell::Cell<Option<u64>>,
@@ -135,6 +137,7 @@ impl RoomHost {
             traces: TraceStore::default(),
             room_meta: RefCell::new(None),
             snapshot_lock: futures::lock::Mutex::new(()),
+            manual_snapshots: RefCell::default(),
             compaction_due_since: std::cell::Cell::new(None),
             compaction_alarm_at: std::cell::Cell::new(None),
             sockets: RefCell::new(None),

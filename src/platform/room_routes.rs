@@ -10,7 +10,9 @@ use crate::diagnostics::trace_store::{recent_traces, DEBUG_TRACE_LIMIT};
 use crate::edge::admission::{self, Rejection};
 use crate::edge::compression::{deflate_answer, window_bits_setting, WINDOW_BITS_VAR};
 use crate::edge::http::{parse_json_body, Reply};
-use crate::internal_routes::{InternalRoute, RoomRoute, CLIENT_SCHEMA_HEADER, ROOM_HEADER};
+use crate::internal_routes::{
+    InternalRoute, RoomRoute, ADMIN_ROUTES_VAR, CLIENT_SCHEMA_HEADER, ROOM_HEADER,
+};
 use crate::room::debug_report::debug_report;
 use crate::room::room_meta::{RoomMeta, ROOM_META_KEY};
 use crate::room::vault_room::{device_name, valid_connection_id};
@@ -27,9 +29,10 @@ fn json_reply(status: u16, value: Value) -> Result<Response> {
     to_response(Reply::json(status, value))
 }
 
-/// Admin routes exist only when the operator turned them on (any non-empty value).
+/// Admin routes exist only when the operator turned them on with an explicit
+/// true value (`internal_routes::admin_routes_enabled`).
 fn admin_enabled(env: &Env) -> bool {
-    env_string(env, "YAOS_ENABLE_ADMIN_ROUTES").is_some_and(|v| !v.is_empty())
+    crate::internal_routes::admin_routes_enabled(env_string(env, ADMIN_ROUTES_VAR).as_deref())
 }
 
 /// The vault id in a socket path `/vault/sync/<encoded id>`.
@@ -96,7 +99,7 @@ async fn route(host: &Rc<RoomHost>, mut req: Request) -> Result<Response> {
             json_reply(200, admin::repair_migration(host, &req.bytes().await?).await?)
         }
         RoomRoute::Snapshot => {
-            json_reply(200, room_snapshots::manual(host, &req.bytes().await?).await?)
+            to_response(room_snapshots::manual(host, &req.bytes().await?).await?)
         }
         RoomRoute::SnapshotMaybe => {
             json_reply(200, room_snapshots::maybe(host, &req.bytes().await?).await?)

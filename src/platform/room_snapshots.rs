@@ -8,7 +8,9 @@ use std::rc::Rc;
 use serde_json::{json, Map, Value};
 use worker::*;
 
+use crate::edge::http::Reply;
 use crate::edge::snapshots::device_of;
+use crate::snapshot::manual_gate::MANUAL_SNAPSHOTS_PER_WINDOW;
 use crate::snapshot::retention::DEFAULT_RETENTION;
 use crate::snapshot::vault::{unavailable_json, DailyOutcome, DocAccess, Stamp, VaultSnapshots};
 
@@ -45,9 +47,18 @@ fn trace_data(fields: Value, device: &Option<String>) -> Value {
     Value::Object(data)
 }
 
-/// `POST /__yaos/snapshot`: a manual, pinned snapshot of the live document.
-pub async fn manual(host: &Rc<RoomHost>, body: &[u8]) -> Result<Value> {
-    let Some(bucket) = bucket(&host.env) else { return Ok(unavailable_json()) };
+/// `POST /__yaos/snapshot`: a manual, pinned snapshot of the live document,
+/// at most `MANUAL_SNAPSHOTS_PER_WINDOW` a minute (else 429 with
+/// `Retry-After`), followed by retention, which keeps the newest manual ones.
+pub async fn manual(host: &Rc<RoomHost>, body: &[u8]) -> Result<Reply> {
+    let Some(bucket) = bucket(&host.env) else { return Ok(Reply::json(200, unavailable_json())) };
+    if let Err(retry_after) = host.manual_snapshots.borrow_mut().take(now_ms()) {
+        let error = json!({
+            "error": "too_many_snapshots",
+            "message": format!("at most {MANUAL_SNAPSHOTS_PER_WINDOW} manual snapshots a minute"),
+        });
+        return Ok(Reply::json(429, error).with_header("Retry-After", retry_after.to_string()));
+    }
     host.ensure_loaded().await?;
     let device = device_of(body);
     let _turn = host.snapshot_lock.lock().await;
@@ -58,7 +69,18 @@ pub async fn manual(host: &Rc<RoomHost>, body: &[u8]) -> Result<Value> {
         .map_err(failed)?;
     let data = trace_data(json!({"snapshotId": outcome.index.snapshot_id()}), &device);
     host.trace("snapshot-created-manual", data).await;
-    Ok(outcome.to_json())
+    // The manual cap is applied by retention; its failure is not the snapshot's.
+    match VaultSnapshots::new(&bucket, &room_id)
+        .apply_retention(DEFAULT_RETENTION, now_ms(), false)
+        .await
+    {
+        Ok(r) if r.failed > 0 => {
+            console_error!("snapshot retention: {} delete(s) failed", r.failed)
+        }
+        Ok(_) => {}
+        Err(e) => console_error!("snapshot retention failed to list: {e}"),
+    }
+    Ok(Reply::json(200, outcome.to_json()))
 }
 
 /// `POST /__yaos/snapshot-maybe`: the daily snapshot unless nothing changed.

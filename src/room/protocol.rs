@@ -50,6 +50,15 @@ pub const MAX_AWARENESS_STATE_BYTES: usize = 16 * 1024;
 /// all of them.
 pub const MAX_AWARENESS_ROOM_BYTES: usize = 1024 * 1024;
 
+/// Awareness records a room keeps before dropping the null ones. yrs keeps a
+/// record (clock, timestamp, state) for every client ID an awareness frame
+/// names, a removal (`null`) of a client it never saw included, and no state
+/// limit counts those; every later awareness frame walks them all. Past this
+/// many, the room's awareness is rebuilt from its live states (bounded by the
+/// limits above), dropping the null ones. A null record only keeps an older
+/// state of a departed client from coming back; a client's own clock moves on.
+pub const MAX_AWARENESS_RECORDS: usize = 1024;
+
 /// Awareness client IDs are 53-bit (JavaScript-safe); yrs asserts this.
 const MAX_CLIENT_ID: u64 = crate::safe_int::MAX_SAFE_INTEGER;
 
@@ -197,6 +206,9 @@ pub fn is_update_bearing(frame: &[u8]) -> bool {
 /// not once for the broadcast and once for persistence.
 pub struct Room {
     awareness: Awareness,
+    /// The awareness clock, kept to rebuild the awareness without its null
+    /// records ([`MAX_AWARENESS_RECORDS`]).
+    awareness_clock: Arc<dyn Clock>,
     /// Filled by the document's observer, in commit order. `Arc` and
     /// `Mutex` because yrs's `sync` feature would demand `Send + Sync`.
     emitted: UpdateQueue,
@@ -239,7 +251,27 @@ impl Room {
             }
         })
         .expect("no transaction may be open on a document handed to a room");
-        Room { awareness: Awareness::with_clock(doc, clock), emitted, full_sync: None }
+        let awareness_clock: Arc<dyn Clock> = Arc::new(clock);
+        let awareness = Awareness::with_clock(doc, clock_fn(&awareness_clock));
+        Room { awareness, awareness_clock, emitted, full_sync: None }
+    }
+
+    /// Rebuilds the awareness from its live states once it holds more than
+    /// [`MAX_AWARENESS_RECORDS`] records: yrs offers no way to drop one.
+    fn bound_awareness_records(&mut self) {
+        if self.awareness.iter().count() <= MAX_AWARENESS_RECORDS {
+            return;
+        }
+        let doc = self.awareness.doc().clone();
+        let mut fresh = Awareness::with_clock(doc, clock_fn(&self.awareness_clock));
+        // The live states with their clocks. Neither step fails here (every
+        // ID listed is known; applying to an empty awareness only inserts);
+        // if one did, the states would come back with each client's next
+        // frame, as after a hibernation.
+        if let Ok(live) = self.awareness.update() {
+            let _ = fresh.apply_update(live);
+        }
+        self.awareness = fresh;
     }
 
     pub fn doc(&self) -> &Doc {
@@ -423,7 +455,9 @@ impl Room {
         }
         let update = AwarenessUpdate { clients };
         // Same clock with a null state removes a present state.
-        self.awareness.apply_update(update.clone()).ok()?;
+        let applied = self.awareness.apply_update(update.clone());
+        self.bound_awareness_records();
+        applied.ok()?;
         Some(Message::Awareness(update).encode_v1())
     }
 
@@ -558,7 +592,9 @@ impl Room {
         self.check_awareness_limits(&update, owned)?;
         let clocks: Vec<(u64, u32)> =
             update.clients.iter().map(|(client, entry)| (client.get(), entry.clock)).collect();
-        let summary = self.awareness.apply_update_summary_with(update, origin)?;
+        let summary = self.awareness.apply_update_summary_with(update, origin);
+        self.bound_awareness_records();
+        let summary = summary?;
         let ids = summary
             .map(|s| {
                 let added: Vec<u64> = s.added.iter().map(ClientID::get).collect();
@@ -576,6 +612,12 @@ impl Room {
         encoder.write_buf(raw);
         Ok((encoder.to_vec(), ids))
     }
+}
+
+/// A clock closure over a shared clock, as `Awareness::with_clock` takes one.
+fn clock_fn(clock: &Arc<dyn Clock>) -> impl Fn() -> yrs::sync::time::Timestamp + Send + Sync {
+    let clock = Arc::clone(clock);
+    move || clock.now()
 }
 
 /// A sync message decoded out of its frame: it owns everything it needs, so

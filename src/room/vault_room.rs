@@ -455,8 +455,15 @@ impl<E: SqlExec> VaultRoom<E> {
         )
     }
 
-    /// Emergency compaction (spec 10.6); runs even in the read-only fallback.
+    /// Emergency compaction (spec 10.6). Refused in the read-only fallback
+    /// (spec 10.6 runs it there): that document is the legacy copy, and
+    /// writing it as the checkpoint would replace SQL rows holding edits the
+    /// legacy copy lacks (design.md, departures).
     pub fn compact_now(&mut self) -> EmergencyCompact {
+        if self.is_read_only() || self.storage.is_read_only() {
+            let error = "refusing: the vault is in its read-only key-value fallback (SQL did not load); compacting would overwrite the SQL data with the older legacy copy";
+            return EmergencyCompact::Refused { error: error.into() };
+        }
         self.coordinator.compact_now(&self.store, self.room.doc(), (self.clock)(), &mut self.trace)
     }
 

@@ -3,12 +3,14 @@
 //!
 //! - [`id`]: snapshot IDs and the day recovered from them.
 //! - [`index`]: the facts read off the document and the `index.json` shape.
+//! - [`manual_gate`]: the rate limit on manual snapshots.
 //! - [`payload`]: the gzip payload and the full-update hash, streamed.
 //! - [`retention`]: which snapshots to keep, a pure function.
 //! - [`vault`]: one vault's snapshots over a [`crate::bucket::Bucket`].
 
 pub mod id;
 pub mod index;
+pub mod manual_gate;
 pub mod payload;
 pub mod retention;
 pub mod vault;

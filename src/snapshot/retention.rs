@@ -5,7 +5,9 @@
 //! `reason`) unless `prune_legacy`; every one whose reason is not `daily`;
 //! everything from the last `keep_days` days; the newest one per rough week
 //! for `keep_weekly` weeks beyond that; the newest one per `YYYY-MM` for
-//! `keep_monthly` (30-day) months beyond those. Everything else is pruned.
+//! `keep_monthly` (30-day) months beyond those. Everything else is pruned,
+//! and so is every manual snapshot past the newest
+//! [`MAX_MANUAL_SNAPSHOTS_KEPT`], whatever the rules above say.
 
 use std::collections::HashSet;
 
@@ -21,6 +23,11 @@ pub struct RetentionPolicy {
     pub keep_weekly: i64,
     pub keep_monthly: i64,
 }
+
+/// Manual snapshots kept: the newest this many, pinned or not (the
+/// TypeScript server kept every one forever, and each is a vault-sized
+/// payload). Other pinned snapshots are still always kept.
+pub const MAX_MANUAL_SNAPSHOTS_KEPT: usize = 50;
 
 /// 7 days, 4 rough weeks, 12 months: the TypeScript server's defaults.
 pub const DEFAULT_RETENTION: RetentionPolicy =
@@ -46,8 +53,18 @@ pub fn select_retention(
     let Some(newest) = snapshots.first() else { return Selection::default() };
     let id = |s: &SnapshotIndex| s.snapshot_id().unwrap_or_default().to_owned();
     let mut keep: HashSet<String> = HashSet::from([id(newest)]);
+    // Manual snapshots past the newest MAX_MANUAL_SNAPSHOTS_KEPT go, even pinned.
+    let mut manual_seen = 0usize;
+    let mut over_manual_cap: HashSet<String> = HashSet::new();
     for s in snapshots {
         let reason = s.reason();
+        if reason.and_then(|r| r.as_str()) == Some("manual") {
+            manual_seen += 1;
+            if manual_seen > MAX_MANUAL_SNAPSHOTS_KEPT {
+                over_manual_cap.insert(id(s));
+                continue;
+            }
+        }
         let non_daily = reason.is_some_and(|r| r.as_str() != Some("daily"));
         if s.pinned() || non_daily || (reason.is_none() && !prune_legacy) {
             keep.insert(id(s));
@@ -76,7 +93,8 @@ pub fn select_retention(
 
     let mut selection = Selection::default();
     for (i, s) in snapshots.iter().enumerate() {
-        if keep.contains(&id(s)) {
+        // The manual cap wins over the time rules, or a burst stays a week.
+        if keep.contains(&id(s)) && !over_manual_cap.contains(&id(s)) {
             selection.keep.push(i);
         } else {
             selection.prune.push(i);

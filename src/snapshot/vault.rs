@@ -22,6 +22,9 @@ use crate::diagnostics::timefmt::iso_from_ms;
 pub const INDEX_FETCH_CONCURRENCY: usize = 4;
 /// The listing size `GET /snapshots/status` reads.
 pub const STATUS_LIST_LIMIT: usize = 200;
+/// Indexes one retention run reads at most (each is an R2 read): past this,
+/// it decides on the newest and oldest halves, and the next run goes on.
+pub const MAX_RETENTION_INDEXES_PER_RUN: usize = 400;
 /// Retention error messages kept in the trace.
 pub const RETENTION_TRACE_ERRORS: usize = 10;
 
@@ -179,6 +182,34 @@ pub struct VaultSnapshots<'a, B: Bucket> {
     vault_id: &'a str,
 }
 
+/// The file name of a key of this vault's own snapshots, given the key
+/// relative to its `v1/<vault>/snapshots/` prefix: exactly
+/// `<YYYY-MM-DD>/<id>/<index.json|crdt.bin.gz>`. Vault IDs may contain `/`,
+/// so the objects of vault `p/snapshots/x` sit under vault `p`'s prefix;
+/// theirs are never of this shape (their own `snapshots/` segment adds at
+/// least one, and their pointer or blobs end in another name), so a listing
+/// never reads, counts or deletes another vault's objects.
+fn own_snapshot_file(relative: &str) -> Option<&'static str> {
+    let mut parts = relative.split('/');
+    let (Some(day), Some(id), Some(file), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    let is_day = day.len() == 10
+        && day.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
+    if !is_day || id.is_empty() {
+        return None;
+    }
+    [INDEX_FILE, PAYLOAD_FILE].into_iter().find(|f| *f == file)
+}
+
 impl<'a, B: Bucket> VaultSnapshots<'a, B> {
     pub fn new(bucket: &'a B, vault_id: &'a str) -> Self {
         Self { bucket, vault_id }
@@ -327,8 +358,9 @@ impl<'a, B: Bucket> VaultSnapshots<'a, B> {
             } else if latest.state_vector_hash().is_none() {
                 // The oldest pointers carry no hash: one snapshot per day.
                 let today = utc_day(stamp.now_ms);
-                let page = self.bucket.list(&format!("{}{today}/", self.prefix()), 1, None).await?;
-                if !page.keys.is_empty() {
+                let prefix = self.prefix();
+                let keys = list_all(self.bucket, &format!("{prefix}{today}/")).await?;
+                if keys.iter().any(|k| own_snapshot_file(&k[prefix.len()..]).is_some()) {
                     return Ok(DailyOutcome::Noop {
                         reason: format!("Snapshot already taken today ({today})"),
                     });
@@ -346,16 +378,33 @@ impl<'a, B: Bucket> VaultSnapshots<'a, B> {
     /// [`INDEX_FETCH_CONCURRENCY`] at a time (unreadable ones dropped) and
     /// sorts them by `createdAt`, newest first.
     pub async fn list(&self, limit: Option<usize>) -> Result<Listing, BucketError> {
-        let index_suffix = format!("/{INDEX_FILE}");
-        let mut keys: Vec<String> = list_all(self.bucket, &self.prefix())
-            .await?
-            .into_iter()
-            .filter(|k| k.ends_with(&index_suffix) && !k.ends_with(LATEST_FILE))
-            .collect();
-        keys.sort_unstable_by(|a, b| b.cmp(a));
+        let mut keys = self.index_keys().await?;
         let total_index_keys = keys.len();
         let limited = limit.is_some_and(|l| total_index_keys > l);
         keys.truncate(limit.unwrap_or(usize::MAX));
+        self.fetch_indexes(keys, total_index_keys, limited).await
+    }
+
+    /// This vault's index keys, newest (descending key order) first.
+    async fn index_keys(&self) -> Result<Vec<String>, BucketError> {
+        let prefix = self.prefix();
+        let mut keys: Vec<String> = list_all(self.bucket, &prefix)
+            .await?
+            .into_iter()
+            .filter(|k| own_snapshot_file(&k[prefix.len()..]) == Some(INDEX_FILE))
+            .collect();
+        keys.sort_unstable_by(|a, b| b.cmp(a));
+        Ok(keys)
+    }
+
+    /// Fetches `keys` [`INDEX_FETCH_CONCURRENCY`] at a time (unreadable ones
+    /// dropped), sorted by `createdAt`, newest first.
+    async fn fetch_indexes(
+        &self,
+        keys: Vec<String>,
+        total_index_keys: usize,
+        limited: bool,
+    ) -> Result<Listing, BucketError> {
         let fetched: Vec<Option<(String, SnapshotIndex)>> = stream::iter(keys)
             .map(|key| async move {
                 let text = self.bucket.get_text(&key).await.ok()??;
@@ -402,7 +451,19 @@ impl<'a, B: Bucket> VaultSnapshots<'a, B> {
         now_ms: u64,
         prune_legacy: bool,
     ) -> Result<RetentionOutcome, BucketError> {
-        let listing = self.list(None).await?;
+        let mut keys = self.index_keys().await?;
+        let total = keys.len();
+        if total > MAX_RETENTION_INDEXES_PER_RUN {
+            // The newest half and the oldest half. Deciding on a subset only
+            // errs towards keeping (a bucket's newest or the manual count may
+            // be in the part left out, never a reason to prune), and the
+            // oldest, where the prunable ones are, are always in it: each
+            // run makes progress.
+            let half = MAX_RETENTION_INDEXES_PER_RUN / 2;
+            keys.drain(half..total - (MAX_RETENTION_INDEXES_PER_RUN - half));
+        }
+        let listing =
+            self.fetch_indexes(keys, total, total > MAX_RETENTION_INDEXES_PER_RUN).await?;
         let indexes: Vec<SnapshotIndex> = listing.indexes().cloned().collect();
         let selection = select_retention(&indexes, policy, now_ms as i64, prune_legacy);
         let mut outcome = RetentionOutcome { kept: selection.keep.len(), ..Default::default() };

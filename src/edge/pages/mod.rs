@@ -95,7 +95,7 @@ pub fn claim_page(origin: &str) -> Reply {
 
 /// `GET /` once claimed: "YAOS Server Running", naming the auth mode, with
 /// the attachment and snapshot badges on exactly when R2 is bound.
-/// `warning` (a weak `SYNC_TOKEN`, see `ticket_key::weak_token_warning`) is
+/// `warning` (a weak `SYNC_TOKEN`, see `ticket_key::weak_token_page_warning`) is
 /// shown as an alert when present.
 pub fn running_page(mode: AuthMode, r2_bound: bool, warning: Option<&str>) -> Reply {
     let auth_line = match mode {

@@ -328,6 +328,32 @@ fn awareness_is_forwarded_raw_and_removed_on_close() {
 }
 
 #[test]
+fn null_awareness_records_of_unknown_clients_stay_bounded() {
+    let mut room = room();
+    room.on_frame("live", awareness_frame(&[(7, 3, r#"{"user":{"name":"kept"}}"#)]));
+    // Each frame removes 1,000 clients the room never saw: yrs keeps a null
+    // record for each, which no state limit counts.
+    let per_frame = 1_000u64;
+    for round in 0..(MAX_AWARENESS_RECORDS as u64 / per_frame + 3) {
+        let ids: Vec<u64> = (0..per_frame).map(|i| 1_000 + round * per_frame + i).collect();
+        let entries: Vec<(u64, u32, &str)> = ids.iter().map(|&id| (id, 5, "null")).collect();
+        let effects = room.on_frame("flooder", awareness_frame(&entries));
+        assert!(effects.error.is_none(), "{:?}", effects.error);
+        let records = room.awareness().iter().count();
+        assert!(
+            records <= MAX_AWARENESS_RECORDS + per_frame as usize,
+            "{records} records after round {round}"
+        );
+    }
+    // The live state survives, with its clock; a stale copy cannot replace it.
+    assert_eq!(room.awareness_client_count(), 1);
+    assert_eq!(room.awareness().meta(ClientID::new(7)).map(|m| m.0), Some(3));
+    room.on_frame("live", awareness_frame(&[(7, 2, r#"{"user":{"name":"stale"}}"#)]));
+    let connect = room.on_connect();
+    assert_eq!(decode_awareness(&connect[1])[&7], (3, r#"{"user":{"name":"kept"}}"#.to_owned()));
+}
+
+#[test]
 fn invalid_awareness_json_is_rejected_whole() {
     let mut room = room();
     let effects = room.on_frame("c", awareness_frame(&[(1, 1, "{}"), (2, 1, "{not json")]));
