@@ -32,9 +32,14 @@
 
 use thiserror::Error;
 use yrs::updates::decoder::Decode;
-use yrs::{StateVector, Update};
+use yrs::{ReadTxn, StateVector, Update};
 
 use crate::safe_int::MAX_SAFE_INTEGER;
+
+mod nesting;
+pub(crate) use nesting::ParentRef;
+pub use nesting::MAX_TYPE_DEPTH;
+use nesting::{DocTypes, InDoc, Structs};
 
 /// The deepest nesting of arrays and maps in one JSON-like value. The
 /// TypeScript server accepted and served values 1,000 levels deep, so those
@@ -72,17 +77,34 @@ pub fn decode_update_v1(bytes: &[u8]) -> Result<Update, DecodeError> {
     Ok(Update::decode_v1(bytes)?)
 }
 
-/// A Yjs v1 update for a document whose state vector is `doc`: checked
-/// (structure, and no struct beyond the document's clock), then decoded.
-pub fn decode_update_for(bytes: &[u8], doc: &StateVector) -> Result<Update, DecodeError> {
-    walk_update(bytes, Some(doc))?;
+/// A Yjs v1 update for the document `doc` reads: checked (structure, no
+/// struct beyond the document's clock, no type nested deeper than
+/// [`MAX_TYPE_DEPTH`]), then decoded.
+pub fn decode_update_for<T: ReadTxn>(bytes: &[u8], doc: &T) -> Result<Update, DecodeError> {
+    check_update_in(bytes, doc)?;
     Ok(Update::decode_v1(bytes)?)
 }
 
-/// [`check_update_v1`] for a document whose state vector is `doc`: no
-/// struct may start beyond the document's clock for its client.
+/// [`check_update_v1`] for the document `doc` reads: no struct may start
+/// beyond the document's clock for its client, and no type may be nested
+/// deeper than [`MAX_TYPE_DEPTH`].
+pub fn check_update_in<T: ReadTxn>(bytes: &[u8], doc: &T) -> Result<(), WireError> {
+    walk_update(bytes, Some(&doc.state_vector()), Some(&mut InDoc::new(doc)))
+}
+
+/// The structure and the clock rule alone, for a document whose state
+/// vector is `doc` (what the snapshot cutter checks as it streams); the
+/// nesting of types needs the document itself ([`check_update_in`]).
 pub fn check_update_for(bytes: &[u8], doc: &StateVector) -> Result<(), WireError> {
-    walk_update(bytes, Some(doc))
+    walk_update(bytes, Some(doc), None)
+}
+
+/// A piece of a larger update, applied in order to the document `doc`
+/// reads: checked for structure and nesting, then decoded. The clock rule
+/// is not applied (it was checked across the whole update as it was cut).
+pub fn decode_piece_for<T: ReadTxn>(bytes: &[u8], doc: &T) -> Result<Update, DecodeError> {
+    walk_update(bytes, None, Some(&mut InDoc::new(doc)))?;
+    Ok(Update::decode_v1(bytes)?)
 }
 
 /// A refusal by the check, or yrs's own (recoverable) decode error.
@@ -99,23 +121,27 @@ pub enum DecodeError {
 /// by the room and pass. Trailing bytes after the message pass too (the room
 /// reads one message per frame).
 pub fn check_frame(frame: &[u8]) -> Result<(), WireError> {
-    walk_frame(frame, None)
+    walk_frame::<yrs::Transaction>(frame, None)
 }
 
-/// [`check_frame`] for a room whose document has state vector `doc`: an
-/// update's structs must also start within the document's clocks.
-pub fn check_frame_for(frame: &[u8], doc: &StateVector) -> Result<(), WireError> {
+/// [`check_frame`] for a room whose document `doc` reads: an update's
+/// structs must also start within the document's clocks, and nest no type
+/// deeper than [`MAX_TYPE_DEPTH`].
+pub fn check_frame_for<T: ReadTxn>(frame: &[u8], doc: &T) -> Result<(), WireError> {
     walk_frame(frame, Some(doc))
 }
 
-fn walk_frame(frame: &[u8], doc: Option<&StateVector>) -> Result<(), WireError> {
+fn walk_frame<T: ReadTxn>(frame: &[u8], doc: Option<&T>) -> Result<(), WireError> {
     let mut r = Reader::new(frame, "frame");
     match r.var_u64()? {
         0 => {
             let inner = r.var_u64()?;
             match inner {
                 0 => check_state_vector_v1(r.var_buf()?),
-                1 | 2 => walk_update(r.var_buf()?, doc),
+                1 | 2 => match doc {
+                    Some(doc) => check_update_in(r.var_buf()?, doc),
+                    None => walk_update(r.var_buf()?, None, None),
+                },
                 _ => Ok(()), // the room refuses it as an unknown sync message
             }
         }
@@ -149,13 +175,19 @@ pub fn check_awareness_v1(bytes: &[u8]) -> Result<(), WireError> {
 
 /// A v1 update: the structs of each client, then the delete set.
 pub fn check_update_v1(bytes: &[u8]) -> Result<(), WireError> {
-    walk_update(bytes, None)
+    walk_update(bytes, None, None)
 }
 
 /// The update walk; with `doc`, also refuses a struct that starts beyond
 /// the document's clock for its client (module docs). Skips carry nothing
-/// and move no clock; a struct already (partly) known is fine.
-fn walk_update(bytes: &[u8], doc: Option<&StateVector>) -> Result<(), WireError> {
+/// and move no clock; a struct already (partly) known is fine. With
+/// `types`, also refuses a type nested deeper than [`MAX_TYPE_DEPTH`].
+fn walk_update(
+    bytes: &[u8],
+    doc: Option<&StateVector>,
+    types: Option<&mut dyn DocTypes>,
+) -> Result<(), WireError> {
+    let mut structs = types.is_some().then(Structs::default);
     let mut r = Reader::new(bytes, "update");
     let clients = r.count(3)?;
     // yrs appends a second section of the same client to the first, without
@@ -172,8 +204,14 @@ fn walk_update(bytes: &[u8], doc: Option<&StateVector>) -> Result<(), WireError>
         // yrs adds each struct's length to a u32 clock unchecked.
         let mut clock = u64::from(r.var_u32()?);
         let mut known = doc.map(|sv| u64::from(sv.get(&yrs::ClientID::new(client))));
+        if let Some(structs) = &mut structs {
+            structs.start_section(client);
+        }
         for _ in 0..blocks {
             let block = block(&mut r)?;
+            if let Some(structs) = &mut structs {
+                structs.push(clock, block.len, block.is_type, block.parent);
+            }
             if let Some(known) = known.as_mut().filter(|_| !block.skip) {
                 if clock <= *known {
                     *known = (*known).max(clock + block.len);
@@ -191,7 +229,11 @@ fn walk_update(bytes: &[u8], doc: Option<&StateVector>) -> Result<(), WireError>
             }
         }
     }
-    delete_set(&mut r)
+    delete_set(&mut r)?;
+    match (structs, types) {
+        (Some(structs), Some(types)) => structs.check(types),
+        _ => Ok(()),
+    }
 }
 
 /// An update's delete set: per client, its deleted `(clock, length)` ranges.
@@ -225,34 +267,52 @@ pub(crate) struct Block {
     pub(crate) skip: bool,
     /// Its left origin, the ID it was inserted after.
     pub(crate) origin: Option<(u64, u32)>,
+    /// Where its parent type is named or implied.
+    pub(crate) parent: ParentRef,
+    /// Whether its content is a shared type.
+    pub(crate) is_type: bool,
 }
 
 /// One struct.
 pub(crate) fn block(r: &mut Reader) -> Result<Block, WireError> {
-    let gap = |len: u32, skip| Block { len: u64::from(len), skip, origin: None };
+    let gap = |len: u32, skip| Block {
+        len: u64::from(len),
+        skip,
+        origin: None,
+        parent: ParentRef::Gap,
+        is_type: false,
+    };
     match r.u8()? {
         GC => r.var_u32().map(|len| gap(len, false)),
         SKIP => r.var_u32().map(|len| gap(len, true)),
         info => {
             let mut origin = None;
+            let mut right_origin = None;
             if info & HAS_ORIGIN != 0 {
                 origin = Some(r.id()?);
             }
             if info & HAS_RIGHT_ORIGIN != 0 {
-                r.id()?;
+                right_origin = Some(r.id()?);
             }
+            // yrs takes the parent of the left neighbour, else the right's.
+            let mut parent = match origin.or(right_origin) {
+                Some((client, clock)) => ParentRef::Neighbour(client, clock),
+                None => ParentRef::Root,
+            };
             if info & (HAS_ORIGIN | HAS_RIGHT_ORIGIN) == 0 {
                 if r.var_u32()? == 1 {
                     r.var_string()?; // a root type's name
                 } else {
-                    r.id()?; // the parent item
+                    let (client, clock) = r.id()?; // the parent item
+                    parent = ParentRef::Item(client, clock);
                 }
                 if info & HAS_PARENT_SUB != 0 {
                     r.var_string()?;
                 }
             }
-            let len = content(r, info & 0b1111)?;
-            Ok(Block { len, skip: false, origin })
+            let reference = info & 0b1111;
+            let len = content(r, reference)?;
+            Ok(Block { len, skip: false, origin, parent, is_type: reference == 7 })
         }
     }
 }

@@ -529,6 +529,26 @@ fn without_a_load_the_first_save_writes_the_full_state() {
     assert_eq!(docs::meta_of(&rebuilt, "late").as_deref(), Some("1"));
 }
 
+/// yrs decodes what it merges: a pending update that `wire_check` refuses
+/// (here a deleted range past 2^31, which yrs itself would merge) is never
+/// handed to the merge; the full state is written instead.
+#[test]
+fn pending_updates_are_checked_before_they_are_merged() {
+    let store = FailingStore::new();
+    let mut room = Harness::fresh(&store);
+    docs::append_text(&room.doc, "real edit");
+    // No structs; a delete set of client 1 with one range starting at 2^31.
+    let past_2_31 = [0, 1, 1, 1, 0x80, 0x80, 0x80, 0x80, 0x08, 1];
+    assert!(yaos_server::wire_check::check_update_v1(&past_2_31).is_err());
+    room.coordinator.borrow_mut().record_update(past_2_31);
+
+    let outcome = room.save(&store);
+    assert_eq!(outcome, SaveOutcome::CheckpointFallback(FallbackReason::DeltaMergeFailed));
+    assert_eq!(store.append_calls.get(), 0);
+    assert!(!room.coordinator.borrow().has_pending());
+    assert_reload_matches(&store, &room);
+}
+
 #[test]
 fn unmergeable_pending_updates_fall_back_to_the_full_state() {
     let store = FailingStore::new();

@@ -262,8 +262,8 @@ fn a_struct_beyond_the_clock_is_refused_so_yrs_never_fills_a_gap() {
     ];
     let doc = Doc::new();
     doc.get_or_insert_text("note").insert(&mut doc.transact_mut(), 0, "hello vault");
-    let sv = doc.transact().state_vector();
-    if let Ok(update) = yaos_server::wire_check::decode_update_for(&crash, &sv) {
+    let decoded = yaos_server::wire_check::decode_update_for(&crash, &doc.transact());
+    if let Ok(update) = decoded {
         let _ = doc.transact_mut().apply_update(update);
     }
 }
@@ -314,4 +314,131 @@ fn clocks_past_two_to_the_31_are_refused() {
     deleted.extend(varuint(MAX_CLOCK));
     deleted.extend(varuint(1));
     assert_eq!(check_update_v1(&deleted).unwrap_err().why, "deleted range past 2^31");
+}
+
+/// A chain of `levels` arrays, each inside the previous, under root array
+/// "chain" of a document of client `client`; returns the document and the
+/// innermost array.
+fn array_chain(client: u64, levels: u32) -> (Doc, yrs::ArrayRef) {
+    let doc = Doc::with_client_id(client);
+    let mut inner = doc.get_or_insert_array("chain");
+    {
+        let mut txn = doc.transact_mut();
+        for _ in 0..levels {
+            inner = inner.push_back(&mut txn, yrs::ArrayPrelim::default());
+        }
+    }
+    (doc, inner)
+}
+
+fn full_state(doc: &Doc) -> Vec<u8> {
+    doc.transact().encode_state_as_update_v1(&StateVector::default())
+}
+
+/// Applies `update` to `doc` through the check, as a room does.
+fn apply_checked(doc: &Doc, update: &[u8]) -> Result<(), String> {
+    let decoded = yaos_server::wire_check::decode_update_for(update, &doc.transact());
+    let update = decoded.map_err(|e| e.to_string())?;
+    doc.transact_mut().apply_update(update).map_err(|e| e.to_string())
+}
+
+/// The finding: 100,000 arrays each in the previous, in one update (yrs
+/// would overflow the stack deleting or collecting them). Refused; exactly
+/// `MAX_TYPE_DEPTH` levels are accepted, one more refused.
+#[test]
+fn types_nested_past_the_limit_are_refused_and_at_the_limit_accepted() {
+    use yaos_server::wire_check::MAX_TYPE_DEPTH;
+    let (deep, _) = array_chain(1, 100_000);
+    let server = Doc::new();
+    let error = apply_checked(&server, &full_state(&deep)).unwrap_err();
+    assert!(error.contains("shared types nested too deeply"), "{error}");
+    assert!(server.transact().state_vector().is_empty(), "nothing applied");
+
+    let (at_limit, _) = array_chain(1, MAX_TYPE_DEPTH);
+    apply_checked(&server, &full_state(&at_limit)).expect("at the limit");
+    let (past, _) = array_chain(2, MAX_TYPE_DEPTH + 1);
+    let error = apply_checked(&Doc::new(), &full_state(&past)).unwrap_err();
+    assert!(error.contains("nested too deeply"), "{error}");
+}
+
+/// The same chain sent a hundred levels at a time: each update's types are
+/// measured from where they hang in the document, by explicit parent or by
+/// a neighbour (a type or a plain value next to it).
+#[test]
+fn nesting_counts_the_levels_already_in_the_document() {
+    use yaos_server::wire_check::MAX_TYPE_DEPTH;
+    let (client, inner) = array_chain(1, 100);
+    let server = Doc::new();
+    apply_checked(&server, &full_state(&client)).expect("100 levels");
+    let diff = |server: &Doc| {
+        let sv = server.transact().state_vector();
+        client.transact().encode_state_as_update_v1(&sv)
+    };
+    // 28 more by explicit parent reach the limit exactly.
+    let mut deepest = inner.clone();
+    {
+        let mut txn = client.transact_mut();
+        for _ in 0..MAX_TYPE_DEPTH - 100 {
+            deepest = deepest.push_back(&mut txn, yrs::ArrayPrelim::default());
+        }
+    }
+    apply_checked(&server, &diff(&server)).expect("up to the limit");
+    // A plain value inside the deepest array is no deeper type.
+    deepest.push_back(&mut client.transact_mut(), 1);
+    apply_checked(&server, &diff(&server)).expect("a value at the limit");
+    // An array after that value: its parent (the deepest array) is implied
+    // by the value, in the document; one level too deep.
+    deepest.push_back(&mut client.transact_mut(), yrs::ArrayPrelim::default());
+    let error = apply_checked(&server, &diff(&server)).unwrap_err();
+    assert!(error.contains("nested too deeply"), "{error}");
+}
+
+/// A type whose parent is neither in the document nor in the update could
+/// be attached anywhere later (yrs holds it pending): refused.
+#[test]
+fn a_type_under_an_unknown_parent_is_refused() {
+    let (first, _) = array_chain(1, 2);
+    // Client 2 nests an array in client 1's innermost one.
+    let second = Doc::with_client_id(2);
+    second.transact_mut().apply_update(Update::decode_v1(&full_state(&first)).unwrap()).unwrap();
+    let before = second.transact().state_vector();
+    let chain = second.get_or_insert_array("chain");
+    {
+        let mut txn = second.transact_mut();
+        let Some(yrs::Out::YArray(level1)) = chain.get(&txn, 0) else { panic!("level 1") };
+        let Some(yrs::Out::YArray(level2)) = level1.get(&txn, 0) else { panic!("level 2") };
+        level2.push_back(&mut txn, yrs::ArrayPrelim::default());
+    }
+    let later = second.transact().encode_state_as_update_v1(&before);
+    // The server has none of client 1's levels.
+    let server = Doc::new();
+    let error = apply_checked(&server, &later).unwrap_err();
+    assert!(error.contains("parent is unknown"), "{error}");
+    assert!(server.transact().state_vector().is_empty());
+}
+
+/// What the plugin writes (root maps holding a map or a text per note, a
+/// text inside a map) and a multi-client update whose types hang from a
+/// type in a later client section are accepted.
+#[test]
+fn ordinary_nesting_is_accepted() {
+    let a = Doc::with_client_id(1);
+    let b = Doc::with_client_id(1000);
+    {
+        let (meta, texts) = (a.get_or_insert_map("idToMeta"), a.get_or_insert_map("idToText"));
+        let mut txn = a.transact_mut();
+        let note = meta.insert(&mut txn, "n1", MapPrelim::default());
+        note.insert(&mut txn, "path", "a.md");
+        texts.insert(&mut txn, "n1", yrs::TextPrelim::new("hi"));
+    }
+    b.transact_mut().apply_update(Update::decode_v1(&full_state(&a)).unwrap()).unwrap();
+    {
+        let meta = b.get_or_insert_map("idToMeta");
+        let mut txn = b.transact_mut();
+        let Some(yrs::Out::YMap(note)) = meta.get(&txn, "n1") else { panic!("note") };
+        note.insert(&mut txn, "body", yrs::TextPrelim::new("nested text"));
+    }
+    // Client 1000's section comes first and names client 1's map as parent.
+    let server = Doc::new();
+    apply_checked(&server, &full_state(&b)).expect("ordinary nesting");
 }

@@ -14,7 +14,7 @@ use crate::store::sql::SqlExec;
 use crate::store::sql_store::SqlDocStore;
 use crate::store::JournalStats;
 use crate::update_pieces::UpdatePieces;
-use crate::wire_check::{decode_update_for, decode_update_v1};
+use crate::wire_check::{decode_piece_for, decode_update_for};
 
 /// A document rebuilt from SQL rows.
 pub(super) struct SqlDoc {
@@ -52,7 +52,7 @@ pub(super) fn apply(doc: &Doc, update: &[u8]) -> Result<(), ApplyError> {
     if update.is_empty() {
         return Ok(());
     }
-    let update = decode_update_for(update, &state_vector(doc))
+    let update = decode_update_for(update, &doc.transact())
         .map_err(|error| ApplyError(error.to_string()))?;
     doc.transact_mut().apply_update(update).map_err(|error| ApplyError(error.to_string()))
 }
@@ -64,7 +64,7 @@ pub(super) fn apply_owned(doc: &Doc, bytes: Vec<u8>) -> Result<(), ApplyError> {
     if bytes.is_empty() {
         return Ok(());
     }
-    let update = decode_update_for(&bytes, &state_vector(doc))
+    let update = decode_update_for(&bytes, &doc.transact())
         .map_err(|error| ApplyError(error.to_string()))?;
     drop(bytes);
     doc.transact_mut().apply_update(update).map_err(|error| ApplyError(error.to_string()))
@@ -133,10 +133,12 @@ pub(super) fn rebuild_from_sql<E: SqlExec>(
 }
 
 /// Applies one piece of a snapshot, freeing its bytes once decoded. The
-/// structure is checked here; the clock rule was checked across the whole
+/// structure and the nesting of types (against what the earlier pieces
+/// built) are checked here; the clock rule was checked across the whole
 /// snapshot as it was cut ([`UpdatePieces`]).
 fn apply_piece_owned(doc: &Doc, bytes: Vec<u8>) -> Result<(), ApplyError> {
-    let update = decode_update_v1(&bytes).map_err(|error| ApplyError(error.to_string()))?;
+    let update = decode_piece_for(&bytes, &doc.transact());
+    let update = update.map_err(|error| ApplyError(error.to_string()))?;
     drop(bytes);
     doc.transact_mut().apply_update(update).map_err(|error| ApplyError(error.to_string()))
 }

@@ -18,6 +18,7 @@ use super::policy::{CompactionReason, FallbackReason, Policy};
 use crate::diagnostics::trace::TraceSink;
 use crate::encode;
 use crate::store::{AppendOutcome, DocStore, JournalStats, StoreError};
+use crate::wire_check::{self, DecodeError};
 
 /// Which checkpoint a save is writing, for traces and failure accounting.
 #[derive(Debug, Clone, Copy)]
@@ -277,11 +278,22 @@ impl Coordinator {
     /// vault-sized and the save may go on to encode the full state), or the
     /// full state when nothing was ever loaded (so there is no baseline).
     /// The pending list is left as it was if the merge fails.
-    fn take_delta(&mut self, doc: &Doc) -> Result<Vec<u8>, yrs::encoding::read::Error> {
+    ///
+    /// yrs decodes every update it merges, so each passes
+    /// [`crate::wire_check`] first, as every other input yrs decodes does:
+    /// one that does not (yrs never emits such bytes, but the merge must not
+    /// trust its input) fails the merge and the caller writes the full state
+    /// instead, which holds every pending change.
+    fn take_delta(&mut self, doc: &Doc) -> Result<Vec<u8>, DecodeError> {
         let delta = match (&self.baseline, self.pending.as_mut_slice()) {
             (None, _) => encode::state_as_update_v1(&doc.transact(), &StateVector::default(), 0),
             (Some(_), [single]) => std::mem::take(single),
-            (Some(_), many) => yrs::merge_updates_v1(&*many)?,
+            (Some(_), many) => {
+                for update in many.iter() {
+                    wire_check::check_update_v1(update)?;
+                }
+                yrs::merge_updates_v1(&*many)?
+            }
         };
         // Nothing reads them again: a durable write clears them and a failed
         // one keeps the delta in their place.

@@ -405,7 +405,7 @@ impl Room {
         // frames, the most frequent, need none), and kept as the "before".
         let sv_before = update_bearing.then(|| self.doc().transact().state_vector());
         let checked = match &sv_before {
-            Some(doc_sv) => wire_check::check_frame_for(&frame, doc_sv),
+            Some(_) => wire_check::check_frame_for(&frame, &self.doc().transact()),
             None => wire_check::check_frame(&frame),
         };
         if let Err(error) = checked {
@@ -509,8 +509,8 @@ impl Room {
 
     fn apply_update(&mut self, update: &[u8], origin: &str) -> Result<(), FrameError> {
         // Decoding first means an undecodable update never touches the doc.
-        let doc_sv = self.doc().transact().state_vector();
-        let update = wire_check::decode_update_for(update, &doc_sv).map_err(|e| match e {
+        let update = wire_check::decode_update_for(update, &self.doc().transact());
+        let update = update.map_err(|e| match e {
             DecodeError::Invalid(e) => FrameError::Invalid(e),
             DecodeError::Decode(e) => FrameError::Decode(e),
         })?;

@@ -139,3 +139,74 @@ test("one socket announcing 20 awareness states keeps 8; the others get a limit 
   raw.close();
   assert.deepEqual(server.crashLines(), []);
 });
+
+test("100,000 nested arrays, then the delete of the outermost: refused or harmless, no reset, a second vault keeps its memory; ordinary nesting syncs", async () => {
+  const vault = "deep-chain-vault";
+  const other = "deep-chain-other";
+  // A reset is told by the wasm memory: it never shrinks, so a 16 MB frame
+  // (refused, but read into memory) first raises it far above what a fresh
+  // instance reaches; after a reset it would start again from ~1.4 MB.
+  // coldLoadDurationMs cannot tell, as a tiny vault loads in ~0 ms.
+  const o = await rawSocket(other);
+  const big = Buffer.alloc(16 * 1024 * 1024, 0xff);
+  o.send(Buffer.concat([Buffer.from([0, 2, ...varuint(big.length)]), big]));
+  await o.echoesAtLeast(2);
+  const memoryBefore = (await debug(other)).wasmMemoryBytes;
+  assert.ok(memoryBefore >= 16 * 1024 * 1024, `memory high-water mark ${memoryBefore}`);
+
+  const a = connectClient(server, vault, { token: TOKEN });
+  await a.synced();
+  const id = addNote(a.doc, "keep.md", "keep me");
+  await until(a.provider, "custom-message", () => a.echoes.length >= 3, 15000, "the edit's echo");
+
+  // The finding, built with real Yjs: each array in the previous one.
+  const deep = new Y.Doc();
+  deep.clientID = 777;
+  let parent = deep.getArray("chain");
+  deep.transact(() => {
+    for (let i = 0; i < 100_000; i++) {
+      const child = new Y.Array();
+      parent.push([child]);
+      parent = child;
+    }
+  });
+  const chain = Y.encodeStateAsUpdate(deep);
+  // The 10-byte update deleting the outermost array (client 777, clock 0).
+  const deleteRoot = Uint8Array.from([0, 1, ...varuint(777), 1, 0, 1]);
+  const frame = (u) => Buffer.concat([Buffer.from([0, 2, ...varuint(u.length)]), Buffer.from(u)]);
+  const raw = await rawSocket(vault);
+  raw.send(frame(chain));
+  raw.send(frame(deleteRoot));
+  await raw.echoesAtLeast(3);
+  await server.waitForOutput(/refused frame: invalid update at byte \d+: shared types nested too deeply/);
+  assert.deepEqual(server.crashLines(), [], "no panic, no instance reset");
+  assert.equal(raw.readyState, WebSocket.OPEN, "the socket stays open");
+
+  assert.ok((await debug(vault)).wasmMemoryBytes >= memoryBefore, "the instance was not reset");
+  assert.ok((await debug(other)).wasmMemoryBytes >= memoryBefore, "the second vault's instance was not reset");
+  // The second vault still works.
+  const b = connectClient(server, other, { token: TOKEN });
+  await b.synced();
+  const otherId = addNote(b.doc, "other.md", "still here");
+  await until(b.provider, "custom-message", () => b.echoes.length >= 3, 15000, "the other vault's echo");
+
+  // A few levels of ordinary nesting sync to a fresh client.
+  a.doc.transact(() => {
+    const outer = new Y.Map();
+    a.doc.getMap("nested").set("outer", outer);
+    const inner = new Y.Map();
+    outer.set("inner", inner);
+    inner.set("text", new Y.Text("three levels"));
+  });
+  await until(a.provider, "custom-message", () => a.echoes.length >= 4, 15000, "the nesting's echo");
+  const fresh = connectClient(server, vault, { token: TOKEN });
+  await fresh.synced();
+  assert.equal(noteText(fresh.doc, id), "keep me");
+  assert.equal(fresh.doc.getMap("nested").get("outer").get("inner").get("text").toString(), "three levels");
+  assert.equal(fresh.doc.getArray("chain").length, 0, "nothing of the chain was applied");
+  const freshOther = connectClient(server, other, { token: TOKEN });
+  await freshOther.synced();
+  assert.equal(noteText(freshOther.doc, otherId), "still here");
+  for (const c of [raw, o]) c.close();
+  for (const c of [a, b, fresh, freshOther]) c.close();
+});
