@@ -59,6 +59,14 @@ test("unset or invalid, the runtime answers the offer itself", { timeout: 120_00
   assert.doesNotMatch(answer, /server_max_window_bits/);
 
   const invalid = await start({ YAOS_DEFLATE_WINDOW_BITS: "99" });
-  assert.doesNotMatch(await negotiated(invalid, true), /server_max_window_bits/);
-  await invalid.waitForOutput(/YAOS_DEFLATE_WINDOW_BITS="99" ignored: expected 8 to 15/);
+  // Every upgrade logs the warning. On a loaded machine wrangler has dropped
+  // the first log line of a just-started object (CI, stop 25), so a few
+  // upgrades are tried, each waiting for the line, before the test fails.
+  const warning = /YAOS_DEFLATE_WINDOW_BITS="99" ignored: expected 8 to 15/;
+  let logged = false;
+  for (let attempt = 0; attempt < 4 && !logged; attempt++) {
+    assert.doesNotMatch(await negotiated(invalid, true), /server_max_window_bits/);
+    logged = await invalid.waitForOutput(warning, 8000).then(() => true, () => false);
+  }
+  assert.ok(logged, "the invalid setting is logged");
 });
