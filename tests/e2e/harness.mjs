@@ -17,17 +17,25 @@ export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const live = new Set();
 process.on("exit", () => { for (const pid of live) { try { process.kill(-pid, "SIGKILL"); } catch {} } });
 
-/** A free TCP port on 127.0.0.1. */
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
+/**
+ * A free TCP port on 127.0.0.1, below the kernel's ephemeral range
+ * (/proc/sys/net/ipv4/ip_local_port_range, 32768 and up by default): a port
+ * the kernel handed out for `listen(0)` and took back may be handed next to
+ * another process binding port 0 (a concurrent workerd), which then holds it
+ * when wrangler binds it (seen in CI, stop 25). Random picks, checked free.
+ */
+export async function freePort() {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    const free = await new Promise((resolve) => {
+      const srv = createServer();
+      srv.unref();
+      srv.once("error", () => resolve(false));
+      srv.listen(port, "127.0.0.1", () => srv.close(() => resolve(true)));
     });
-  });
+    if (free) return port;
+  }
+  throw new Error("no free port found below the ephemeral range");
 }
 
 export function tempDir(prefix = "yaos-e2e-") {
@@ -41,7 +49,20 @@ export function tempDir(prefix = "yaos-e2e-") {
  * `config` runs another worker (a test fixture) instead of the server.
  * Resolves once `readyPath` answers (any status from a fixture; 200 from the server).
  */
-export async function startServer({ persistDir = tempDir(), vars = {}, config = null, bucket = true, readyPath = "/api/capabilities", extraArgs = [] } = {}) {
+export async function startServer(options = {}) {
+  // The ports are free when chosen but taken later: another server started
+  // at the same time can bind one first (CI, stop 25). Such a start is
+  // retried on new ports; any other failure is not.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startServerOnce(options);
+    } catch (e) {
+      if (attempt >= 3 || !/Address already in use/.test(e.message)) throw e;
+    }
+  }
+}
+
+async function startServerOnce({ persistDir = tempDir(), vars = {}, config = null, bucket = true, readyPath = "/api/capabilities", extraArgs = [] } = {}) {
   const port = await freePort();
   const inspectorPort = await freePort();
   const fixture = config !== null;
@@ -104,7 +125,11 @@ export async function startServer({ persistDir = tempDir(), vars = {}, config = 
 
   const deadline = Date.now() + 120_000;
   while (Date.now() < deadline) {
-    if (server.exited) throw new Error(`wrangler exited early:\n${server.output}`);
+    if (server.exited) {
+      // wrangler is gone, but the workerd it started may not be.
+      try { process.kill(-child.pid, "SIGKILL"); } catch {}
+      throw new Error(`wrangler exited early:\n${server.output}`);
+    }
     try {
       const res = await fetch(`${server.url}${readyPath}`);
       await res.arrayBuffer();
