@@ -210,3 +210,46 @@ test("100,000 nested arrays, then the delete of the outermost: refused or harmle
   for (const c of [raw, o]) c.close();
   for (const c of [a, b, fresh, freshOther]) c.close();
 });
+
+test("a chain at the nesting limit (128) is accepted, deleted, reloaded and served; one level more is refused", async () => {
+  const vault = "limit-chain-vault";
+  /** Client `client`'s update of `levels` arrays, each in the previous, under root array `name`. */
+  const chainUpdate = (client, name, levels) => {
+    const d = new Y.Doc();
+    d.clientID = client;
+    let parent = d.getArray(name);
+    d.transact(() => { for (let i = 0; i < levels; i++) { const child = new Y.Array(); parent.push([child]); parent = child; } });
+    return Y.encodeStateAsUpdate(d);
+  };
+  const frame = (u) => Buffer.concat([Buffer.from([0, 2, ...varuint(u.length)]), Buffer.from(u)]);
+  const depthOf = (arr) => { let d = 0; while (arr.length > 0) { arr = arr.get(0); d++; } return d; };
+  const raw = await rawSocket(vault);
+  raw.send(frame(chainUpdate(901, "at-limit", 128)));
+  raw.send(frame(chainUpdate(902, "past-limit", 129)));
+  await raw.echoesAtLeast(3);
+  await server.waitForOutput(/refused frame: invalid update at byte \d+: shared types nested too deeply/);
+  const a = connectClient(server, vault, { token: TOKEN });
+  await a.synced();
+  assert.equal(depthOf(a.doc.getArray("at-limit")), 128, "128 levels are accepted");
+  assert.equal(a.doc.getArray("past-limit").length, 0, "129 levels are refused");
+  a.close();
+
+  // Delete the outermost array (client 901, clock 0): yrs recurses once per
+  // level to delete and collect the chain, here 128 times.
+  raw.send(frame(Uint8Array.from([0, 1, ...varuint(901), 1, 0, 1])));
+  await raw.echoesAtLeast(4);
+  raw.close();
+  const b = connectClient(server, vault, { token: TOKEN });
+  await b.synced();
+  assert.equal(b.doc.getArray("at-limit").length, 0, "the delete applied");
+  b.close();
+
+  // The stored rows hold the chain and its delete; a reload replays both.
+  await server.stop();
+  server = await startServer({ persistDir: dir, vars: { SYNC_TOKEN: TOKEN } });
+  const c = connectClient(server, vault, { token: TOKEN });
+  await c.synced();
+  assert.equal(c.doc.getArray("at-limit").length, 0, "served after a restart");
+  c.close();
+  assert.deepEqual(server.crashLines(), []);
+});
