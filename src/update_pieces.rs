@@ -103,6 +103,12 @@ struct Section {
     hold_first: bool,
 }
 
+/// Input is copied into the cutter's buffer this much at a time, so the
+/// buffer holds a window plus the struct that runs past it, not a whole
+/// stored chunk (1 MiB) and its remainder: 2 MiB less at the peak of a
+/// fresh sync or a load of a 25,000-note vault (`benchmarks.md`).
+const FEED_WINDOW_BYTES: usize = 64 * 1024;
+
 /// Room a piece is allocated with beyond the target: the struct that ends
 /// past it, and the headers of the piece and of a frame around it.
 const PIECE_SLACK: usize = 64 * 1024;
@@ -151,19 +157,23 @@ impl UpdatePieces {
         if fed > self.to_come {
             return Err(self.error("input longer than declared"));
         }
-        self.to_come -= fed;
-        self.buf.drain(..self.pos);
-        self.pos = 0;
-        self.buf.extend_from_slice(bytes);
-        loop {
-            match self.step(out) {
-                Ok(true) => {}
-                Ok(false) => return Ok(()),
-                // The field runs on in bytes still to come.
-                Err(e) if e.is_truncation() && self.to_come > 0 => return Ok(()),
-                Err(e) => return Err(e),
+        for window in bytes.chunks(FEED_WINDOW_BYTES) {
+            self.to_come -= window.len() as u64;
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+            self.buf.extend_from_slice(window);
+            loop {
+                match self.step(out) {
+                    Ok(true) => {}
+                    // The delete set: kept whole in the buffer for `finish`.
+                    Ok(false) => break,
+                    // The field runs on in bytes still to come.
+                    Err(e) if e.is_truncation() && self.to_come > 0 => break,
+                    Err(e) => return Err(e),
+                }
             }
         }
+        Ok(())
     }
 
     /// All input is in: the last piece, with the delete set.
