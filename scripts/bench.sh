@@ -14,7 +14,7 @@
 # `scripts/bench.sh --compaction [--notes N]` measures echo latency while the
 # journal of an N-note vault crosses the compaction threshold several times
 # (tests/bench/compaction.mjs).
-# `scripts/bench.sh --ceiling [--sizes 5000,10000,...] [--batch 2500]` runs a
+# `scripts/bench.sh --ceiling [--sizes 5000,10000,...] [--batch 500]` runs a
 # vault through every heavy phase at growing sizes and reports the wasm
 # memory of each (tests/bench/ceiling.mjs).
 # `scripts/bench.sh --frames [N]` times each message of a fresh client's first

@@ -52,7 +52,11 @@ fn activate(db: &Rc<SqliteExec>) -> VaultRoom<Rc<SqliteExec>> {
     let mut room =
         block_on(VaultRoom::activate(Rc::clone(db), &MemoryKv::default(), clock, &mut trace))
             .expect("activation");
-    room.set_limits(RoomLimits { sync_piece_bytes: MIN_PIECE_BYTES, ..RoomLimits::default() });
+    room.set_limits(RoomLimits {
+        sync_piece_bytes: MIN_PIECE_BYTES,
+        one_step_sync_bytes: 0,
+        ..RoomLimits::default()
+    });
     room
 }
 

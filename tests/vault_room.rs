@@ -162,6 +162,52 @@ fn a_sync_step1_gets_its_step2_reply_and_no_echo() {
 }
 
 #[test]
+fn a_small_vault_goes_as_one_step2_and_a_larger_one_in_pieces_from_the_rows() {
+    use yaos_server::room::limits::{RoomLimits, MIN_PIECE_BYTES};
+    use yaos_server::room::vault_room::STORED_SYNC_EVENT;
+    let mut h = Harness::fresh();
+    h.room.set_limits(RoomLimits {
+        sync_piece_bytes: MIN_PIECE_BYTES,
+        one_step_sync_bytes: 0,
+        ..RoomLimits::default()
+    });
+    let client = docs::doc(11);
+    let step1 =
+        || Message::Sync(SyncMessage::SyncStep1(Doc::new().transact().state_vector())).encode_v1();
+    let fresh_sync = |h: &mut Harness| {
+        h.frame(step1());
+        let log = h.take_log();
+        let traces = h.room.take_traces().drain();
+        let (_, data) = traces.iter().find(|(e, _)| e == STORED_SYNC_EVENT).expect("traced");
+        (log, data["source"].as_str().unwrap().to_owned(), data["frames"].as_u64().unwrap())
+    };
+    // `edit` writes its text as the key and the value.
+    h.frame(edit(&client, &"a".repeat(MIN_PIECE_BYTES / 4)));
+    h.take_log();
+    let (log, source, frames) = fresh_sync(&mut h);
+    assert_eq!((log, source.as_str(), frames), (vec!["reply step2".to_owned()], "document", 1));
+    // Past one piece and the one-step size: pieces the client keeps
+    // pending, then the SyncStep2.
+    h.frame(edit(&client, &"b".repeat(MIN_PIECE_BYTES)));
+    h.frame(edit(&client, &"c".repeat(MIN_PIECE_BYTES)));
+    h.take_log();
+    let (log, source, frames) = fresh_sync(&mut h);
+    assert_eq!(source, "rows");
+    assert!(frames > 1, "{frames}");
+    assert_eq!(log.len() as u64, frames);
+    assert_eq!(log.last().map(String::as_str), Some("reply step2"));
+    assert!(log[..log.len() - 1].iter().all(|l| l == "reply update"), "{log:?}");
+    // Up to the one-step size, whatever the piece size: one SyncStep2.
+    h.room.set_limits(RoomLimits {
+        sync_piece_bytes: MIN_PIECE_BYTES,
+        one_step_sync_bytes: 8 * MIN_PIECE_BYTES,
+        ..RoomLimits::default()
+    });
+    let (log, source, frames) = fresh_sync(&mut h);
+    assert_eq!((log, source.as_str(), frames), (vec!["reply step2".to_owned()], "document", 1));
+}
+
+#[test]
 fn a_failing_append_gets_no_echo_and_the_checkpoint_that_follows_does() {
     let mut h = Harness::fresh();
     let client = docs::doc(11);

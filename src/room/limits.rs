@@ -1,6 +1,6 @@
 //! What one client may make a vault room hold or do: frame sizes, sockets
 //! per room and full-state sync answers per connection. Each limit is a named
-//! constant; the four an operator may want to change can be set through
+//! constant; the five an operator may want to change can be set through
 //! environment variables ([`RoomLimits::from_vars`]). A client over a limit
 //! gets a clear error and nothing of what it sent is applied; the other
 //! clients of the room never notice. The awareness limits live with the
@@ -103,11 +103,22 @@ pub use crate::update_pieces::{DEFAULT_PIECE_BYTES, MIN_PIECE_BYTES};
 /// struct (a struct is never larger than the frame it came in).
 pub const MAX_PIECE_BYTES: usize = 16 * 1024 * 1024;
 
+/// The largest vault, in stored bytes (snapshot plus journal), a fresh
+/// client gets as one SyncStep2 encoded from the document. The client
+/// integrates it on arrival; a larger vault goes in pieces, which it must
+/// hold pending until the last one completes them, at about three times the
+/// work (`benchmarks.md`, "What the client pays"). 24 MiB is about 10,000
+/// notes; the encoded state beside the document (about twice its stored
+/// bytes, [`DOC_MEMORY_PER_STORED_BYTE`]) then takes about 75 MB of wasm
+/// memory, below what a 25,000-note vault's pieces need.
+pub const DEFAULT_ONE_STEP_SYNC_BYTES: usize = 24 * 1024 * 1024;
+
 /// The environment variables an operator may set.
 pub const MAX_UPDATE_FRAME_VAR: &str = "YAOS_MAX_UPDATE_FRAME_BYTES";
 pub const MAX_SOCKETS_VAR: &str = "YAOS_MAX_SOCKETS_PER_ROOM";
 pub const FULL_SYNC_ANSWERS_VAR: &str = "YAOS_FULL_SYNC_ANSWERS_PER_MINUTE";
 pub const SYNC_PIECE_VAR: &str = "YAOS_SYNC_PIECE_BYTES";
+pub const ONE_STEP_SYNC_VAR: &str = "YAOS_ONE_STEP_SYNC_BYTES";
 
 /// The limits of one room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,6 +128,9 @@ pub struct RoomLimits {
     pub full_sync_answers_per_window: u32,
     /// The size of the pieces a fresh client's full state is sent in.
     pub sync_piece_bytes: usize,
+    /// A vault stored in no more bytes than this, or than one piece, goes to
+    /// a fresh client as one SyncStep2.
+    pub one_step_sync_bytes: usize,
 }
 
 impl Default for RoomLimits {
@@ -126,6 +140,7 @@ impl Default for RoomLimits {
             max_sockets: DEFAULT_MAX_SOCKETS_PER_ROOM,
             full_sync_answers_per_window: DEFAULT_FULL_SYNC_ANSWERS_PER_WINDOW,
             sync_piece_bytes: DEFAULT_PIECE_BYTES,
+            one_step_sync_bytes: DEFAULT_ONE_STEP_SYNC_BYTES,
         }
     }
 }
@@ -208,11 +223,18 @@ impl RoomLimits {
             MIN_PIECE_BYTES as u64,
             MAX_PIECE_BYTES as u64,
         );
+        let one_step = read(
+            ONE_STEP_SYNC_VAR,
+            DEFAULT_ONE_STEP_SYNC_BYTES as u64,
+            0,
+            PLATFORM_MAX_FRAME_BYTES as u64,
+        );
         let limits = RoomLimits {
             max_update_frame_bytes: frame as usize,
             max_sockets: sockets as usize,
             full_sync_answers_per_window: answers as u32,
             sync_piece_bytes: piece as usize,
+            one_step_sync_bytes: one_step as usize,
         };
         (limits, warnings)
     }
@@ -364,6 +386,8 @@ mod tests {
         assert_eq!(warnings.len(), 2, "{warnings:?}");
         let (limits, _) = RoomLimits::from_vars(vars(&[(MAX_UPDATE_FRAME_VAR, "99999999999")]));
         assert_eq!(limits.max_update_frame_bytes, PLATFORM_MAX_FRAME_BYTES);
+        let (limits, warnings) = RoomLimits::from_vars(vars(&[(ONE_STEP_SYNC_VAR, "0")]));
+        assert_eq!((limits.one_step_sync_bytes, warnings.len()), (0, 0), "0: always in pieces");
     }
 
     #[test]

@@ -20,7 +20,7 @@ use super::debug_report::{DebugParts, RoomFacts};
 use super::limits::{LimitExceeded, RoomLimits, RoomScale};
 use super::protocol::{FrameError, HeldAwareness, Room, UPDATE_OBSERVED_EVENT};
 use super::refused_frames::{must_be_shown, RefusedFrame, RefusedFrames, REFUSED_FRAME_EVENT};
-use super::stored_sync::send_stored_state;
+use super::stored_sync::{send_stored_state, StoredSync};
 use super::sv_echo::{try_send_sv_echo, SvEchoCounters, SvEchoKind, CUSTOM_MESSAGE_PREFIX};
 use crate::diagnostics::trace::{TraceLog, TraceSink};
 use crate::doc_model::summary::{schema_version, DocumentSummary};
@@ -119,8 +119,10 @@ impl<'a> Sender<'a> {
     }
 }
 
-/// Trace event: a fresh client's full state was sent from the stored rows
-/// (how many frames and bytes, and how long it took).
+/// Trace event: a fresh client's full state was sent: its `source` (`rows`:
+/// from the stored rows in pieces; `document`: one SyncStep2 encoded from
+/// the document, for a vault up to `RoomLimits::one_step_sync_bytes`), how many
+/// frames and bytes, and how long it took.
 pub const STORED_SYNC_EVENT: &str = "server.sync.stored_state";
 /// Trace event: a fresh client's full state could not be sent from the
 /// stored rows (it was sent from the document instead).
@@ -361,12 +363,32 @@ impl<E: SqlExec> VaultRoom<E> {
     /// stored bytes (snapshot plus journal). Read only for a frame over the
     /// fixed limits; a failed read counts as an empty store.
     fn scale(&self) -> RoomScale {
-        let snapshot = self.store.snapshot_size().map_or(0, |(_, bytes)| bytes);
-        let journal = self.coordinator.journal_stats().map_or(0, |j| j.total_bytes);
         RoomScale {
             doc_clients: self.room.doc().transact().state_vector().len(),
-            stored_bytes: snapshot.saturating_add(journal),
+            stored_bytes: self.stored_bytes(),
         }
+    }
+
+    /// What a fresh sync was sent from (`rows` or `document`), in how many
+    /// frames and bytes, and how long it took.
+    fn trace_fresh_sync(&mut self, sent: StoredSync, source: &str, started: u64) {
+        let data = json!({
+            "source": source,
+            "frames": sent.frames,
+            "bytes": sent.bytes,
+            "heldStructs": sent.held_structs,
+            "lastFrameBytes": sent.last_frame_bytes,
+            "durationMs": (self.clock)().saturating_sub(started),
+        });
+        self.trace.trace(STORED_SYNC_EVENT, data);
+    }
+
+    /// The stored rows' bytes (snapshot plus journal), which bound the
+    /// encoded full state; a failed read counts as empty.
+    fn stored_bytes(&self) -> u64 {
+        let snapshot = self.store.snapshot_size().map_or(0, |(_, bytes)| bytes);
+        let journal = self.coordinator.journal_stats().map_or(0, |j| j.total_bytes);
+        snapshot.saturating_add(journal)
     }
 
     /// Whether the stored rows hold all of the document: SQL is the live
@@ -390,18 +412,18 @@ impl<E: SqlExec> VaultRoom<E> {
         }
         let started = (self.clock)();
         let pieces = self.limits.sync_piece_bytes;
+        let one_step = self.limits.one_step_sync_bytes.max(pieces);
+        if self.stored_bytes() <= one_step as u64 {
+            // One SyncStep2 from the document, which the client integrates
+            // on arrival: no pending structs to merge and integrate later.
+            let frame = self.room.full_state_step2();
+            out.reply(&frame);
+            let sent = StoredSync { frames: 1, bytes: frame.len(), ..StoredSync::default() };
+            self.trace_fresh_sync(sent, "document", started);
+            return FrameTurn::default();
+        }
         match send_stored_state(&self.store, self.room.doc(), pieces, out) {
-            Ok(sent) => {
-                let ms = (self.clock)().saturating_sub(started);
-                let data = json!({
-                    "frames": sent.frames,
-                    "bytes": sent.bytes,
-                    "heldStructs": sent.held_structs,
-                    "lastFrameBytes": sent.last_frame_bytes,
-                    "durationMs": ms,
-                });
-                self.trace.trace(STORED_SYNC_EVENT, data);
-            }
+            Ok(sent) => self.trace_fresh_sync(sent, "rows", started),
             Err(error) => {
                 self.trace.trace(STORED_SYNC_FAILED_EVENT, json!({ "error": error.to_string() }));
                 out.reply(&self.room.full_state_step2());

@@ -6,11 +6,13 @@
 // shrinks: the figure read after a phase is that phase's peak, on top of
 // the load it needed. Prints one JSON line; progress goes to stderr.
 //
-//   node tests/bench/ceiling.mjs [--sizes 5000,10000,...] [--batch 2500]
+//   node tests/bench/ceiling.mjs [--sizes 5000,10000,...] [--batch 500]
 //     [--note-bytes 2048] [--limit-mb 120] [--skip-migration]
 //
 // Phases:
-// - seed: one client adds the notes in transactions of --batch notes, each
+// - seed: one client adds the notes in transactions of --batch notes (500:
+//   a 1.2 MB update, under the 2 MiB every room takes; a room holding over
+//   about 20,000 notes refuses a 2,500-note update for its memory), each
 //   acknowledged before the next (each is one update frame);
 // - freshSync: restart, then a client with an empty document syncs;
 // - returningSync: restart, then a client already holding the vault syncs;
@@ -29,7 +31,7 @@ import { seedInBatches } from "./content.mjs";
 
 const { values: opts } = parseArgs({ options: {
   sizes: { type: "string", default: "5000,10000,15000,20000,25000,30000" },
-  batch: { type: "string", default: "2500" },
+  batch: { type: "string", default: "500" },
   "note-bytes": { type: "string", default: "2048" },
   "limit-mb": { type: "string", default: "120" },
   "skip-migration": { type: "boolean", default: false },
@@ -40,7 +42,8 @@ const NOTE_BYTES = Number(opts["note-bytes"]);
 const LIMIT_BYTES = Number(opts["limit-mb"]) * 1e6;
 const TOKEN = "bench-ceiling-token-0123456789abcdef";
 const VAULT = "ceiling-vault";
-const VARS = { SYNC_TOKEN: TOKEN, YAOS_ENABLE_ADMIN_ROUTES: "1" };
+// PIECE=bytes sets YAOS_SYNC_PIECE_BYTES (the fresh sync's piece size).
+const VARS = { SYNC_TOKEN: TOKEN, YAOS_ENABLE_ADMIN_ROUTES: "1", ...(process.env.PIECE ? { YAOS_SYNC_PIECE_BYTES: process.env.PIECE } : {}) };
 
 const started = performance.now();
 const log = (...args) => console.error(`[ceiling ${((performance.now() - started) / 1000).toFixed(0)}s]`, ...args);

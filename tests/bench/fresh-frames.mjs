@@ -4,7 +4,8 @@
 // connect began), the server's own account of sending them (the
 // `server.sync.stored_state` trace), and what applying each one costs the
 // client alone. Run through scripts/bench.sh --frames [N]; PIECE=bytes sets
-// YAOS_SYNC_PIECE_BYTES.
+// YAOS_SYNC_PIECE_BYTES, ONE_STEP=bytes YAOS_ONE_STEP_SYNC_BYTES (0: the
+// vault goes in pieces whatever its size).
 import { performance } from "node:perf_hooks";
 import { readFileSync } from "node:fs";
 import { startServer, tempDir } from "../e2e/harness.mjs";
@@ -21,7 +22,7 @@ await seedInBatches(a, N);
 a.close();
 for (let run = 0; run < 3; run++) {
   await server.stop();
-  server = await startServer({ persistDir: dir, vars: { SYNC_TOKEN: TOKEN, ...(process.env.PIECE ? { YAOS_SYNC_PIECE_BYTES: process.env.PIECE } : {}) } });
+  server = await startServer({ persistDir: dir, vars: { SYNC_TOKEN: TOKEN, ...(process.env.PIECE ? { YAOS_SYNC_PIECE_BYTES: process.env.PIECE } : {}), ...(process.env.ONE_STEP ? { YAOS_ONE_STEP_SYNC_BYTES: process.env.ONE_STEP } : {}) } });
   const sizes = [];
   const times = [];
   const pids = server.workerdPids();

@@ -7,7 +7,8 @@
 // after the snapshot. The server's pieces are 16 KiB, so the answer is many
 // messages; the fresh client counts the transactions that change its
 // document (exactly one) and checks the state after each, before and after
-// a restart.
+// a restart, and once more with the default settings, where a vault this
+// small is one SyncStep2.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { startServer, tempDir } from "./harness.mjs";
@@ -51,7 +52,8 @@ async function freshSync(vault, expected) {
 
 test("a fresh device sees the vault in one transaction, from many pieces, across a restart", { timeout: 240_000 }, async () => {
   const persistDir = tempDir();
-  const vars = { SYNC_TOKEN: TOKEN, YAOS_SYNC_PIECE_BYTES: String(PIECE), YAOS_ENABLE_ADMIN_ROUTES: "1" };
+  // One-step size 0: every fresh sync goes in pieces.
+  const vars = { SYNC_TOKEN: TOKEN, YAOS_SYNC_PIECE_BYTES: String(PIECE), YAOS_ONE_STEP_SYNC_BYTES: "0", YAOS_ENABLE_ADMIN_ROUTES: "1" };
   server = await startServer({ persistDir, vars });
   const vault = "one-step-vault";
 
@@ -100,5 +102,14 @@ test("a fresh device sees the vault in one transaction, from many pieces, across
   server = await startServer({ persistDir, vars });
   const again = await freshSync(vault, a.doc);
   assert.deepEqual(again.seen, [true], "after the restart too");
+
+  // With the default settings this vault is one SyncStep2 from the document.
+  await server.stop();
+  server = await startServer({ persistDir, vars: { SYNC_TOKEN: TOKEN } });
+  const whole = await freshSync(vault, a.doc);
+  assert.deepEqual(whole.seen, [true], "one transaction");
+  const sent = (await debugJson(server, vault, TOKEN)).recent.find((e) => e.event === "server.sync.stored_state");
+  assert.equal(sent?.source, "document", JSON.stringify(sent));
+  assert.equal(sent.frames, 1);
   a.close();
 });

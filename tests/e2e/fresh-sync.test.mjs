@@ -35,7 +35,7 @@ async function capped(vault, doc = new Y.Doc()) {
 
 test("a fresh client syncs a vault far larger than its message cap, from the stored rows, before and after a restart", { timeout: 240_000 }, async () => {
   const persistDir = tempDir();
-  const vars = { SYNC_TOKEN: TOKEN, YAOS_SYNC_PIECE_BYTES: String(PIECE), YAOS_ENABLE_ADMIN_ROUTES: "1" };
+  const vars = { SYNC_TOKEN: TOKEN, YAOS_SYNC_PIECE_BYTES: String(PIECE), YAOS_ONE_STEP_SYNC_BYTES: "0", YAOS_ENABLE_ADMIN_ROUTES: "1" };
   server = await startServer({ persistDir, vars });
   const vault = "fresh-sync-vault";
 
