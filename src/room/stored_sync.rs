@@ -19,8 +19,8 @@
 //! everything at once. The plugin acts on every transaction it sees, so a
 //! fresh device must never observe the vault in a state it did not settle
 //! in: a note alive whose tombstone is in a later frame, or text whose
-//! deletion is. The client pays for it by holding every frame pending, about
-//! three times the work of one SyncStep2 (`engineering/benchmarks.md`), so
+//! deletion is. The client pays for it by holding every frame pending, three
+//! to five times the work of one SyncStep2 (`engineering/benchmarks.md`), so
 //! the vault room sends this only for a vault past its one-step size
 //! (`RoomLimits::one_step_sync_bytes`).
 //!

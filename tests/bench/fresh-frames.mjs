@@ -5,7 +5,8 @@
 // `server.sync.stored_state` trace), and what applying each one costs the
 // client alone. Run through scripts/bench.sh --frames [N]; PIECE=bytes sets
 // YAOS_SYNC_PIECE_BYTES, ONE_STEP=bytes YAOS_ONE_STEP_SYNC_BYTES (0: the
-// vault goes in pieces whatever its size).
+// vault goes in pieces whatever its size), BATCH=notes the seeding
+// transactions (2,500; a room over about 20,000 notes takes 500).
 import { performance } from "node:perf_hooks";
 import { readFileSync } from "node:fs";
 import { startServer, tempDir } from "../e2e/harness.mjs";
@@ -18,7 +19,7 @@ const dir = tempDir();
 let server = await startServer({ persistDir: dir, vars: { SYNC_TOKEN: TOKEN } });
 const a = connectClient(server, V, { token: TOKEN });
 await until(a.provider, "synced", () => a.provider.synced, 15000);
-await seedInBatches(a, N);
+await seedInBatches(a, N, { batch: Number(process.env.BATCH ?? 2500) });
 a.close();
 for (let run = 0; run < 3; run++) {
   await server.stop();
