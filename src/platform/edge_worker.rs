@@ -2,10 +2,7 @@
 //! requests never reach a Durable Object, then authenticates and dispatches.
 
 use crate::edge::admission::{self, SocketRequest};
-use crate::edge::auth::{
-    legacy_ws_token_disabled, AuthState, Denial, SocketAuth, SocketCredentials,
-};
-use crate::edge::auth_throttle::{client_key, AuthThrottle};
+use crate::edge::auth::{legacy_ws_token_disabled, Denial, SocketAuth, SocketCredentials};
 use crate::edge::body::{MAX_ADMIN_BODY_BYTES, MAX_SNAPSHOT_BODY_BYTES};
 use crate::edge::capabilities::Capabilities;
 use crate::edge::http::{EdgeError, Reply};
@@ -17,6 +14,7 @@ use crate::snapshot::vault::unavailable_json;
 use js_sys::Uint8Array;
 use worker::*;
 
+use super::auth_gate::{auth_state, bearer_rejection, count_failure, header, throttled};
 use super::body::read_body;
 use super::config_cache::stored_config;
 use super::public_routes;
@@ -50,70 +48,6 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
             to_response(public_routes::update_metadata(req, &env).await?.with_cors())
         }
     }
-}
-
-/// The auth state: env mode from `SYNC_TOKEN`, else the (cached) stored claim.
-pub async fn auth_state(env: &Env) -> Result<AuthState> {
-    if let Some(state) = AuthState::from_env(env_string(env, "SYNC_TOKEN").as_deref()) {
-        warn_once_if_weak(&state);
-        return Ok(state);
-    }
-    Ok(AuthState::from_stored(&stored_config(env).await?))
-}
-
-/// Logs the weak-token warning once per isolate (the home page shows it too).
-fn warn_once_if_weak(state: &AuthState) {
-    thread_local!(static WARNED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
-    if let Some(warning) = state.weak_token_warning() {
-        if !WARNED.with(|w| w.replace(true)) {
-            console_warn!("{warning}");
-        }
-    }
-}
-
-pub fn header(req: &Request, name: &str) -> Option<String> {
-    req.headers().get(name).ok().flatten()
-}
-
-thread_local! {
-    /// This isolate's failed-authentication counts (bounded; see the module).
-    static AUTH_THROTTLE: std::cell::RefCell<AuthThrottle> = std::cell::RefCell::default();
-}
-
-/// The client address failures are counted under.
-fn client_of(req: &Request) -> String {
-    client_key(header(req, "CF-Connecting-IP").as_deref())
-}
-
-/// The 429 for a client past its failed-authentication budget, if it is.
-fn throttled(req: &Request) -> Option<Reply> {
-    let client = client_of(req);
-    let wait = AUTH_THROTTLE.with(|t| t.borrow().check(&client, now_ms())).err()?;
-    console_warn!("authentication throttled for {wait}s");
-    Some(EdgeError::TooManyAttempts.reply().with_header("Retry-After", wait.to_string()))
-}
-
-/// Counts a presented credential that was refused.
-fn count_failure(req: &Request) {
-    let client = client_of(req);
-    AUTH_THROTTLE.with(|t| t.borrow_mut().record_failure(&client, now_ms()));
-}
-
-/// The Bearer check of spec 5.3: `None` when authorized, otherwise the
-/// rejection to answer (logged, never traced, no Durable Object touched).
-/// A client past its failed-authentication budget gets 429 before its
-/// credential is looked at; a wrong credential counts against it.
-pub fn bearer_rejection(state: &AuthState, req: &Request, route: &str) -> Option<Reply> {
-    if let Some(reply) = throttled(req) {
-        return Some(reply);
-    }
-    let authorization = header(req, "Authorization");
-    let denial = state.authorize_http(authorization.as_deref()).err()?;
-    if denial == Denial::Unauthorized && authorization.is_some_and(|a| !a.trim().is_empty()) {
-        count_failure(req);
-    }
-    console_warn!("{route} rejected: {}", EdgeError::from(denial));
-    Some(EdgeError::from(denial).reply())
 }
 
 async fn capabilities(req: &Request, env: &Env) -> Result<Reply> {

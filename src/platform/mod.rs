@@ -9,6 +9,7 @@
 //! - [`do_sql`], [`kv`], [`reply`], [`runtime`]: adapters to core traits and types.
 
 mod admin;
+mod auth_gate;
 mod body;
 mod config_cache;
 mod config_do;

@@ -5,7 +5,7 @@
 use serde_json::Value;
 use worker::*;
 
-use crate::edge::auth::{AuthMode, StoredConfig};
+use crate::edge::auth::{AuthMode, AuthState, StoredConfig};
 use crate::edge::body::{MAX_CLAIM_BODY_BYTES, MAX_UPDATE_METADATA_BODY_BYTES};
 use crate::edge::capabilities::Capabilities;
 use crate::edge::config_rules::{claim_refused_unread, claim_step, ClaimRequest, ClaimStep};
@@ -13,9 +13,9 @@ use crate::edge::http::{parse_json_body, EdgeError, Reply};
 use crate::edge::pages;
 use crate::internal_routes::{ConfigRoute, InternalRoute};
 
+use super::auth_gate::{auth_state, bearer_rejection, count_failure, throttled};
 use super::body::read_body;
 use super::config_cache::{config_fetch, invalidate, stored_config};
-use super::edge_worker::{auth_state, bearer_rejection};
 use super::r2::r2_bound;
 
 fn origin(req: &Request) -> Result<String> {
@@ -60,12 +60,26 @@ pub async fn claim(req: Request, env: &Env) -> Result<Reply> {
     if let Some(refusal) = claim_refused_unread(&state) {
         return Ok(refusal.reply());
     }
+    // On a claimed server, a repeated claim succeeds only with the winning
+    // token: a guess, throttled and counted like a wrong Bearer token.
+    let claimed = matches!(state, AuthState::Claim { .. });
+    if claimed {
+        if let Some(reply) = throttled(&req) {
+            return Ok(reply);
+        }
+    }
     let body = read_body(&req, MAX_CLAIM_BODY_BYTES)
         .await?
         .and_then(|b| parse_json_body(&b))
         .and_then(|b| ClaimRequest::from_json(&b));
+    let presented = body.is_ok();
     let claim = match claim_step(&state, body) {
-        ClaimStep::Refuse(e) => return Ok(e.reply()),
+        ClaimStep::Refuse(e) => {
+            if claimed && presented {
+                count_failure(&req);
+            }
+            return Ok(e.reply());
+        }
         ClaimStep::Repeat(claim) => claim,
         ClaimStep::Store(claim) => {
             let body = serde_json::json!({"tokenHash": claim.token_hash()});

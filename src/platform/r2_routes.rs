@@ -18,8 +18,8 @@ use crate::edge::snapshots::list_limit;
 use crate::hex::sha256_from_hex;
 use crate::snapshot::vault::{VaultSnapshots, PAYLOAD_CONTENT_TYPE};
 
+use super::auth_gate::header;
 use super::body::read_body;
-use super::edge_worker::header;
 use super::r2::{bucket, join_parts, put_js, R2Bucket};
 
 /// A reply, or a reply whose body is a stream the shell attaches.

@@ -1,10 +1,11 @@
 // Limits on what a client can repeat (engineering/reliability.md): failed
 // token checks from one address are throttled (429 with Retry-After, even
-// for the right token, other addresses unaffected), and manual snapshots of
-// one vault are rate-limited.
+// for the right token, other addresses unaffected), on a claimed server
+// repeated claims too (a claim succeeds again only with the winning token,
+// so it is a guess), and manual snapshots of one vault are rate-limited.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startServer } from "./harness.mjs";
+import { startServer, tempDir } from "./harness.mjs";
 import { assertCors } from "./http.mjs";
 
 const TOKEN = "e2e-abuse-limits-token-0123456789abcdef";
@@ -43,6 +44,39 @@ test("wrong tokens from one address are throttled after the limit; other address
     await res.arrayBuffer();
   }
   assert.deepEqual(server.crashLines(), []);
+});
+
+test("wrong claims on a claimed server are throttled like wrong tokens: the claim is no token oracle", async () => {
+  const claimed = await startServer({ persistDir: tempDir() });
+  try {
+    const CLAIM_TOKEN = "e2e-abuse-claim-token-0123456789abcdef";
+    const claim = (ip, token) => fetch(`${claimed.url}/claim`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "CF-Connecting-IP": ip },
+      body: JSON.stringify({ token, vaultId: "abuse-claim-vault" }),
+    });
+    const first = await claim("198.51.100.20", CLAIM_TOKEN);
+    assert.equal(first.status, 200, await first.text());
+    const guesser = "203.0.113.8";
+    for (let i = 0; i < FAILURES_PER_WINDOW; i++) {
+      const res = await claim(guesser, `wrong-claim-${i}-0123456789abcdef0123456789`);
+      assert.equal(res.status, 403, `attempt ${i}`);
+      assert.deepEqual(await res.json(), { error: "already_claimed" });
+    }
+    const blocked = await claim(guesser, CLAIM_TOKEN);
+    assert.equal(blocked.status, 429, "the winning token from the guessing address waits");
+    assert.ok(Number(blocked.headers.get("Retry-After")) >= 1);
+    await blocked.arrayBuffer();
+    const bearer = await fetch(`${claimed.url}/vault/v/debug/recent`, { headers: from(guesser, CLAIM_TOKEN) });
+    assert.equal(bearer.status, 429, "one budget for claims and Bearer tokens");
+    await bearer.arrayBuffer();
+    const again = await claim("198.51.100.21", CLAIM_TOKEN);
+    assert.equal(again.status, 200, "a lost answer can still be retried from another address");
+    await again.arrayBuffer();
+    assert.deepEqual(claimed.crashLines(), []);
+  } finally {
+    await claimed.stop();
+  }
 });
 
 test("manual snapshots of one vault are rate-limited: 429 with Retry-After", async () => {
