@@ -133,6 +133,13 @@ impl UpdatePieces {
         }
     }
 
+    /// [`UpdatePieces::new`] without the [`MIN_PIECE_BYTES`] floor, so that
+    /// fuzzing can cut the small updates it makes into many pieces.
+    #[doc(hidden)]
+    pub fn new_unclamped(total_len: u64, target: usize) -> Self {
+        UpdatePieces { target: target.max(1), ..Self::new(total_len, target) }
+    }
+
     /// A cutter for an update that applies to a document in state `base`
     /// (a diff): the clock rule of [`crate::wire_check`] is taken against it.
     pub fn applying_to(mut self, base: StateVector) -> Self {

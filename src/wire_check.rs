@@ -283,8 +283,11 @@ pub(crate) fn block(r: &mut Reader) -> Result<Block, WireError> {
         is_type: false,
     };
     match r.u8()? {
-        GC => r.var_u32().map(|len| gap(len, false)),
-        SKIP => r.var_u32().map(|len| gap(len, true)),
+        // yrs refuses an empty gap at decode (`EmptyBlock`): so does the check.
+        info @ (GC | SKIP) => match r.var_u32()? {
+            0 => Err(r.fail("empty block")),
+            len => Ok(gap(len, info == SKIP)),
+        },
         info => {
             let mut origin = None;
             let mut right_origin = None;

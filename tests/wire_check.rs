@@ -285,6 +285,20 @@ fn an_update_naming_a_client_twice_is_refused() {
     assert_eq!(room.doc().transact().state_vector().get(&yrs::ClientID::new(58)), 56);
 }
 
+/// A GC or skip block of length 0: yrs refuses it at decode (`EmptyBlock`),
+/// so the check refuses it too (the `update_pieces` fuzz target found the
+/// check accepting what yrs would not decode).
+#[test]
+fn empty_gc_and_skip_blocks_are_refused_as_yrs_refuses_them() {
+    for info in [0u8, 10] {
+        let empty = [1, 1, 255, 1, 0, info, 0, 0];
+        assert_eq!(check_update_v1(&empty).unwrap_err().why, "empty block", "info {info}");
+        assert!(Update::decode_v1(&empty).is_err(), "yrs refuses it too");
+        let one = [1, 1, 255, 1, 0, info, 1, 0];
+        assert!(check_update_v1(&one).is_ok(), "info {info}, length 1");
+    }
+}
+
 /// Clocks past 2^31: yrs computes offsets between clocks as `i32` and adds
 /// lengths unchecked, so they wrap (the `room_frames` fuzz target reached a
 /// deleted-range overflow in yrs's own full-state encoding this way).
