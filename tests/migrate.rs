@@ -786,6 +786,26 @@ fn a_vault_stuck_read_only_by_a_failed_resume_is_repaired_by_merging_both_copies
 }
 
 #[test]
+fn a_repair_whose_snapshot_reads_back_with_other_content_writes_no_marker() {
+    use yaos_server::migration::repair::repair;
+    let (store, kv) = (sqlite_store(), MemoryKv::default());
+    legacy_kv_vault(&kv);
+    let sql_only = vault(7, &[("x", "x.md", "only in SQL")]);
+    store.rewrite_checkpoint(&docs::full_state(&sql_only)).unwrap();
+    let (loaded, _) = load_ok(&store, &kv);
+    assert!(loaded.is_read_only(), "stuck");
+    // Storage that reads one note's text back changed: same structs, same
+    // state vector, other content. Only a content check can tell.
+    store.sql().corrupt_reads("snapshot_chunks", b"MARKER first", b"MARKEX first");
+    let refused = block_on(repair(&store, &kv, T0)).unwrap_err();
+    assert!(refused.to_string().contains("does not read back"), "{refused}");
+    assert!(
+        !meta_rows(&store).iter().any(|(k, _)| k == "repaired_at" || k == "migration_completed"),
+        "no marker: the next load resumes and checks again"
+    );
+}
+
+#[test]
 fn repair_refuses_a_vault_that_is_not_stuck() {
     use yaos_server::migration::repair::plan;
     let (store, kv) = (sqlite_store(), MemoryKv::default());

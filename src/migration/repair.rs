@@ -13,6 +13,7 @@
 use serde::Serialize;
 use yrs::{StateVector, Transact};
 
+use super::fingerprint::same_document;
 use super::source::{apply, build_source, read_sql, state_vector, Source};
 use super::{LoadError, MARKER_KEY};
 use crate::diagnostics::timefmt::iso_from_ms;
@@ -146,7 +147,6 @@ pub async fn repair<E: SqlExec, K: KvStore>(
         Err(plan) => return Ok(plan),
     };
     let doc = &stuck.merged.doc;
-    let expected = state_vector(doc);
     let merged_active_paths = DocumentSummary::of(doc).active_path_count;
     let merged_bytes = store
         .rewrite_checkpoint_streamed(&mut |sink| {
@@ -154,7 +154,10 @@ pub async fn repair<E: SqlExec, K: KvStore>(
         })
         .map_err(|e| RepairError::Sql(e.to_string()))?;
     let back = read_sql(store).map_err(RepairError::Sql)?;
-    if back.as_ref().map(|sql| state_vector(&sql.doc)) != Some(expected) {
+    // The whole document, content included, as the migration's own
+    // verification compares it: a state vector alone would pass a snapshot
+    // whose bytes read back changed.
+    if !back.as_ref().is_some_and(|sql| same_document(doc, &sql.doc)) {
         // The marker stays unwritten: the next load resumes and checks again.
         return Err(RepairError::Sql("the repaired snapshot does not read back".into()));
     }

@@ -17,6 +17,16 @@ pub struct SqliteExec {
     broken: RefCell<Vec<String>>,
     /// Where writes are recorded (`"sql INSERT INTO journal"`, ...), when set.
     log: Option<Rc<RefCell<Vec<String>>>>,
+    /// Blobs read by statements containing the pattern come back with one
+    /// byte string replaced by another (storage that reads back wrong).
+    corrupt: RefCell<Option<Corruption>>,
+}
+
+/// Blobs read by statements containing `pattern` have `from` replaced by `to`.
+struct Corruption {
+    pattern: String,
+    from: Vec<u8>,
+    to: Vec<u8>,
 }
 
 /// Fail the statement containing `pattern` once `skip` such statements ran.
@@ -28,7 +38,13 @@ struct Fault {
 impl SqliteExec {
     pub fn in_memory() -> Self {
         let conn = Connection::open_in_memory().expect("open in-memory sqlite");
-        SqliteExec { conn, fault: RefCell::new(None), broken: RefCell::default(), log: None }
+        SqliteExec {
+            conn,
+            fault: RefCell::new(None),
+            broken: RefCell::default(),
+            log: None,
+            corrupt: RefCell::default(),
+        }
     }
 
     /// A database that records each write statement (its first three words)
@@ -55,6 +71,14 @@ impl SqliteExec {
     /// Disarms a fault set by [`Self::fail_statement`] that has not fired.
     pub fn clear_fault(&self) {
         self.fault.borrow_mut().take();
+    }
+
+    /// Makes blobs read by statements containing `pattern` come back with
+    /// every `from` replaced by `to` (same length: the rows still parse).
+    pub fn corrupt_reads(&self, pattern: &str, from: &[u8], to: &[u8]) {
+        assert_eq!(from.len(), to.len());
+        let (pattern, from, to) = (pattern.to_owned(), from.to_vec(), to.to_vec());
+        *self.corrupt.borrow_mut() = Some(Corruption { pattern, from, to });
     }
 
     /// Runs a query returning one integer, for assertions on raw tables.
@@ -100,6 +124,15 @@ impl ToSql for Param<'_> {
     }
 }
 
+/// Replaces every `from` in `bytes` by `to`, of the same length.
+fn replace_all(bytes: &mut [u8], from: &[u8], to: &[u8]) {
+    let mut at = 0;
+    while let Some(found) = bytes[at..].windows(from.len()).position(|w| w == from) {
+        bytes[at + found..at + found + from.len()].copy_from_slice(to);
+        at += found + from.len();
+    }
+}
+
 fn exec_error(error: rusqlite::Error) -> SqlError {
     SqlError::Exec(error.to_string())
 }
@@ -130,7 +163,13 @@ impl SqlExec for SqliteExec {
         while let Some(row) = rows.next().map_err(exec_error)? {
             let mut values = Vec::with_capacity(columns);
             for column in 0..columns {
-                values.push(to_value(row.get_ref(column).map_err(exec_error)?));
+                let mut value = to_value(row.get_ref(column).map_err(exec_error)?);
+                if let (SqlValue::Blob(bytes), Some(c)) = (&mut value, &*self.corrupt.borrow()) {
+                    if sql.contains(c.pattern.as_str()) {
+                        replace_all(bytes, &c.from, &c.to);
+                    }
+                }
+                values.push(value);
             }
             on_row(values)?;
         }
