@@ -3,11 +3,15 @@
 //! Statements run synchronously. Transactions go through the storage's
 //! `transactionSync`, which workers-rs 0.8 does not bind, hence the small
 //! extern below: workerd forbids `BEGIN`/`COMMIT` statements in `exec`.
+//! A test-only fault ([`FAIL_CHUNK_INSERT_VAR`]) fails a checkpoint's body
+//! halfway, so the end-to-end tests see the rollback on the real platform.
+
+use std::cell::Cell;
 
 use crate::store::sql::{SqlError, SqlExec, SqlParam, SqlValue};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use worker::{SqlStorage, SqlStorageValue, Storage};
+use worker::{console_warn, SqlStorage, SqlStorageValue, Storage};
 
 #[wasm_bindgen]
 extern "C" {
@@ -23,15 +27,46 @@ extern "C" {
     ) -> Result<JsValue, JsValue>;
 }
 
+/// Test only, never set in production: with `N`, the `N`-th insert of a
+/// snapshot chunk in this activation, and every one after it, fails, so the
+/// end-to-end tests can make a checkpoint's transaction body fail halfway
+/// under `wrangler dev` and see `transactionSync` roll it back.
+pub const FAIL_CHUNK_INSERT_VAR: &str = "YAOS_TEST_FAIL_SNAPSHOT_CHUNK_INSERT";
+
 /// The Durable Object's SQLite database.
 pub struct DoSql {
     sql: SqlStorage,
     storage: Storage,
+    /// Chunk inserts left before the injected failure ([`FAIL_CHUNK_INSERT_VAR`]).
+    chunk_inserts_left: Cell<Option<u32>>,
 }
 
 impl DoSql {
     pub fn new(storage: Storage) -> Self {
-        DoSql { sql: storage.sql(), storage }
+        DoSql { sql: storage.sql(), storage, chunk_inserts_left: Cell::new(None) }
+    }
+
+    /// [`DoSql::new`] with the test-only fault of [`FAIL_CHUNK_INSERT_VAR`]
+    /// when `setting` (that variable) is a number from 1.
+    pub fn with_test_fault(storage: Storage, setting: Option<&str>) -> Self {
+        let nth = setting.and_then(|v| v.trim().parse::<u32>().ok()).filter(|n| *n >= 1);
+        if let Some(n) = nth {
+            console_warn!("{FAIL_CHUNK_INSERT_VAR}={n}: snapshot chunk insert {n} and later fail (tests only)");
+        }
+        DoSql { chunk_inserts_left: Cell::new(nth.map(|n| n - 1)), ..DoSql::new(storage) }
+    }
+
+    /// The injected failure, when it is due for `sql`.
+    fn injected(&self, sql: &str) -> Result<(), SqlError> {
+        let Some(left) = self.chunk_inserts_left.get() else { return Ok(()) };
+        if !sql.starts_with("INSERT INTO snapshot_chunks") {
+            return Ok(());
+        }
+        if left > 0 {
+            self.chunk_inserts_left.set(Some(left - 1));
+            return Ok(());
+        }
+        Err(SqlError::Exec(format!("injected by {FAIL_CHUNK_INSERT_VAR}")))
     }
 }
 
@@ -78,6 +113,7 @@ impl SqlExec for DoSql {
     /// returns (its first step is its last), so the cursor is not walked:
     /// that saves four JavaScript calls on every journal append.
     fn execute(&self, sql: &str, params: &[SqlParam<'_>]) -> Result<(), SqlError> {
+        self.injected(sql)?;
         let bindings: Vec<JsValue> = params.iter().map(bind).collect();
         self.sql.exec_raw(sql, bindings).map_err(|e| SqlError::Exec(e.to_string()))?;
         Ok(())

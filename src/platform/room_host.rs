@@ -22,7 +22,7 @@ use crate::room::room_meta::{RoomMeta, ROOM_META_KEY};
 use crate::room::vault_room::{compaction_alarm, Outbox, Sender, VaultRoom};
 use crate::store::kv::{KvStore, KvValue};
 
-use super::do_sql::DoSql;
+use super::do_sql::{DoSql, FAIL_CHUNK_INSERT_VAR};
 use super::kv::DoKv;
 use super::runtime::{now_ms, random_bytes};
 
@@ -195,7 +195,8 @@ impl RoomHost {
     async fn activate(self: Rc<Self>) -> std::result::Result<(), String> {
         self.learn_room_id(None).await;
         let mut log = TraceLog::default();
-        let sql = DoSql::new(self.state.storage());
+        let fault = self.env.var(FAIL_CHUNK_INSERT_VAR).ok().map(|v| v.to_string());
+        let sql = DoSql::with_test_fault(self.state.storage(), fault.as_deref());
         let activated = VaultRoom::activate(sql, &self.kv(), now_ms, &mut log).await;
         self.write_traces(log).await;
         let mut room = activated.map_err(|e| e.to_string())?;
