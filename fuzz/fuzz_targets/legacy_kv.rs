@@ -2,7 +2,9 @@
 //! legacy layout (a checkpoint plus journal entries written as the old
 //! server did), then arbitrary damage (keys removed, fields replaced, chunk
 //! bytes flipped). Reading and migrating never panic; a migration either
-//! serves the document or refuses with the legacy data left in place.
+//! serves the document or refuses with the legacy data left in place; what
+//! it serves holds nothing the legacy data did not, and an undamaged vault
+//! migrates to exactly its source.
 
 #![no_main]
 
@@ -11,7 +13,7 @@ use libfuzzer_sys::fuzz_target;
 use yaos_server::store::kv::{KvValue, MemoryKv};
 use yaos_server::store::legacy_kv::read_legacy_kv;
 use yrs::updates::encoder::Encode;
-use yrs::{Doc, ReadTxn, Text, Transact};
+use yrs::{Doc, GetString, ReadTxn, Text, Transact};
 
 #[path = "common.rs"]
 mod common;
@@ -74,6 +76,7 @@ fuzz_target!(|input: Input| {
         text.push(&mut doc.transact_mut(), edit);
         legacy_writer::append_update(&kv, &doc.transact().encode_state_as_update_v1(&before));
     }
+    let damaged = !input.damage.is_empty();
     for damage in input.damage.into_iter().take(6) {
         let keys: Vec<String> = kv.entries.borrow().keys().cloned().collect();
         if keys.is_empty() {
@@ -113,7 +116,27 @@ fuzz_target!(|input: Input| {
         Some(room) if !room.is_read_only() && room.storage().is_read_only() => {
             unreachable!("storage and coordinator disagree on read-only")
         }
-        Some(_) => {}
+        Some(room) => {
+            // What was served was written: nothing beyond the source's clocks.
+            let source = doc.transact().state_vector();
+            let served = room.doc().transact().state_vector();
+            assert!(
+                served.iter().all(|(client, clock)| source.get(client) >= *clock),
+                "the migration served structs the legacy data never held"
+            );
+            // Undamaged, the migration serves exactly the source.
+            if !damaged {
+                assert!(!room.is_read_only(), "an undamaged vault migrates");
+                assert_eq!(served, source, "the migrated state vector");
+                let text = room.doc().get_or_insert_text("vault");
+                let source_text = doc.get_or_insert_text("vault");
+                assert_eq!(
+                    text.get_string(&room.doc().transact()),
+                    source_text.get_string(&doc.transact()),
+                    "the migrated text"
+                );
+            }
+        }
         // A refused migration leaves every legacy key as it was.
         None => {
             assert_eq!(before, format!("{:?}", legacy_writer::dump(&kv)), "migration changed KV")
