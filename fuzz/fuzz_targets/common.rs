@@ -79,8 +79,28 @@ pub fn content(room: &VaultRoom<Db>) -> String {
             Any::Map(m) => !m.is_empty(),
             _ => true,
         })
-        .map(|(name, json)| (name, format!("{json:?}")))
+        .map(|(name, json)| (name, canonical(&json)))
         .collect();
     roots.sort();
     format!("{roots:?}")
+}
+
+/// `any` as text with map keys sorted: yrs keeps maps in hash maps, whose
+/// order differs from one map to the next even with the same entries.
+pub fn canonical(any: &yrs::Any) -> String {
+    use yrs::Any;
+    match any {
+        Any::Map(map) => {
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            let inner: Vec<String> =
+                entries.iter().map(|(k, v)| format!("{k:?}: {}", canonical(v))).collect();
+            format!("{{{}}}", inner.join(", "))
+        }
+        Any::Array(items) => {
+            let inner: Vec<String> = items.iter().map(canonical).collect();
+            format!("[{}]", inner.join(", "))
+        }
+        other => format!("{other:?}"),
+    }
 }
