@@ -325,18 +325,13 @@ pub(crate) fn block(r: &mut Reader) -> Result<Block, WireError> {
 fn content(r: &mut Reader, reference: u8) -> Result<u64, WireError> {
     match reference {
         1 => r.var_u32().map(u64::from), // deleted: a length
-        2 => {
-            // JSON: yrs reads the count, then one string more than it says.
-            let count = r.var_u32()?;
-            if count > i32::MAX as u32 {
-                return Err(r.fail("JSON content count out of range"));
-            }
-            r.ensure_count(u64::from(count) + 1, 1)?;
-            for _ in 0..=count {
-                r.var_string()?;
-            }
-            Ok(u64::from(count) + 1)
-        }
+        // JSON content, written only by Yjs before 13 (the plugin's Yjs writes
+        // `Any`, 8). yrs 0.28 reads one string more than the count says but
+        // writes the count of what it read, so what it stores of such a
+        // struct (a journal row, a checkpoint) does not decode again: one
+        // frame would leave the vault unloadable (the `room_frames` fuzz
+        // target found it; `tests/checkpoint_encoding.rs`).
+        2 => Err(r.fail("JSON content (Yjs before 13) is not taken")),
         3 => r.var_buf().map(|_| 1), // binary
         4 => r.var_string().map(|s| s.encode_utf16().count() as u64), // string
         5 => r.var_string().map(|_| 1), // embed: JSON text (yrs parses it with serde_json's depth limit)

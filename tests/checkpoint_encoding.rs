@@ -1,15 +1,16 @@
-//! A known gap, kept as a failing test (`cargo test -- --ignored`): a
-//! struct the wire check accepts from a client can make yrs's full-state
-//! encoding of the document undecodable ("unexpected end" at its end), and a
-//! compaction writes that encoding as the checkpoint and clears the journal.
-//! The next activation cannot read SQL and falls back to the (empty)
-//! key-value store, read-only: every acknowledged edit is gone from storage.
-//! Found by the `room_frames` fuzz target (input kept in
-//! `fuzz/findings/room_frames/`). The fix is for checkpoints to check what
-//! they write before they commit (the rollback that makes that safe is
-//! shown by `tests/e2e/platform-rollback.test.mjs`), and for the wire check
-//! to refuse what yrs cannot encode back.
+//! What the `room_frames` fuzz target found: yrs 0.28 decodes JSON content
+//! (Yjs before 13) with one string more than its count and encodes it with
+//! the count of what it read, so a journal row or checkpoint holding such a
+//! struct does not decode again. One frame from any client left the vault
+//! unloadable at its next activation (read-only, with the empty key-value
+//! fallback). Two guards, each tested here: the wire check refuses JSON
+//! content, and a checkpoint that would not load is refused before it
+//! commits (`update_pieces::write_checked`, which every checkpoint writer
+//! goes through), leaving the old snapshot and the journal as they were.
 
+#[path = "support/docs.rs"]
+#[allow(dead_code)]
+mod docs;
 #[path = "support/sqlite.rs"]
 #[allow(dead_code)]
 mod sqlite;
@@ -19,10 +20,16 @@ use std::rc::Rc;
 use futures::executor::block_on;
 use sqlite::SqliteExec;
 use yaos_server::diagnostics::trace::TraceLog;
-use yaos_server::room::protocol::HeldAwareness;
+use yaos_server::room::protocol::{FrameError, HeldAwareness};
 use yaos_server::room::vault_room::{Outbox, VaultRoom};
 use yaos_server::store::kv::MemoryKv;
-use yrs::{ClientID, Doc, Map, Options, ReadTxn, Transact, WriteTxn};
+use yaos_server::store::sql_store::SqlDocStore;
+use yaos_server::store::DocStore;
+use yaos_server::update_pieces::write_checked;
+use yaos_server::wire_check::check_update_v1;
+use yrs::updates::decoder::Decode;
+use yrs::updates::encoder::Encode;
+use yrs::{ClientID, Doc, Map, Options, ReadTxn, Transact, Update, WriteTxn};
 
 struct Discard;
 
@@ -47,23 +54,34 @@ fn sync_frame(inner: u8, payload: &[u8]) -> Vec<u8> {
     frame
 }
 
+/// The fuzzer's SyncStep2 payload: client 58, one JSON-content struct under
+/// root "\x1a" (count 1, which yrs reads as two strings).
+const JSON_CONTENT: [u8; 25] =
+    [1, 1, 58, 0, 2, 1, 1, 26, 1, 1, 1, 1, 58, 0, 0, 58, 1, 0, 2, 95, 97, 1, 58, 254, 30];
+
 #[test]
-#[ignore = "known gap: a compaction can store an undecodable checkpoint (fuzz/findings/room_frames)"]
-fn a_compaction_after_a_malformed_struct_keeps_every_acknowledged_edit() {
+fn yrs_does_not_encode_json_content_back_as_it_decodes_it() {
+    let update = Update::decode_v1(&JSON_CONTENT).expect("yrs decodes it");
+    let again = update.encode_v1();
+    assert!(Update::decode_v1(&again).is_err(), "if this passes, yrs fixed it: {again:?}");
+}
+
+#[test]
+fn json_content_is_refused_and_the_vault_keeps_loading() {
     let db = Rc::new(SqliteExec::in_memory());
     let kv = MemoryKv::default();
     let activate = || {
         block_on(VaultRoom::activate(Rc::clone(&db), &kv, clock, &mut TraceLog::default()))
             .expect("activation")
     };
+    assert_eq!(
+        check_update_v1(&JSON_CONTENT).unwrap_err().why,
+        "JSON content (Yjs before 13) is not taken"
+    );
     let mut room = activate();
     let mut ids = HeldAwareness::default();
-    // The fuzzer's SyncStep2: client 58, a struct under root "\x1a".
-    let malformed =
-        [1, 1, 58, 0, 2, 1, 1, 26, 1, 1, 1, 1, 58, 0, 0, 58, 1, 0, 2, 95, 97, 1, 58, 254, 30];
-    let turn = room.frame("c1", sync_frame(1, &malformed), &mut ids, &mut Discard);
-    assert!(turn.error.is_none(), "accepted today: {:?}", turn.error);
-    // A well-formed client's edit, saved and acknowledged.
+    let turn = room.frame("c1", sync_frame(1, &JSON_CONTENT), &mut ids, &mut Discard);
+    assert!(matches!(turn.error, Some(FrameError::Invalid(_))), "{:?}", turn.error);
     let client = Doc::with_options(Options::with_client_id(ClientID::new(0x5eed_0001)));
     let update = {
         let mut txn = client.transact_mut();
@@ -78,4 +96,25 @@ fn a_compaction_after_a_malformed_struct_keeps_every_acknowledged_edit() {
     assert!(!reloaded.is_read_only(), "SQL still loads");
     let sv = reloaded.doc().transact().state_vector();
     assert_eq!(sv.get(&ClientID::new(0x5eed_0001)), 1, "the acknowledged edit is stored");
+}
+
+#[test]
+fn a_checkpoint_that_would_not_load_is_refused_and_nothing_changes() {
+    let store = SqlDocStore::new(SqliteExec::in_memory()).expect("tables");
+    let doc = docs::doc(7);
+    doc.get_or_insert_map("notes").insert(&mut doc.transact_mut(), "a", "b");
+    store.rewrite_checkpoint(&docs::full_state(&doc)).unwrap();
+    let before = docs::state_vector(&doc);
+    doc.get_or_insert_map("notes").insert(&mut doc.transact_mut(), "c", "d");
+    store.append_update(&docs::diff(&doc, &before)).unwrap();
+    // What yrs wrote for the JSON-content struct: it ends early.
+    let unloadable = Update::decode_v1(&JSON_CONTENT).unwrap().encode_v1();
+    // Written as every checkpoint writer writes: checked on the way.
+    let refused = store
+        .rewrite_checkpoint_streamed(&mut |sink| write_checked(|out| out(&unloadable), sink))
+        .unwrap_err();
+    assert!(refused.to_string().contains("the checkpoint would not load"), "{refused}");
+    let loaded = docs::rebuilt(&store.load().unwrap());
+    assert_eq!(docs::state_vector(&loaded), docs::state_vector(&doc), "snapshot and journal kept");
+    assert_eq!(store.journal_stats().unwrap().entry_count, 1);
 }
