@@ -40,37 +40,6 @@ pub const DEFAULT_PIECE_BYTES: usize = 4 * 1024 * 1024;
 /// section would be a noticeable share of the bytes sent.
 pub const MIN_PIECE_BYTES: usize = 16 * 1024;
 
-/// Passes the update `write` produces on to `sink`, checking it as it goes
-/// with the check a load applies to a stored snapshot: `Err` when it would
-/// not load again (what a checkpoint writer returns to refuse its state, so
-/// the store commits nothing of it). Nothing at all is a clear, which loads.
-///
-/// yrs has encoded a document into an update that ends early (JSON content,
-/// `tests/checkpoint_encoding.rs`): written as the checkpoint, with the
-/// journal cleared, it left the vault unloadable.
-pub fn write_checked(
-    write: impl FnOnce(&mut dyn FnMut(&[u8])),
-    sink: &mut dyn FnMut(&[u8]),
-) -> Result<(), String> {
-    let mut check = UpdatePieces::unsized_input(MIN_PIECE_BYTES);
-    let mut invalid = None;
-    let mut total = 0;
-    write(&mut |piece| {
-        total += piece.len();
-        if invalid.is_none() {
-            invalid = check.feed(piece, &mut drop).err();
-        }
-        sink(piece);
-    });
-    match invalid {
-        Some(error) => Err(format!("the checkpoint would not load: {error}")),
-        None if total == 0 => Ok(()),
-        None => check
-            .finish_unsized(&mut drop)
-            .map_err(|error| format!("the checkpoint would not load: {error}")),
-    }
-}
-
 /// Cuts one v1 update, fed in consecutive chunks, into pieces.
 pub struct UpdatePieces {
     target: usize,
@@ -169,19 +138,6 @@ impl UpdatePieces {
     #[doc(hidden)]
     pub fn new_unclamped(total_len: u64, target: usize) -> Self {
         UpdatePieces { target: target.max(1), ..Self::new(total_len, target) }
-    }
-
-    /// A cutter for an update whose length is known only at its end: the
-    /// checkpoint check, which sees the encoding as it is written. End it
-    /// with [`UpdatePieces::finish_unsized`].
-    pub fn unsized_input(target: usize) -> Self {
-        Self::new(u64::MAX, target)
-    }
-
-    /// All input is in, for a cutter made by [`UpdatePieces::unsized_input`].
-    pub fn finish_unsized(mut self, out: &mut dyn FnMut(Vec<u8>)) -> Result<(), WireError> {
-        self.to_come = 0;
-        self.finish(out)
     }
 
     /// A cutter for an update that applies to a document in state `base`

@@ -3,14 +3,12 @@
 //! the count of what it read, so a journal row or checkpoint holding such a
 //! struct does not decode again. One frame from any client left the vault
 //! unloadable at its next activation (read-only, with the empty key-value
-//! fallback). Two guards, each tested here: the wire check refuses JSON
-//! content, and a checkpoint that would not load is refused before it
-//! commits (`update_pieces::write_checked`, which every checkpoint writer
-//! goes through), leaving the old snapshot and the journal as they were.
+//! fallback). The wire check refuses JSON content, tested here. Still open:
+//! checking any checkpoint or journal row loads again before it commits,
+//! whatever the cause (a streaming check that buffers the struct it reads
+//! added a 28 MiB note's size to that save's memory; it needs to skip long
+//! contents without holding them).
 
-#[path = "support/docs.rs"]
-#[allow(dead_code)]
-mod docs;
 #[path = "support/sqlite.rs"]
 #[allow(dead_code)]
 mod sqlite;
@@ -23,9 +21,6 @@ use yaos_server::diagnostics::trace::TraceLog;
 use yaos_server::room::protocol::{FrameError, HeldAwareness};
 use yaos_server::room::vault_room::{Outbox, VaultRoom};
 use yaos_server::store::kv::MemoryKv;
-use yaos_server::store::sql_store::SqlDocStore;
-use yaos_server::store::DocStore;
-use yaos_server::update_pieces::write_checked;
 use yaos_server::wire_check::check_update_v1;
 use yrs::updates::decoder::Decode;
 use yrs::updates::encoder::Encode;
@@ -96,25 +91,4 @@ fn json_content_is_refused_and_the_vault_keeps_loading() {
     assert!(!reloaded.is_read_only(), "SQL still loads");
     let sv = reloaded.doc().transact().state_vector();
     assert_eq!(sv.get(&ClientID::new(0x5eed_0001)), 1, "the acknowledged edit is stored");
-}
-
-#[test]
-fn a_checkpoint_that_would_not_load_is_refused_and_nothing_changes() {
-    let store = SqlDocStore::new(SqliteExec::in_memory()).expect("tables");
-    let doc = docs::doc(7);
-    doc.get_or_insert_map("notes").insert(&mut doc.transact_mut(), "a", "b");
-    store.rewrite_checkpoint(&docs::full_state(&doc)).unwrap();
-    let before = docs::state_vector(&doc);
-    doc.get_or_insert_map("notes").insert(&mut doc.transact_mut(), "c", "d");
-    store.append_update(&docs::diff(&doc, &before)).unwrap();
-    // What yrs wrote for the JSON-content struct: it ends early.
-    let unloadable = Update::decode_v1(&JSON_CONTENT).unwrap().encode_v1();
-    // Written as every checkpoint writer writes: checked on the way.
-    let refused = store
-        .rewrite_checkpoint_streamed(&mut |sink| write_checked(|out| out(&unloadable), sink))
-        .unwrap_err();
-    assert!(refused.to_string().contains("the checkpoint would not load"), "{refused}");
-    let loaded = docs::rebuilt(&store.load().unwrap());
-    assert_eq!(docs::state_vector(&loaded), docs::state_vector(&doc), "snapshot and journal kept");
-    assert_eq!(store.journal_stats().unwrap().entry_count, 1);
 }

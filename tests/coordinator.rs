@@ -563,31 +563,3 @@ fn unmergeable_pending_updates_fall_back_to_the_full_state() {
     assert!(!room.coordinator.borrow().has_pending());
     assert_reload_matches(&store, &room);
 }
-
-/// A delta yrs encodes so that it does not decode again (JSON content, which
-/// the wire check refuses at the door; applied here straight to the
-/// document): never journaled, the save fails instead, and so does the
-/// checkpoint that would follow; the store still loads what it held.
-#[test]
-fn a_delta_that_would_not_load_is_never_stored() {
-    use yrs::updates::decoder::Decode;
-    use yrs::{Map, Transact};
-    let store = FailingStore::new();
-    let mut room = Harness::fresh(&store);
-    room.doc.get_or_insert_map("notes").insert(&mut room.doc.transact_mut(), "a", "kept");
-    assert!(room.save(&store).is_durable());
-    let json_content: [u8; 25] =
-        [1, 1, 58, 0, 2, 1, 1, 26, 1, 1, 1, 1, 58, 0, 0, 58, 1, 0, 2, 95, 97, 1, 58, 254, 30];
-    let update = yrs::Update::decode_v1(&json_content).unwrap();
-    room.doc.transact_mut().apply_update(update).unwrap();
-    for _ in 0..3 {
-        let outcome = room.save(&store);
-        assert!(!outcome.is_durable(), "{outcome:?}");
-    }
-    assert!(room.health().last_save_error.is_some_and(|e| e.contains("would not load")));
-    let loaded = docs::rebuilt(&store.load().expect("the store still loads"));
-    let notes = loaded.get_or_insert_map("notes");
-    let kept = notes.get(&loaded.transact(), "a").map(|v| v.to_string(&loaded.transact()));
-    assert_eq!(kept.as_deref(), Some("kept"), "what was durable before is still there");
-    assert_eq!(store.rows().1, 1, "one journal row, the edit before");
-}

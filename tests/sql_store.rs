@@ -233,7 +233,6 @@ fn a_streamed_checkpoint_writes_the_rows_of_the_whole_buffer() {
                         sink(piece);
                         rest = tail;
                     }
-                    Ok(())
                 })
                 .unwrap();
             assert_eq!(written, len);
@@ -258,7 +257,6 @@ fn a_streamed_checkpoint_that_fails_midway_rolls_back() {
             pieces += 1;
             sink(&[9u8; 65_536]);
         }
-        Ok(())
     });
     assert!(matches!(result, Err(StoreError::Sql(SqlError::RolledBack(_)))), "{result:?}");
     assert_eq!(pieces, 48, "the writer runs to the end; later rows are skipped");

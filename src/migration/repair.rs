@@ -26,7 +26,6 @@ use crate::store::legacy_kv::LegacyKvError;
 use crate::store::sql::SqlExec;
 use crate::store::sql_store::SqlDocStore;
 use crate::store::DocStore;
-use crate::update_pieces::write_checked;
 
 /// Why a repair could not be planned or run. Nothing was changed, except in
 /// the one case named (a snapshot that did not read back, marker unwritten).
@@ -151,12 +150,7 @@ pub async fn repair<E: SqlExec, K: KvStore>(
     let merged_active_paths = DocumentSummary::of(doc).active_path_count;
     let merged_bytes = store
         .rewrite_checkpoint_streamed(&mut |sink| {
-            write_checked(
-                |out| {
-                    encode::write_state_as_update_v1(&doc.transact(), &StateVector::default(), out)
-                },
-                sink,
-            )
+            encode::write_state_as_update_v1(&doc.transact(), &StateVector::default(), sink)
         })
         .map_err(|e| RepairError::Sql(e.to_string()))?;
     let back = read_sql(store).map_err(RepairError::Sql)?;

@@ -20,7 +20,6 @@ use crate::store::legacy_kv::{self, LEGACY_DOCUMENT_KEY};
 use crate::store::sql::SqlExec;
 use crate::store::sql_store::SqlDocStore;
 use crate::store::{DocStore, JournalStats, StoreError};
-use crate::update_pieces::write_checked;
 
 impl<E: SqlExec, K: KvStore> Run<'_, E, K> {
     /// SQL data without a marker. With no legacy data this is a vault born on
@@ -219,13 +218,10 @@ fn write_snapshot<E: SqlExec>(store: &SqlDocStore<E>, doc: &Doc) -> Result<Writt
     let mut hasher = Sha256::new();
     let len = store.rewrite_checkpoint_streamed(&mut |sink| {
         hasher = Sha256::new(); // should the store run this twice, hash the last run
-        let write = |out: &mut dyn FnMut(&[u8])| {
-            encode::write_state_as_update_v1(&txn, &StateVector::default(), out)
-        };
-        write_checked(write, &mut |piece| {
+        encode::write_state_as_update_v1(&txn, &StateVector::default(), &mut |piece| {
             hasher.update(piece);
             sink(piece);
-        })
+        });
     })?;
     Ok(Written { len, sha256: hasher.finalize().into() })
 }

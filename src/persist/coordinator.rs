@@ -18,7 +18,6 @@ use super::policy::{CompactionReason, FallbackReason, Policy};
 use crate::diagnostics::trace::TraceSink;
 use crate::encode;
 use crate::store::{AppendOutcome, DocStore, JournalStats, StoreError};
-use crate::update_pieces::write_checked;
 use crate::wire_check::{self, DecodeError};
 
 /// Which checkpoint a save is writing, for traces and failure accounting.
@@ -320,12 +319,6 @@ impl Coordinator {
             json!({"deltaBytes": delta.len(), "pendingUpdates": pending_updates}),
         );
         let failures = self.health.consecutive_save_failures;
-        // A row that would not decode again would make the next load fail
-        // (yrs has encoded such deltas: `tests/checkpoint_encoding.rs`).
-        if let Err(error) = wire_check::check_update_v1(delta) {
-            let error = StoreError::Corrupt(format!("the update would not load: {error}"));
-            return self.append_failed(store, doc, &error, now_ms, trace);
-        }
         let reason = match self.policy.fallback_reason(delta.len(), failures) {
             Some(reason) => reason,
             None => match store.append_update(delta) {
@@ -515,13 +508,8 @@ impl Coordinator {
         let state_vector = txn.state_vector();
         // Streamed into the store as it is encoded, so a save that still
         // holds a vault-sized pending update never holds the full state too.
-        // Checked as it is written: a state that would not load is refused
-        // and the store keeps its snapshot and journal.
         let snapshot_bytes = store.rewrite_checkpoint_streamed(&mut |sink| {
-            write_checked(
-                |out| encode::write_state_as_update_v1(&txn, &StateVector::default(), out),
-                sink,
-            )
+            encode::write_state_as_update_v1(&txn, &StateVector::default(), sink)
         })?;
         drop(txn);
         self.baseline = Some(state_vector);

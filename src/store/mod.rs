@@ -91,14 +91,11 @@ pub trait DocStore {
         write_state: StateWriter<'_>,
     ) -> Result<usize, StoreError> {
         let mut full_state = Vec::new();
-        write_state(&mut |piece| full_state.extend_from_slice(piece))
-            .map_err(|reason| StoreError::Sql(sql::SqlError::Unloadable(reason)))?;
+        write_state(&mut |piece| full_state.extend_from_slice(piece));
         self.rewrite_checkpoint(&full_state)?;
         Ok(full_state.len())
     }
 }
 
 /// Produces a full state by passing it, piece by piece, to the given sink.
-/// It may refuse what it produced (`Err` with the reason: a state that would
-/// not load again), and then nothing of it is committed.
-pub type StateWriter<'a> = &'a mut dyn FnMut(&mut dyn FnMut(&[u8])) -> Result<(), String>;
+pub type StateWriter<'a> = &'a mut dyn FnMut(&mut dyn FnMut(&[u8]));

@@ -45,10 +45,6 @@ pub enum SqlError {
     /// A column held a value of an unexpected type.
     #[error("unexpected sql value: {0}")]
     Type(String),
-    /// What the body was to write would not load again (a checkpoint that
-    /// does not pass the load's check); nothing of it is committed.
-    #[error("refused to write: {0}")]
-    Unloadable(String),
     /// The transaction body failed; everything it did was rolled back.
     #[error("transaction rolled back: {0}")]
     RolledBack(String),

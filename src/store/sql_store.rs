@@ -227,10 +227,7 @@ impl<E: SqlExec> DocStore for SqlDocStore<E> {
     }
 
     fn rewrite_checkpoint(&self, full_state: &[u8]) -> Result<(), StoreError> {
-        self.rewrite_checkpoint_streamed(&mut |sink| {
-            sink(full_state);
-            Ok(())
-        })?;
+        self.rewrite_checkpoint_streamed(&mut |sink| sink(full_state))?;
         Ok(())
     }
 
@@ -252,8 +249,7 @@ impl<E: SqlExec> DocStore for SqlDocStore<E> {
             write_state(&mut |piece| {
                 total += piece.len();
                 rows.push(piece);
-            })
-            .map_err(SqlError::Unloadable)?;
+            });
             rows.finish()?;
             written = total;
             Ok(())
