@@ -9,6 +9,9 @@
 //! added a 28 MiB note's size to that save's memory; it needs to skip long
 //! contents without holding them).
 
+#[path = "support/docs.rs"]
+#[allow(dead_code)]
+mod docs;
 #[path = "support/sqlite.rs"]
 #[allow(dead_code)]
 mod sqlite;
@@ -43,12 +46,6 @@ fn clock() -> u64 {
     1_767_225_600_000
 }
 
-fn sync_frame(inner: u8, payload: &[u8]) -> Vec<u8> {
-    let mut frame = vec![0, inner, payload.len() as u8];
-    frame.extend_from_slice(payload);
-    frame
-}
-
 /// The fuzzer's SyncStep2 payload: client 58, one JSON-content struct under
 /// root "\x1a" (count 1, which yrs reads as two strings).
 const JSON_CONTENT: [u8; 25] =
@@ -75,7 +72,7 @@ fn json_content_is_refused_and_the_vault_keeps_loading() {
     );
     let mut room = activate();
     let mut ids = HeldAwareness::default();
-    let turn = room.frame("c1", sync_frame(1, &JSON_CONTENT), &mut ids, &mut Discard);
+    let turn = room.frame("c1", docs::sync_frame(1, &JSON_CONTENT), &mut ids, &mut Discard);
     assert!(matches!(turn.error, Some(FrameError::Invalid(_))), "{:?}", turn.error);
     let client = Doc::with_options(Options::with_client_id(ClientID::new(0x5eed_0001)));
     let update = {
@@ -83,7 +80,7 @@ fn json_content_is_refused_and_the_vault_keeps_loading() {
         txn.get_or_insert_map("notes").insert(&mut txn, "k0", "x");
         txn.encode_update_v1()
     };
-    let turn = room.frame("c1", sync_frame(2, &update), &mut ids, &mut Discard);
+    let turn = room.frame("c1", docs::sync_frame(2, &update), &mut ids, &mut Discard);
     assert!(turn.save.is_some_and(|s| s.is_durable()), "acknowledged");
     room.compact_now();
     drop(room);

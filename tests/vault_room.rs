@@ -762,15 +762,6 @@ fn every_new_socket_of_a_reconnecting_device_gets_its_full_sync_and_repeats_stay
     h.take_log();
 }
 
-/// `[0, inner, varUint8Array(payload)]` built by hand.
-fn sync_frame(inner: u8, payload: &[u8]) -> Vec<u8> {
-    use yrs::encoding::write::Write;
-    let mut frame = vec![0, inner];
-    frame.write_var(payload.len() as u64);
-    frame.extend_from_slice(payload);
-    frame
-}
-
 /// A v1 update in which each of `clients` wrote one GC struct of length 1:
 /// the smallest way to make a document name many clients, as a long-lived
 /// vault does (Yjs makes a new client ID per editing session).
@@ -794,7 +785,7 @@ fn a_sync_step1_naming_every_client_of_a_long_lived_vault_is_answered_and_junk_i
     use yaos_server::room::limits::{max_sync_step1_bytes, MAX_SYNC_STEP1_FRAME_BYTES};
     let mut h = Harness::fresh();
     let clients: Vec<u64> = (0..200_000u64).map(|i| 1_000_000_000 + i * 7).collect();
-    h.frame(sync_frame(2, &many_clients_update(&clients)));
+    h.frame(docs::sync_frame(2, &many_clients_update(&clients)));
     assert_eq!(h.room.doc().transact().state_vector().len(), clients.len());
     h.frame(edit(&docs::doc(11), "written while the device was away"));
     h.take_log();

@@ -90,3 +90,13 @@ pub fn filler(len: usize, seed: u64) -> String {
         })
         .collect()
 }
+
+/// `[0, inner, varUint8Array(payload)]` built by hand: a sync frame around
+/// any payload, valid or not.
+pub fn sync_frame(inner: u8, payload: &[u8]) -> Vec<u8> {
+    use yrs::encoding::write::Write;
+    let mut frame = vec![0, inner];
+    frame.write_var(payload.len() as u64);
+    frame.extend_from_slice(payload);
+    frame
+}
