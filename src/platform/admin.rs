@@ -43,6 +43,10 @@ pub async fn cleanup_kv(host: &Rc<RoomHost>) -> Result<Value> {
 /// Emergency compaction: folds the journal into a fresh snapshot. Refused
 /// (`aborted`) in the read-only fallback, unlike the original.
 pub async fn compact(host: &Rc<RoomHost>) -> Result<Value> {
+    // Logged before the rewrite, so an operator (and the crash test that
+    // kills workerd inside it) can tell a compaction that started from one
+    // that never ran.
+    console_warn!("debug/compact: emergency compaction started");
     host.with_room(|room| room.compact_now().to_json()).await
 }
 
