@@ -28,7 +28,7 @@ use yaos_server::room::vault_room::{Outbox, VaultRoom};
 use yaos_server::store::kv::MemoryKv;
 use yrs::sync::{Awareness, Message, SyncMessage};
 use yrs::updates::encoder::Encode;
-use yrs::{Doc, Map, ReadTxn, Transact, WriteTxn};
+use yrs::{Doc, Map, ReadTxn, StateVector, Transact, WriteTxn};
 
 fn clock() -> u64 {
     1_779_963_072_345
@@ -261,6 +261,37 @@ fn a_failing_append_and_checkpoint_relay_but_never_echo() {
     assert_eq!(notes, Some(4), "every edit is stored");
 }
 
+/// The echo frame that carries state vector `sv`.
+fn echo_with(sv: &StateVector) -> String {
+    format!("text {}", sv_echo_frame(&sv.encode_v1()))
+}
+
+#[test]
+fn a_new_socket_s_baseline_echo_leaves_out_an_edit_that_failed_to_save() {
+    let mut h = Harness::fresh();
+    let client = docs::doc(11);
+    h.frame(edit(&client, "stored"));
+    let durable = client.transact().state_vector();
+    h.take_log();
+    h.sql().break_statements("INSERT INTO journal");
+    h.sql().break_statements("snapshot_chunks");
+    let failed = h.frame(edit(&client, "unsaved"));
+    assert!(matches!(failed, Some(SaveOutcome::Failed(_))), "{failed:?}");
+    h.take_log();
+    // The device reconnects: its new socket's baseline echo must not cover
+    // the edit storage does not hold (the plugin would count it as safe).
+    h.room.connect(&mut h.out());
+    let log = h.take_log();
+    assert_eq!(log.last(), Some(&echo_with(&durable)), "the durable state only");
+    assert_ne!(log.last(), Some(&echo_of(&client)));
+    // Healed: the next save stores both, and a new socket's echo covers both.
+    h.sql().heal();
+    assert!(h.frame(edit(&client, "after")).is_some_and(|s| s.is_durable()));
+    h.take_log();
+    h.room.connect(&mut h.out());
+    assert_eq!(h.take_log().last(), Some(&echo_of(&client)));
+}
+
 /// A kv-fallback room: SQL fails to load and the legacy store has the vault.
 fn fallback_room() -> Harness {
     let kv = MemoryKv::default();
@@ -281,10 +312,15 @@ fn a_read_only_fallback_room_relays_and_never_echoes_or_writes() {
         ["reply step1".to_owned(), h.echo()],
         "the baseline echo is still sent"
     );
+    let legacy = h.room.doc().transact().state_vector();
     let saved = h.frame(edit(&docs::doc(12), "relayed"));
     assert!(matches!(saved, Some(SaveOutcome::Skipped(_))), "{saved:?}");
     assert_eq!(h.take_log(), ["broadcast update"], "no write, no echo");
     assert_eq!(h.journal_rows(), 0);
+    // A socket that connects now is told only of the legacy copy: the
+    // relayed edit was never stored.
+    h.room.connect(&mut h.out());
+    assert_eq!(h.take_log().last(), Some(&echo_with(&legacy)));
 }
 
 #[test]

@@ -14,7 +14,8 @@
 
 use serde_json::json;
 use thiserror::Error;
-use yrs::{Doc, ReadTxn, Transact};
+use yrs::updates::encoder::Encode;
+use yrs::{Doc, ReadTxn, StateVector, Transact};
 
 use super::debug_report::{DebugParts, RoomFacts};
 use super::limits::{LimitExceeded, RoomLimits, RoomScale};
@@ -507,8 +508,17 @@ impl<E: SqlExec> VaultRoom<E> {
         }
     }
 
+    /// Every echo, the baseline one a new socket gets included, carries the
+    /// state vector of the last durable write (the coordinator's baseline),
+    /// never the live document's: the plugin counts any echo covering an
+    /// edit as its receipt, so an echo naming an edit that failed to save,
+    /// or one the read-only fallback only relayed, would tell a device that
+    /// an unsaved edit is safe. After a durable save the two are the same.
     fn send_echo(&mut self, out: &mut impl Outbox, kind: SvEchoKind) {
-        let sv = self.room.state_vector();
+        let sv = match self.coordinator.baseline() {
+            Some(durable) => durable.encode_v1(),
+            None => StateVector::default().encode_v1(),
+        };
         let result = try_send_sv_echo(out.sender_open(), &sv, kind, |frame| out.reply_text(frame));
         self.sv_echo.record(&result);
     }

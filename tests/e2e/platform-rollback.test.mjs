@@ -5,11 +5,13 @@
 // YAOS_TEST_FAIL_SNAPSHOT_CHUNK_INSERT), after it deleted the old chunks and
 // wrote the first new one. Nothing of it may stay: the old snapshot and the
 // journal are whole, the room reloads with every acknowledged edit, and a
-// later compaction without the fault succeeds.
+// later compaction without the fault succeeds. With the same fault, saves
+// fail, and a reconnecting device must not be told that its unsaved edit is
+// stored.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { startServer, tempDir } from "./harness.mjs";
-import { connectClient, addNote, noteText, coveringEcho } from "./clients.mjs";
+import { Y, connectClient, addNote, noteText, coveringEcho, echoCount, echoedStateVector } from "./clients.mjs";
 import { debugJson } from "./http.mjs";
 
 const TOKEN = "e2e-rollback-token-0123456789abcdef";
@@ -81,4 +83,43 @@ test("a checkpoint whose transaction fails on its second chunk leaves the old sn
   assert.equal((await debugJson(server, VAULT, TOKEN)).persistence.journalEntryCount, 0);
   assert.deepEqual(server.crashLines(), []);
   await stop(server);
+});
+
+test("while saves fail, a reconnecting device's baseline echo leaves out the edit storage does not hold", { timeout: 120_000 }, async () => {
+  const dir = tempDir();
+  // Every snapshot chunk insert fails: a paste over the 2 MiB delta limit
+  // can only be saved as a checkpoint, so its save fails and stays pending.
+  const server = await start(dir, { ...base, YAOS_TEST_FAIL_SNAPSHOT_CHUNK_INSERT: "1" });
+  const a = connectClient(server, VAULT, { token: TOKEN });
+  try {
+    await a.synced();
+    addNote(a.doc, "small.md", "stored in the journal");
+    await coveringEcho(a, 30_000, "the small note's echo");
+    const me = a.doc.clientID;
+    const stored = Y.decodeStateVector(Y.encodeStateVector(a.doc)).get(me);
+    addNote(a.doc, "paste.md", "a pasted line\n".repeat(170_000));
+    const unsaved = Y.decodeStateVector(Y.encodeStateVector(a.doc)).get(me);
+    // The failed save shows in the debug JSON (no event reaches a client).
+    let info = await debugJson(server, VAULT, TOKEN);
+    for (let i = 0; i < 100 && !(info.persistence.consecutiveSaveFailures >= 1); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      info = await debugJson(server, VAULT, TOKEN);
+    }
+    assert.ok(info.persistence.consecutiveSaveFailures >= 1, JSON.stringify(info.persistence));
+    assert.ok(a.echoes.every((e) => (echoedStateVector(e).get(me) ?? 0) < unsaved), "no echo covered the paste");
+
+    // The device reconnects; its new socket's baseline echo is the first
+    // echo after it. The plugin would take an echo covering the paste as its
+    // receipt: it must carry only what storage holds.
+    const seen = a.echoes.length;
+    a.provider.disconnect();
+    a.provider.connect();
+    await echoCount(a, seen + 1, 30_000);
+    const baseline = echoedStateVector(a.echoes[seen]).get(me) ?? 0;
+    assert.ok(baseline >= stored, `the stored note is covered (${baseline} >= ${stored})`);
+    assert.ok(baseline < unsaved, `the unsaved paste is not (${baseline} < ${unsaved})`);
+  } finally {
+    a.close();
+    await stop(server);
+  }
 });
