@@ -2,7 +2,7 @@
 //! the crate's real code paths (the vault room over an in-memory SQLite).
 //!
 //! ```text
-//! cargo run --release --example memory_profile -- --notes 10000 [--verbose] [--sites]
+//! cargo run --release --example memory_profile -- --notes 10000 [--verbose] [--sites] [--gzip-level L]
 //! ```
 //!
 //! Wasm linear memory only grows, so what sets a Durable Object's footprint is
@@ -26,7 +26,9 @@
 //!   small journal entry, so it is not a no-op).
 //! - `snapshot`: a snapshot of the loaded document (index facts, canonical
 //!   full update, SHA-256, gzip), with the gzip output only counted (on the
-//!   platform it leaves wasm memory piece by piece).
+//!   platform it leaves wasm memory piece by piece). `--gzip-level L` builds
+//!   it at level L instead of the server's (`payload::GZIP_LEVEL`), to weigh
+//!   that choice; the report gives the payload's size as `snapshot_gzip_bytes`.
 //! - `migrate`: the first activation after the upgrade: `load_document` with
 //!   SQL empty and the same vault in the legacy key-value layout (checkpoint
 //!   plus a 4-entry journal), which migrates, verifies and serves it.
@@ -63,7 +65,7 @@ use yaos_server::persist::{EmergencyCompact, FallbackReason, SaveOutcome};
 use yaos_server::room::limits::RoomLimits;
 use yaos_server::room::vault_room::{Outbox, VaultRoom};
 use yaos_server::snapshot::index::DocFacts;
-use yaos_server::snapshot::payload::write_payload;
+use yaos_server::snapshot::payload::{write_payload_at_level, GZIP_LEVEL};
 use yaos_server::store::kv::MemoryKv;
 use yaos_server::store::sql::SqlExec;
 use yaos_server::store::DocStore;
@@ -179,11 +181,15 @@ fn measure<T>(name: &'static str, idle: usize, body: impl FnOnce(&mut Steps) -> 
 fn main() {
     let mut notes = 10_000usize;
     let mut verbose = false;
+    let mut gzip_level = GZIP_LEVEL;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--notes" => notes = args.next().and_then(|n| n.parse().ok()).expect("--notes N"),
             "--verbose" => verbose = true,
+            "--gzip-level" => {
+                gzip_level = args.next().and_then(|n| n.parse().ok()).expect("--gzip-level L")
+            }
             "--sites" => {
                 verbose = true;
                 sites::ENABLED.store(true, Relaxed);
@@ -270,10 +276,12 @@ fn main() {
     // the platform it goes to JavaScript memory piece by piece.
     let (stats, phase) = measure("snapshot", idle, |_| {
         let facts = DocFacts::of(server.doc());
-        let stats = write_payload(server.doc(), &mut CountingSink(0)).expect("gzip to a counter");
+        let stats = write_payload_at_level(server.doc(), &mut CountingSink(0), gzip_level)
+            .expect("gzip to a counter");
         (facts.markdown_file_count, stats)
     });
     assert_eq!(stats.0, notes as u64, "every note counted");
+    let snapshot_gzip_bytes = stats.1.gzip_bytes;
     phases.push(phase);
     drop(server);
     drop(sql);
@@ -307,9 +315,16 @@ fn main() {
     report.insert("update_bytes".into(), json!(update_bytes));
     report.insert("snapshot_bytes".into(), json!(snapshot_bytes));
     report.insert("loaded_doc_bytes".into(), json!(loaded_doc_bytes));
+    report.insert("snapshot_gzip_level".into(), json!(gzip_level));
+    report.insert("snapshot_gzip_bytes".into(), json!(snapshot_gzip_bytes));
     report.insert("loaded_doc_x_update".into(), json!(ratio(loaded_doc_bytes)));
     for phase in &phases {
-        let value: Value = json!({"peak_bytes": phase.peak, "peak_x_update": ratio(phase.peak)});
+        let value: Value = json!({
+            "peak_bytes": phase.peak,
+            "peak_x_update": ratio(phase.peak),
+            // Wall time of the phase, with the allocation counting's overhead.
+            "ms": phase.elapsed.as_millis() as u64,
+        });
         report.insert(phase.name.into(), value);
     }
     println!("{}", Value::Object(report));

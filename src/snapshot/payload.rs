@@ -22,10 +22,10 @@ use crate::hex::lower_hex;
 
 /// The gzip level: 1 (fastest). The payload is built synchronously inside the
 /// room's turn, so every client of the vault waits for it: at 10,000 notes
-/// (23 MB) level 6 (zlib's default, which the TypeScript server's `fflate`
-/// used) blocks the room about 2 s for a 5.4 MB payload, level 1 about 0.6 s
-/// for 7.7 MB (`engineering/benchmarks.md`). Storage is cheap; a stalled
-/// vault is not.
+/// level 6 (zlib's default, which the TypeScript server's `fflate` used)
+/// takes 1.7 s natively for a 4.7 MB payload, level 1 0.22 s for 6.8 MB
+/// (`engineering/benchmarks.md`, `memory_profile --gzip-level`). Storage is
+/// cheap; a stalled vault is not.
 pub const GZIP_LEVEL: u32 = 1;
 
 /// SHA-256 hex of the document's full update, streamed (nothing kept).
@@ -38,10 +38,20 @@ pub fn full_update_hash(doc: &Doc) -> String {
 /// Writes the gzipped full update into `sink` and returns its sizes and the
 /// raw update's hash, all from one pass over one transaction.
 pub fn write_payload<S: PayloadSink>(doc: &Doc, sink: &mut S) -> io::Result<PayloadStats> {
+    write_payload_at_level(doc, sink, GZIP_LEVEL)
+}
+
+/// [`write_payload`] at another gzip level (0 to 9): for the benchmark that
+/// weighs [`GZIP_LEVEL`] (`examples/memory_profile --gzip-level`).
+pub fn write_payload_at_level<S: PayloadSink>(
+    doc: &Doc,
+    sink: &mut S,
+    level: u32,
+) -> io::Result<PayloadStats> {
     let start = sink.len();
     let mut hasher = Sha256::new();
     let mut raw_bytes = 0u64;
-    let mut gzip = GzEncoder::new(SinkWriter(sink), Compression::new(GZIP_LEVEL));
+    let mut gzip = GzEncoder::new(SinkWriter(sink), Compression::new(level.min(9)));
     let mut failed = None;
     write_canonical_full_update_v1(&doc.transact(), &mut |piece| {
         if failed.is_some() {

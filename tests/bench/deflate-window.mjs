@@ -3,20 +3,25 @@
 // benchmark's notes and on real Markdown, for each window size, so the
 // choice behind YAOS_DEFLATE_WINDOW_BITS can be checked. Run through
 // scripts/bench.sh --deflate-window [N] [DIR...]: N notes of 2 KiB (default
-// 10,000) and every Markdown file over 2 KiB under the DIRs (default this
-// repository's node_modules and ../shared), up to 20 MB.
+// 10,000) and every Markdown file over 2 KiB under the DIRs, in sorted path
+// order, up to 20 MB. The default DIR is this repository's node_modules,
+// whose packages package-lock.json pins, so the "real Markdown" corpus is the
+// same on every machine after `scripts/setup.sh`; its file count, bytes and
+// SHA-256 are printed so a reader can check that it is.
 import zlib from "node:zlib";
+import { createHash } from "node:crypto";
 import { readFileSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { noteBody } from "./content.mjs";
 
 const N = Number(process.argv[2] ?? 10000);
-const dirs = process.argv.length > 3 ? process.argv.slice(3) : ["node_modules", "../shared"];
+const dirs = process.argv.length > 3 ? process.argv.slice(3) : ["node_modules"];
 const WINDOWS = [15, 13, 12, 11, 10];
 
 function* markdown(dir) {
   let entries;
   try { entries = readdirSync(dir, { withFileTypes: true }); } catch { return; }
+  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const e of entries) {
     const path = join(dir, e.name);
     if (e.isDirectory()) yield* markdown(path);
@@ -53,4 +58,6 @@ for (const dir of dirs) {
     total += b.length;
   }
 }
-table(`${parts.length} Markdown files under ${dirs.join(", ")}`, Buffer.concat(parts));
+const corpus = Buffer.concat(parts);
+const sha256 = createHash("sha256").update(corpus).digest("hex");
+table(`${parts.length} Markdown files under ${dirs.join(", ")} (sha256 ${sha256})`, corpus);
