@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Runs every cargo-fuzz target (fuzz/fuzz_targets/) for SECONDS each, one
 # after another, after replaying the kept regression inputs
-# (fuzz/regressions/<target>/: crashes once found, and seeds). Prints one summary line per target:
+# (fuzz/regressions/<target>/: crashes once found, and seeds), starting from
+# the committed minimised corpus (fuzz/seeds/<target>/, made with
+# `cargo fuzz cmin` from long runs) plus whatever earlier runs on this machine
+# left in fuzz/corpus/<target>/. Prints one summary line per target:
 # executions, wall time and whether it found anything. A crash input lands in
 # fuzz/artifacts/<target>/ and fails the run.
 #
@@ -30,9 +33,11 @@ for target in "${targets[@]}"; do
   fi
   log="artifacts/$target/last-run.log"
   start=$(date +%s)
-  # The kept inputs also seed the run (libFuzzer reads every corpus directory
-  # given and writes new inputs to the first).
-  if cargo fuzz run -s none "$target" "corpus/$target" "regressions/$target" -- \
+  # The kept inputs and the committed corpus also seed the run (libFuzzer
+  # reads every corpus directory given and writes new inputs to the first).
+  seeds=()
+  [ -d "seeds/$target" ] && seeds=("seeds/$target")
+  if cargo fuzz run -s none "$target" "corpus/$target" "regressions/$target" "${seeds[@]}" -- \
       -max_total_time="$seconds" -rss_limit_mb=4096 -timeout=30 >"$log" 2>&1; then
     result="no crash"
   else

@@ -143,12 +143,20 @@ proptest! {
     /// holding the whole live document; a failed one left storage loadable
     /// and no newer than the document; once storage heals, the next save
     /// stores everything.
+    ///
+    /// With `deferred` the compaction runs as on the platform: the save only
+    /// marks it due and `compact_if_due` (the alarm) runs it after the save,
+    /// under the same armed fault.
     #[test]
-    fn coordinator_under_injected_failures(steps in proptest::collection::vec(step(), 1..20)) {
+    fn coordinator_under_injected_failures(
+        steps in proptest::collection::vec(step(), 1..20),
+        deferred in proptest::bool::ANY,
+    ) {
         let exec = Rc::new(SqliteExec::in_memory());
         let store = SqlDocStore::new(Rc::clone(&exec)).expect("tables");
         // Small compaction thresholds, so compactions (and their faults) happen.
-        let policy = Policy { compaction_max_entries: 3, ..Policy::default() };
+        let policy =
+            Policy { compaction_max_entries: 3, defer_compaction: deferred, ..Policy::default() };
         let mut coordinator = Coordinator::new(policy);
         let doc = docs::doc(1);
         coordinator.on_loaded(&doc, store.journal_stats().expect("stats"));
@@ -166,6 +174,9 @@ proptest! {
             }
             now += 1000;
             let outcome = coordinator.save(&store, &doc, now, &mut trace);
+            if deferred {
+                coordinator.compact_if_due(&store, &doc, now, &mut trace);
+            }
             exec.clear_fault();
             let loaded = docs::rebuilt(&store.load().expect("storage stays loadable"));
             if outcome.is_durable() {

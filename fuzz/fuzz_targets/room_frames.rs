@@ -1,7 +1,9 @@
 //! The room's frame path: sequences of frames from several connections,
-//! real edits from well-formed clients, closes, compactions and storage
-//! faults (journal or snapshot writes failing, once or until healed) against
-//! a vault room over real (in-memory) SQLite. Besides "never panics", three
+//! real edits from well-formed clients (some of megabytes, so checkpoints
+//! span several chunks and deltas pass the journal row limit), closes,
+//! emergency and policy compactions, restarts with frames after them, and
+//! storage faults (journal or snapshot writes failing, once or until healed)
+//! against a vault room over real (in-memory) SQLite. Besides "never panics", three
 //! properties are checked: a frame the structural check refused leaves the
 //! document untouched; every `postApply` echo a well-formed client received
 //! is covered by what storage holds at the end (durable before
@@ -63,7 +65,25 @@ enum Event {
     Fault {
         kind: u8,
     },
+    /// A large edit by the connection's well-formed client, `size` × 64 KiB
+    /// (up to 3 MiB): multi-chunk checkpoints, journal rows over the row
+    /// limit, the checkpoint fallback.
+    BigEdit {
+        conn: u8,
+        key: u8,
+        size: u8,
+    },
+    /// The deferred compaction the alarm runs, by the compaction policy.
+    PolicyCompact,
+    /// The object restarted: the room activated again from storage, the
+    /// connections kept (hibernatable sockets). A failed activation keeps the
+    /// room as it was, as a live object that could not restart would be.
+    Restart,
 }
+
+/// A big edit's size unit and its largest multiple.
+const BIG_EDIT_UNIT: usize = 64 * 1024;
+const BIG_EDIT_MAX_UNITS: u8 = 48;
 
 fn sync_frame(inner: u8, payload: &[u8]) -> Vec<u8> {
     let mut frame = vec![0, inner % 3];
@@ -166,8 +186,25 @@ fuzz_target!(|events: Vec<Event>| {
                 ids[conn] = HeldAwareness::default();
                 continue;
             }
+            Event::BigEdit { conn, key, size } => {
+                let conn = conn as usize % 3;
+                let units = 1 + (size % BIG_EDIT_MAX_UNITS) as usize;
+                let fill = char::from(b'a' + key % 26);
+                let text: String = std::iter::repeat_n(fill, units * BIG_EDIT_UNIT).collect();
+                (conn, edit(&clients[conn], key % 8, &text))
+            }
             Event::Compact => {
                 room.compact_now();
+                continue;
+            }
+            Event::PolicyCompact => {
+                room.compact_if_due();
+                continue;
+            }
+            Event::Restart => {
+                if let Some(restarted) = activate(&db, &kv) {
+                    room = restarted;
+                }
                 continue;
             }
             Event::Fault { kind } => {
