@@ -121,6 +121,7 @@ impl Outbox for Discard<'_> {
         Ok(())
     }
 
+    fn broadcast_text(&mut self, _text: &str) {}
     fn sender_open(&self) -> bool {
         true
     }

@@ -22,6 +22,10 @@
 # `scripts/bench.sh --profile [N S C K]` prints where the worker's CPU goes
 # under the throughput load (tests/bench/profile.mjs, V8's sampling profiler
 # through wrangler's inspector port).
+# `scripts/bench.sh --typing [--keystrokes K] [--rate R] [--window MS]` types
+# K keystrokes at R a second, one per transaction, with a second device
+# watching: saves and SQL rows written per 1,000 keystrokes, acknowledgement
+# and peer latency (tests/bench/typing.mjs).
 # `scripts/bench.sh --deflate-window [N] [DIR...]` times zlib per compression
 # window on the benchmark's notes and on real Markdown
 # (tests/bench/deflate-window.mjs; no server).
@@ -34,6 +38,10 @@ echo "== building the worker (wasm)" >&2
 bash scripts/build.sh >&2
 
 echo "== benchmark (wrangler dev + real clients)" >&2
+if [ "${1:-}" = "--typing" ]; then
+  shift
+  exec node tests/bench/typing.mjs "$@"
+fi
 if [ "${1:-}" = "--migration" ]; then
   shift
   exec node tests/bench/migration.mjs "$@"

@@ -37,6 +37,7 @@ impl Outbox for Discard {
     fn reply_text(&mut self, _: &str) -> Result<(), String> {
         Ok(())
     }
+    fn broadcast_text(&mut self, _text: &str) {}
     fn sender_open(&self) -> bool {
         true
     }

@@ -42,6 +42,7 @@ impl Outbox for Frames {
     fn reply_text(&mut self, _: &str) -> Result<(), String> {
         Ok(())
     }
+    fn broadcast_text(&mut self, _text: &str) {}
     fn sender_open(&self) -> bool {
         true
     }

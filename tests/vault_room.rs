@@ -20,11 +20,12 @@ use futures::executor::block_on;
 use serde_json::{json, Value};
 use sqlite::SqliteExec;
 use yaos_server::diagnostics::trace::TraceLog;
+use yaos_server::persist::CommitWindow;
 use yaos_server::persist::{SaveOutcome, Status};
 use yaos_server::room::debug_report::debug_report;
 use yaos_server::room::protocol::HeldAwareness;
 use yaos_server::room::sv_echo::sv_echo_frame;
-use yaos_server::room::vault_room::{Outbox, VaultRoom};
+use yaos_server::room::vault_room::{FrameTurn, Outbox, VaultRoom};
 use yaos_server::store::kv::MemoryKv;
 use yrs::sync::{Awareness, Message, SyncMessage};
 use yrs::updates::encoder::Encode;
@@ -53,6 +54,9 @@ impl Outbox for Recorder {
         self.log.borrow_mut().push(format!("text {text}"));
         Ok(())
     }
+    fn broadcast_text(&mut self, text: &str) {
+        self.log.borrow_mut().push(format!("broadcast text {text}"));
+    }
     fn sender_open(&self) -> bool {
         self.open
     }
@@ -77,6 +81,14 @@ struct Harness {
 
 impl Harness {
     fn activate(kv: &MemoryKv, prepare: impl FnOnce(&SqliteExec)) -> Harness {
+        Harness::activate_with_clock(kv, prepare, clock)
+    }
+
+    fn activate_with_clock(
+        kv: &MemoryKv,
+        prepare: impl FnOnce(&SqliteExec),
+        clock: fn() -> u64,
+    ) -> Harness {
         let log: Log = Rc::default();
         let sql = SqliteExec::logged(Rc::clone(&log));
         prepare(&sql);
@@ -432,6 +444,7 @@ fn debug_report_of_an_unloaded_room() {
                 "snapshotBytes": null, "compactionDue": null, "consecutiveCompactionFailures": null,
                 "compactionBreakerOpen": null},
             "refusedFrames": {"count": 0, "recent": []},
+            "budget": null,
         })
     );
     let keys: Vec<&String> = value.as_object().unwrap().keys().collect();
@@ -447,7 +460,8 @@ fn debug_report_of_an_unloaded_room() {
             "storage",
             "wasmMemoryBytes",
             "room",
-            "refusedFrames"
+            "refusedFrames",
+            "budget"
         ]
     );
 }
@@ -925,4 +939,116 @@ fn a_crash_between_the_echo_and_the_deferred_compaction_loses_nothing_and_the_ne
     assert_eq!(room.store().sql().scalar("SELECT COUNT(*) FROM journal"), 0);
     drop(room);
     assert_eq!(activate().doc().transact().state_vector(), echoed);
+}
+
+thread_local! {
+    /// The time a group-commit test's room sees, set by the test.
+    static NOW: std::cell::Cell<u64> = const { std::cell::Cell::new(1_000_000) };
+}
+
+fn test_clock() -> u64 {
+    NOW.with(|now| now.get())
+}
+
+fn at(ms: u64) {
+    NOW.with(|now| now.set(1_000_000 + ms));
+}
+
+/// A room with a 2-second commit window on the test clock.
+fn windowed_room() -> Harness {
+    at(0);
+    let mut h = Harness::activate_with_clock(&MemoryKv::default(), |_| {}, test_clock);
+    h.room.set_commit_window(CommitWindow::new(2_000));
+    h
+}
+
+fn turn(h: &mut Harness, frame: Vec<u8>) -> FrameTurn {
+    let mut out = h.out();
+    let turn = h.room.frame("conn-a", frame, &mut h.ids, &mut out);
+    assert!(turn.error.is_none(), "{:?}", turn.error);
+    turn
+}
+
+#[test]
+fn group_commit_writes_a_quiet_edit_at_once_and_a_stream_once_a_window() {
+    let mut h = windowed_room();
+    let client = docs::doc(11);
+    // Quiet: written and acknowledged in its own turn, as without a window.
+    let first = turn(&mut h, edit(&client, "one"));
+    assert!(first.save.is_some_and(|s| s.is_durable()));
+    assert_eq!(first.flush_at, None);
+    assert_eq!(h.take_log().last(), Some(&echo_of(&client)));
+    assert_eq!(h.journal_rows(), 1);
+    // A stream within the window: relayed at once, written at its end.
+    for (ms, text) in [(100, "two"), (900, "three"), (1_999, "four")] {
+        at(ms);
+        let t = turn(&mut h, edit(&client, text));
+        assert!(t.save.is_none(), "{text}: nothing written yet");
+        assert_eq!(t.flush_at, Some(1_002_000), "{text}");
+        assert_eq!(h.take_log(), ["broadcast update"], "{text}: relayed, not acknowledged");
+    }
+    assert_eq!(h.journal_rows(), 1);
+    // The shell's timer: early does nothing; at the window's end one row
+    // holds the three edits and every connection gets the echo.
+    at(1_500);
+    assert!(h.room.flush(&mut h.out()).save.is_none());
+    at(2_000);
+    let flushed = h.room.flush(&mut h.out());
+    assert!(flushed.save.is_some_and(|s| s.is_durable()), "{flushed:?}");
+    assert_eq!(flushed.flush_at, None);
+    assert_eq!(h.journal_rows(), 2, "one row for the three edits");
+    let echo = echo_of(&client).replacen("text ", "broadcast text ", 1);
+    assert_eq!(h.take_log().last(), Some(&echo), "the echo covers all four edits");
+    // Quiet for a window: at once again.
+    at(4_000);
+    assert!(turn(&mut h, edit(&client, "five")).save.is_some_and(|s| s.is_durable()));
+    assert_eq!(h.journal_rows(), 3);
+}
+
+#[test]
+fn a_failed_group_commit_acknowledges_nothing_and_is_retried_a_window_later() {
+    let mut h = windowed_room();
+    let client = docs::doc(11);
+    turn(&mut h, edit(&client, "one"));
+    let stored = client.transact().state_vector();
+    at(100);
+    turn(&mut h, edit(&client, "two"));
+    h.take_log();
+    h.sql().break_statements("INSERT INTO journal");
+    h.sql().break_statements("snapshot_chunks");
+    at(2_000);
+    let failed = h.room.flush(&mut h.out());
+    assert!(matches!(failed.save, Some(SaveOutcome::Failed(_))), "{failed:?}");
+    assert_eq!(failed.flush_at, Some(1_004_000), "retried a window later");
+    assert!(h.take_log().iter().all(|l| !l.contains("text")), "no echo");
+    // A new socket meanwhile is told only what is stored.
+    h.room.connect(&mut h.out());
+    assert_eq!(h.take_log().last(), Some(&echo_with(&stored)));
+    h.sql().heal();
+    at(4_000);
+    let retried = h.room.flush(&mut h.out());
+    assert!(retried.save.is_some_and(|s| s.is_durable()), "{retried:?}");
+    let echo = echo_of(&client).replacen("text ", "broadcast text ", 1);
+    assert_eq!(h.take_log().last(), Some(&echo));
+}
+
+#[test]
+fn a_frame_that_changes_nothing_is_acknowledged_at_once_inside_a_window() {
+    let mut h = windowed_room();
+    let client = docs::doc(11);
+    turn(&mut h, edit(&client, "one"));
+    h.take_log();
+    // The same update again (a reconnecting client resending): nothing to
+    // write, so the echo comes in the same turn and no row is spent.
+    at(100);
+    let update = {
+        let txn = client.transact();
+        txn.encode_state_as_update_v1(&StateVector::default())
+    };
+    let again = Message::Sync(SyncMessage::Update(update)).encode_v1();
+    let t = turn(&mut h, again);
+    assert!(t.save.is_some(), "{t:?}");
+    assert_eq!(t.flush_at, None);
+    assert_eq!(h.take_log().last(), Some(&echo_of(&client)));
+    assert_eq!(h.journal_rows(), 1);
 }

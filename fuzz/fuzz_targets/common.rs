@@ -39,6 +39,7 @@ impl Outbox for CountingOutbox {
         self.texts += 1;
         Ok(())
     }
+    fn broadcast_text(&mut self, _text: &str) {}
     fn sender_open(&self) -> bool {
         true
     }

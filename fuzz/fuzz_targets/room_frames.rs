@@ -121,6 +121,9 @@ impl Outbox for EchoOutbox {
         }
         Ok(())
     }
+    fn broadcast_text(&mut self, text: &str) {
+        let _ = self.reply_text(text);
+    }
     fn sender_open(&self) -> bool {
         true
     }

@@ -5,13 +5,17 @@
 //! extern below: workerd forbids `BEGIN`/`COMMIT` statements in `exec`.
 //! A test-only fault ([`FAIL_CHUNK_INSERT_VAR`]) fails a checkpoint's body
 //! halfway, so the end-to-end tests see the rollback on the real platform.
+//! Every statement's billed rows are counted ([`SqlUsage`]).
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 
+use super::runtime::now_ms;
+use crate::diagnostics::usage::SqlUsage;
 use crate::store::sql::{SqlError, SqlExec, SqlParam, SqlValue};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use worker::{console_warn, SqlStorage, SqlStorageValue, Storage};
+use worker::{console_warn, SqlCursor, SqlStorage, SqlStorageValue, Storage};
 
 #[wasm_bindgen]
 extern "C" {
@@ -39,24 +43,48 @@ pub struct DoSql {
     storage: Storage,
     /// Chunk inserts left before the injected failure ([`FAIL_CHUNK_INSERT_VAR`]).
     chunk_inserts_left: Cell<Option<u32>>,
+    /// The rows every statement's cursor reported (shared with the room's
+    /// key-value store, whose rows are billed the same way).
+    usage: Meter,
 }
+
+/// A room's billed-row counts, shared by its SQL and key-value adapters.
+pub type Meter = Rc<RefCell<SqlUsage>>;
 
 impl DoSql {
     pub fn new(storage: Storage) -> Self {
-        DoSql { sql: storage.sql(), storage, chunk_inserts_left: Cell::new(None) }
+        DoSql {
+            sql: storage.sql(),
+            storage,
+            chunk_inserts_left: Cell::new(None),
+            usage: Meter::default(),
+        }
     }
 
-    /// [`DoSql::new`] with the test-only fault of [`FAIL_CHUNK_INSERT_VAR`]
-    /// when `setting` (that variable) is a number from 1.
-    pub fn with_test_fault(storage: Storage, setting: Option<&str>) -> Self {
+    /// [`DoSql::new`] counting into `meter`.
+    pub fn metered(storage: Storage, meter: Meter) -> Self {
+        DoSql { usage: meter, ..DoSql::new(storage) }
+    }
+
+    /// With the test-only fault of [`FAIL_CHUNK_INSERT_VAR`] when `setting`
+    /// (that variable) is a number from 1.
+    pub fn with_test_fault(mut self, setting: Option<&str>) -> Self {
         let nth = setting.and_then(|v| v.trim().parse::<u32>().ok()).filter(|n| *n >= 1);
         if let Some(n) = nth {
             console_warn!("{FAIL_CHUNK_INSERT_VAR}={n}: snapshot chunk insert {n} and later fail (tests only)");
         }
-        DoSql { chunk_inserts_left: Cell::new(nth.map(|n| n - 1)), ..DoSql::new(storage) }
+        self.chunk_inserts_left = Cell::new(nth.map(|n| n - 1));
+        self
     }
 
     /// The injected failure, when it is due for `sql`.
+    /// Adds what a statement's cursor reports it read and wrote (billed
+    /// rows; a rolled-back transaction's writes are counted all the same).
+    fn count(&self, cursor: &SqlCursor) {
+        let (read, written) = (cursor.rows_read() as u64, cursor.rows_written() as u64);
+        self.usage.borrow_mut().record(now_ms(), read, written);
+    }
+
     fn injected(&self, sql: &str) -> Result<(), SqlError> {
         let Some(left) = self.chunk_inserts_left.get() else { return Ok(()) };
         if !sql.starts_with("INSERT INTO snapshot_chunks") {
@@ -102,11 +130,12 @@ impl SqlExec for DoSql {
     ) -> Result<(), SqlError> {
         let bindings: Vec<JsValue> = params.iter().map(bind).collect();
         let cursor = self.sql.exec_raw(sql, bindings).map_err(|e| SqlError::Exec(e.to_string()))?;
-        for row in cursor.raw() {
+        let result = cursor.raw().try_for_each(|row| {
             let row = row.map_err(|e| SqlError::Exec(e.to_string()))?;
-            on_row(row.into_iter().map(convert).collect())?;
-        }
-        Ok(())
+            on_row(row.into_iter().map(convert).collect())
+        });
+        self.count(&cursor);
+        result
     }
 
     /// `exec` runs a statement that returns no rows to completion before it
@@ -115,8 +144,13 @@ impl SqlExec for DoSql {
     fn execute(&self, sql: &str, params: &[SqlParam<'_>]) -> Result<(), SqlError> {
         self.injected(sql)?;
         let bindings: Vec<JsValue> = params.iter().map(bind).collect();
-        self.sql.exec_raw(sql, bindings).map_err(|e| SqlError::Exec(e.to_string()))?;
+        let cursor = self.sql.exec_raw(sql, bindings).map_err(|e| SqlError::Exec(e.to_string()))?;
+        self.count(&cursor);
         Ok(())
+    }
+
+    fn usage(&self) -> Option<SqlUsage> {
+        Some(self.usage.borrow().clone())
     }
 
     fn transaction(&self, body: &mut dyn FnMut() -> Result<(), SqlError>) -> Result<(), SqlError> {

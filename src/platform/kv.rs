@@ -7,13 +7,31 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use worker::Storage;
 
+use super::do_sql::Meter;
+use super::runtime::now_ms;
+
 pub struct DoKv {
     storage: Storage,
+    /// Where the rows each call reads and writes are counted, if anywhere
+    /// (key-value storage of a SQLite-backed object is billed in rows).
+    meter: Option<Meter>,
 }
 
 impl DoKv {
     pub fn new(storage: Storage) -> Self {
-        DoKv { storage }
+        DoKv { storage, meter: None }
+    }
+
+    /// [`DoKv::new`] counting into `meter`: a row read per key read or
+    /// listed, a row written per key put or deleted.
+    pub fn metered(storage: Storage, meter: Meter) -> Self {
+        DoKv { storage, meter: Some(meter) }
+    }
+
+    fn count(&self, read: usize, written: usize) {
+        if let Some(meter) = &self.meter {
+            meter.borrow_mut().record(now_ms(), read as u64, written as u64);
+        }
     }
 }
 
@@ -91,12 +109,14 @@ impl KvStore for DoKv {
     async fn get(&self, key: &str) -> Result<Option<KvValue>, KvError> {
         let promise = self.storage.as_raw().get(key).map_err(err)?;
         let value = JsFuture::from(promise).await.map_err(err)?;
+        self.count(1, 0);
         Ok(if value.is_undefined() { None } else { Some(from_js(&value)) })
     }
 
     async fn put(&self, key: &str, value: KvValue) -> Result<(), KvError> {
         let promise = self.storage.as_raw().put(key, to_js(&value)).map_err(err)?;
         JsFuture::from(promise).await.map_err(err)?;
+        self.count(0, 1);
         Ok(())
     }
 
@@ -105,6 +125,7 @@ impl KvStore for DoKv {
             let keys: Vec<JsValue> = batch.iter().map(|k| JsValue::from_str(k)).collect();
             let promise = self.storage.as_raw().delete_multiple(keys).map_err(err)?;
             JsFuture::from(promise).await.map_err(err)?;
+            self.count(0, batch.len());
         }
         Ok(())
     }
@@ -120,6 +141,7 @@ impl KvStore for DoKv {
                 out.push((key, from_js(&value)));
             }
         });
+        self.count(out.len(), 0);
         Ok(out)
     }
 }

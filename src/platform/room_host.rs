@@ -16,13 +16,14 @@ use worker::*;
 
 use crate::diagnostics::trace::TraceLog;
 use crate::diagnostics::trace_store::TraceStore;
+use crate::persist::{CommitWindow, COMMIT_WINDOW_VAR};
 use crate::room::limits::RoomLimits;
 use crate::room::protocol::HeldAwareness;
 use crate::room::room_meta::{RoomMeta, ROOM_META_KEY};
 use crate::room::vault_room::{compaction_alarm, Outbox, Sender, VaultRoom};
 use crate::store::kv::{KvStore, KvValue};
 
-use super::do_sql::{DoSql, FAIL_CHUNK_INSERT_VAR};
+use super::do_sql::{DoSql, Meter, FAIL_CHUNK_INSERT_VAR};
 use super::kv::DoKv;
 use super::runtime::{now_ms, random_bytes};
 
@@ -79,6 +80,11 @@ pub struct RoomHost {
     /// is set for (Unix ms); both cleared when the alarm runs.
     compaction_due_since: std::cell::Cell<Option<u64>>,
     compaction_alarm_at: std::cell::Cell<Option<u64>>,
+    /// When the group commit's timer is set for (Unix ms), if it is.
+    flush_timer_at: std::cell::Cell<Option<u64>>,
+    /// The rows this object was billed for (SQL and key-value), since it
+    /// started; the debug JSON's `budget`.
+    meter: Meter,
     /// The accepted sockets, kept until one is accepted or closes:
     /// `getWebSockets()` builds a new array of every socket, and each
     /// broadcast would otherwise call it. Closed sockets still in the list
@@ -121,6 +127,13 @@ impl Outbox for Sockets<'_> {
         }
     }
 
+    fn broadcast_text(&mut self, text: &str) {
+        for ws in self.host.accepted_sockets().iter() {
+            if ready_state(ws) == Some(SOCKET_OPEN) {
+                let _ = ws.send_with_str(text);
+            }
+        }
+    }
     fn sender_open(&self) -> bool {
         self.sender.is_some_and(|ws| ready_state(ws) == Some(SOCKET_OPEN))
     }
@@ -140,12 +153,14 @@ impl RoomHost {
             manual_snapshots: RefCell::default(),
             compaction_due_since: std::cell::Cell::new(None),
             compaction_alarm_at: std::cell::Cell::new(None),
+            flush_timer_at: std::cell::Cell::new(None),
+            meter: Meter::default(),
             sockets: RefCell::new(None),
         }
     }
 
     pub fn kv(&self) -> DoKv {
-        DoKv::new(self.state.storage())
+        DoKv::metered(self.state.storage(), Rc::clone(&self.meter))
     }
 
     /// The vault id: learned from the Worker's requests and kept in storage,
@@ -196,7 +211,8 @@ impl RoomHost {
         self.learn_room_id(None).await;
         let mut log = TraceLog::default();
         let fault = self.env.var(FAIL_CHUNK_INSERT_VAR).ok().map(|v| v.to_string());
-        let sql = DoSql::with_test_fault(self.state.storage(), fault.as_deref());
+        let sql = DoSql::metered(self.state.storage(), Rc::clone(&self.meter))
+            .with_test_fault(fault.as_deref());
         let activated = VaultRoom::activate(sql, &self.kv(), now_ms, &mut log).await;
         self.write_traces(log).await;
         let mut room = activated.map_err(|e| e.to_string())?;
@@ -206,6 +222,12 @@ impl RoomHost {
             console_warn!("limit setting: {warning}");
         }
         room.set_limits(limits);
+        let setting = self.env.var(COMMIT_WINDOW_VAR).ok().map(|v| v.to_string());
+        let (commit, warning) = CommitWindow::from_setting(setting.as_deref());
+        if let Some(warning) = warning {
+            console_warn!("commit window setting: {warning}");
+        }
+        room.set_commit_window(commit);
         let compaction_due = room.compaction_due();
         // Woken with sockets still open: no-op on a fresh activation.
         room.wake(&mut Sockets { host: &self, sender: None });
@@ -244,6 +266,40 @@ impl RoomHost {
         let outcome = self.with_room(|room| room.compact_if_due()).await?;
         console_log!("deferred compaction: {outcome:?}");
         Ok(())
+    }
+
+    /// Sets the group commit's timer for `at` (a `setTimeout`, not an alarm:
+    /// an alarm is a row written, which is what the window saves). A pending
+    /// timer also keeps the object from hibernating with updates unwritten;
+    /// if the object dies anyway they were never acknowledged, and their
+    /// clients send them again on their next sync.
+    pub fn schedule_flush(self: &Rc<Self>, at: u64) {
+        if self.flush_timer_at.get().is_some_and(|set| set <= at) {
+            return;
+        }
+        self.flush_timer_at.set(Some(at));
+        let host = Rc::clone(self);
+        wasm_bindgen_futures::spawn_local(async move {
+            let wait = at.saturating_sub(now_ms());
+            Delay::from(std::time::Duration::from_millis(wait)).await;
+            if host.flush_timer_at.get() != Some(at) {
+                return; // superseded by an earlier timer, which flushed
+            }
+            host.flush_timer_at.set(None);
+            let turn =
+                host.with_room(|room| room.flush(&mut Sockets { host: &host, sender: None }));
+            match turn.await {
+                Ok(turn) => {
+                    if turn.compaction_due {
+                        host.schedule_compaction().await;
+                    }
+                    if let Some(next) = turn.flush_at {
+                        host.schedule_flush(next);
+                    }
+                }
+                Err(e) => console_warn!("group commit failed: {e}"),
+            }
+        });
     }
 
     /// Drops the activated room; the next request or frame activates it
@@ -296,6 +352,9 @@ impl RoomHost {
         }
         if turn.compaction_due {
             self.schedule_compaction().await;
+        }
+        if let Some(at) = turn.flush_at {
+            self.schedule_flush(at);
         }
         self.sync_room_meta().await;
         Ok(())

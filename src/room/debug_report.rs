@@ -9,6 +9,9 @@ use serde_json::{json, Value};
 
 use super::refused_frames::RefusedFrames;
 use super::sv_echo::SvEchoCounters;
+use crate::diagnostics::usage::{
+    utc_day, SqlUsage, FREE_PLAN_DAILY_ROWS_READ, FREE_PLAN_DAILY_ROWS_WRITTEN,
+};
 use crate::doc_model::summary::DocumentSummary;
 use crate::migration::StorageStatus;
 use crate::persist::{Coordinator, PersistenceHealth};
@@ -25,6 +28,9 @@ pub struct DebugParts {
     pub room: RoomFacts,
     /// `refusedFrames` ([`super::refused_frames::RefusedFrames::to_json`]).
     pub refused_frames: Value,
+    /// `budget`: the billed SQL rows and the group commit window
+    /// ([`budget_json`]).
+    pub budget: Value,
 }
 
 /// The loaded room's side of the `room` object.
@@ -51,8 +57,28 @@ impl DebugParts {
             storage: StorageStatus::default().to_json(0),
             room: RoomFacts::default(),
             refused_frames: RefusedFrames::default().to_json(),
+            budget: Value::Null,
         }
     }
+}
+
+/// The `budget` object: the rows this activation was billed for (today's
+/// part, UTC, and since it started) against the free plan's daily limits,
+/// and the commit window that keeps writes down. `usage` is `None` where
+/// the store does not count (nulls then).
+pub fn budget_json(usage: Option<&SqlUsage>, now_ms: u64, commit_window_ms: u64) -> Value {
+    let today = usage.map(|u| u.today(now_ms));
+    let since = usage.map(SqlUsage::since_activation);
+    json!({
+        "day": utc_day(now_ms),
+        "sqlRowsWrittenToday": today.map(|c| c.rows_written),
+        "sqlRowsReadToday": today.map(|c| c.rows_read),
+        "sqlRowsWrittenSinceActivation": since.map(|c| c.rows_written),
+        "sqlRowsReadSinceActivation": since.map(|c| c.rows_read),
+        "dailyRowsWrittenLimit": FREE_PLAN_DAILY_ROWS_WRITTEN,
+        "dailyRowsReadLimit": FREE_PLAN_DAILY_ROWS_READ,
+        "commitWindowMs": commit_window_ms,
+    })
 }
 
 /// The report. `recent` is the newest-first trace list; `parts` is `None`
@@ -89,5 +115,6 @@ pub fn debug_report(
         "wasmMemoryBytes": wasm_memory,
         "room": room,
         "refusedFrames": parts.refused_frames,
+        "budget": parts.budget,
     })
 }

@@ -10,7 +10,6 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use serde_json::{json, Value};
 use yrs::encoding::read::{self, Cursor, Read};
 use yrs::encoding::write::Write;
 use yrs::error::UpdateError;
@@ -179,13 +178,6 @@ pub struct FrameEffects {
 impl FrameEffects {
     fn failed(error: FrameError) -> Self {
         FrameEffects { error: Some(error), ..Self::default() }
-    }
-
-    /// The data of the `server.ydoc.update_observed` trace for an
-    /// update-bearing frame of `frame_len` bytes, otherwise `None`.
-    pub fn update_observed_trace(&self, frame_len: usize) -> Option<Value> {
-        self.update_bearing
-            .then(|| json!({ "updateBytes": frame_len, "docChanged": self.doc_changed }))
     }
 }
 

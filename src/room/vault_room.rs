@@ -17,7 +17,7 @@ use thiserror::Error;
 use yrs::updates::encoder::Encode;
 use yrs::{Doc, ReadTxn, StateVector, Transact};
 
-use super::debug_report::{DebugParts, RoomFacts};
+use super::debug_report::{budget_json, DebugParts, RoomFacts};
 use super::limits::{LimitExceeded, RoomLimits, RoomScale};
 use super::protocol::{FrameError, HeldAwareness, Room, UPDATE_OBSERVED_EVENT};
 use super::refused_frames::{must_be_shown, RefusedFrame, RefusedFrames, REFUSED_FRAME_EVENT};
@@ -26,7 +26,9 @@ use super::sv_echo::{try_send_sv_echo, SvEchoCounters, SvEchoKind, CUSTOM_MESSAG
 use crate::diagnostics::trace::{TraceLog, TraceSink};
 use crate::doc_model::summary::{schema_version, DocumentSummary};
 use crate::migration::{load_document, LoadError, StorageStatus};
-use crate::persist::{Compaction, Coordinator, EmergencyCompact, Policy, SaveOutcome};
+use crate::persist::{
+    Commit, CommitWindow, Compaction, Coordinator, EmergencyCompact, Policy, SaveOutcome,
+};
 use crate::store::kv::KvStore;
 use crate::store::sql::SqlExec;
 use crate::store::sql_store::SqlDocStore;
@@ -41,6 +43,8 @@ pub trait Outbox {
     fn broadcast(&mut self, frame: &[u8]);
     /// A text frame to the sender; the error is the platform's.
     fn reply_text(&mut self, text: &str) -> Result<(), String>;
+    /// A text frame to every open connection (a group commit's echo).
+    fn broadcast_text(&mut self, text: &str);
     /// Whether the sender's socket is open (`readyState` 1).
     fn sender_open(&self) -> bool;
 }
@@ -68,6 +72,20 @@ pub struct FrameTurn {
     /// [`VaultRoom::compact_if_due`] in a later turn, at the time
     /// [`compaction_alarm`] gives, never in this one.
     pub compaction_due: bool,
+    /// The update waits for the commit window: the shell calls
+    /// [`VaultRoom::flush`] at this time (Unix ms).
+    pub flush_at: Option<u64>,
+}
+
+/// What a group commit's write did ([`VaultRoom::flush`]).
+#[derive(Debug, Default)]
+pub struct FlushTurn {
+    /// The save, when one was due.
+    pub save: Option<SaveOutcome>,
+    /// As [`FrameTurn::compaction_due`].
+    pub compaction_due: bool,
+    /// The write failed, or is not due yet: call again at this time.
+    pub flush_at: Option<u64>,
 }
 
 /// The longest connection ID (`_pk`) taken from a client; the plugin sends
@@ -129,6 +147,11 @@ pub const STORED_SYNC_EVENT: &str = "server.sync.stored_state";
 /// stored rows (it was sent from the document instead).
 pub const STORED_SYNC_FAILED_EVENT: &str = "server.sync.stored_state_failed";
 
+/// Whether a save left a deferred compaction due.
+fn compaction_due(save: &Option<SaveOutcome>) -> bool {
+    matches!(save, Some(SaveOutcome::Appended(Compaction::Deferred(_))))
+}
+
 /// The `__YPS:` error a client over a limit receives. Its code is none of
 /// the four the plugin treats as fatal, so the plugin stays connected.
 pub fn limit_error_frame(why: &str) -> String {
@@ -176,6 +199,23 @@ pub struct VaultRoom<E: SqlExec> {
     clock: fn() -> u64,
     limits: RoomLimits,
     refused: RefusedFrames,
+    /// Group commit: when an update taken is written.
+    commit: CommitWindow,
+    /// Update frames taken since their last `update_observed` trace.
+    observed: ObservedFrames,
+}
+
+/// The update frames a room took since it last traced them. Spec 11.2 has a
+/// `server.ydoc.update_observed` trace per frame; each is a key-value row
+/// written and, past the newest 200, one deleted, so under group commit a
+/// trace per keystroke would cost more rows than the writes themselves. The
+/// room traces them once per write instead, with their count (`frames`);
+/// without a window that is still one trace per frame.
+#[derive(Debug, Default)]
+struct ObservedFrames {
+    frames: u64,
+    bytes: u64,
+    doc_changed: bool,
 }
 
 impl<E: SqlExec> VaultRoom<E> {
@@ -209,9 +249,17 @@ impl<E: SqlExec> VaultRoom<E> {
             clock,
             limits: RoomLimits::default(),
             refused: RefusedFrames::default(),
+            commit: CommitWindow::new(0),
+            observed: ObservedFrames::default(),
         };
         room.set_limits(RoomLimits::default());
         Ok(room)
+    }
+
+    /// Group commit with this window (the operator's setting); a room
+    /// starts without one, writing every update at once.
+    pub fn set_commit_window(&mut self, commit: CommitWindow) {
+        self.commit = commit;
     }
 
     /// Replaces the default limits (the operator's settings).
@@ -325,8 +373,10 @@ impl<E: SqlExec> VaultRoom<E> {
         for update in self.room.take_doc_updates() {
             self.coordinator.record_update(update);
         }
-        if let Some(data) = effects.update_observed_trace(frame_len) {
-            self.trace.trace(UPDATE_OBSERVED_EVENT, data);
+        if effects.update_bearing {
+            self.observed.frames += 1;
+            self.observed.bytes += frame_len as u64;
+            self.observed.doc_changed |= effects.doc_changed;
         }
         if let Some(FrameError::Limit(over)) = &effects.error {
             // The other clients never see the frame.
@@ -334,9 +384,70 @@ impl<E: SqlExec> VaultRoom<E> {
         }
         let awareness_ids_changed = !effects.awareness_ids.is_empty();
         held.apply(&effects.awareness_ids);
-        let save = effects.update_bearing.then(|| self.save_then_acknowledge(out));
-        let compaction_due = matches!(save, Some(SaveOutcome::Appended(Compaction::Deferred(_))));
-        FrameTurn { awareness_ids_changed, error: effects.error, save, compaction_due }
+        let (save, flush_at) =
+            if effects.update_bearing { self.commit_or_wait(out) } else { (None, None) };
+        if save.is_some() {
+            self.trace_observed();
+        }
+        FrameTurn {
+            awareness_ids_changed,
+            error: effects.error,
+            compaction_due: compaction_due(&save),
+            save,
+            flush_at,
+        }
+    }
+
+    /// An update-bearing frame was taken: saved and acknowledged now, or left
+    /// for the commit window's end (`flush_at`). A frame that left nothing to
+    /// write (a client resending what the room has) is acknowledged at once,
+    /// as is every frame in the read-only fallback (which never writes).
+    fn commit_or_wait(&mut self, out: &mut impl Outbox) -> (Option<SaveOutcome>, Option<u64>) {
+        if !self.coordinator.has_pending() || self.is_read_only() {
+            return (Some(self.save_then_acknowledge(out)), self.commit.due_at());
+        }
+        let now = (self.clock)();
+        match self.commit.on_update(now) {
+            Commit::Now => {
+                let outcome = self.save_then_acknowledge(out);
+                let retry = self.commit.wrote(now, outcome.is_durable());
+                (Some(outcome), retry)
+            }
+            Commit::At(at) => (None, Some(at)),
+        }
+    }
+
+    /// The commit window's end (the shell's timer): the updates taken in it
+    /// are written as one, and every open connection gets the echo (the
+    /// senders are among them). Early, or with nothing due, it only says
+    /// when to call again.
+    pub fn flush(&mut self, out: &mut impl Outbox) -> FlushTurn {
+        let now = (self.clock)();
+        if !self.commit.is_due(now) {
+            return FlushTurn { flush_at: self.commit.due_at(), ..FlushTurn::default() };
+        }
+        let outcome = self.coordinator.save(&self.store, self.room.doc(), now, &mut self.trace);
+        if outcome.is_durable() {
+            self.send_echo_to_all(out);
+        }
+        let flush_at = self.commit.wrote(now, outcome.is_durable());
+        self.trace_observed();
+        let save = Some(outcome);
+        FlushTurn { compaction_due: compaction_due(&save), save, flush_at }
+    }
+
+    /// The `update_observed` trace of the frames taken since the last one.
+    fn trace_observed(&mut self) {
+        let observed = std::mem::take(&mut self.observed);
+        if observed.frames == 0 {
+            return;
+        }
+        let data = json!({
+            "updateBytes": observed.bytes,
+            "docChanged": observed.doc_changed,
+            "frames": observed.frames,
+        });
+        self.trace.trace(UPDATE_OBSERVED_EVENT, data);
     }
 
     /// A frame of `bytes` over a limit: the sender is told why, and a
@@ -498,6 +609,11 @@ impl<E: SqlExec> VaultRoom<E> {
             summary: Some(DocumentSummary::of(self.room.doc())),
             storage: self.storage.to_json(self.coordinator.oversized_delta_count()),
             refused_frames: self.refused.to_json(),
+            budget: budget_json(
+                self.store.sql().usage().as_ref(),
+                (self.clock)(),
+                self.commit.window_ms(),
+            ),
             room: RoomFacts {
                 awareness_clients: self.room.awareness_client_count(),
                 snapshot: self.store.snapshot_size().ok(),
@@ -515,12 +631,28 @@ impl<E: SqlExec> VaultRoom<E> {
     /// or one the read-only fallback only relayed, would tell a device that
     /// an unsaved edit is safe. After a durable save the two are the same.
     fn send_echo(&mut self, out: &mut impl Outbox, kind: SvEchoKind) {
-        let sv = match self.coordinator.baseline() {
-            Some(durable) => durable.encode_v1(),
-            None => StateVector::default().encode_v1(),
-        };
+        let sv = self.durable_state_vector();
         let result = try_send_sv_echo(out.sender_open(), &sv, kind, |frame| out.reply_text(frame));
         self.sv_echo.record(&result);
+    }
+
+    /// A group commit's `postApply` echo, to every open connection: the
+    /// senders of the updates it wrote are among them, and to the others it
+    /// only says what they already may know. Counted once.
+    fn send_echo_to_all(&mut self, out: &mut impl Outbox) {
+        let sv = self.durable_state_vector();
+        let result = try_send_sv_echo(true, &sv, SvEchoKind::PostApply, |frame| {
+            out.broadcast_text(frame);
+            Ok::<(), ()>(())
+        });
+        self.sv_echo.record(&result);
+    }
+
+    fn durable_state_vector(&self) -> Vec<u8> {
+        match self.coordinator.baseline() {
+            Some(durable) => durable.encode_v1(),
+            None => StateVector::default().encode_v1(),
+        }
     }
 }
 

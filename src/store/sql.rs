@@ -4,6 +4,8 @@
 
 use thiserror::Error;
 
+use crate::diagnostics::usage::SqlUsage;
+
 /// A bound statement parameter. Borrowed, so large blobs (snapshot chunks
 /// sliced from a full update) are bound without an intermediate copy.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -69,6 +71,12 @@ pub trait SqlExec {
     /// Runs `body` atomically: its statements commit together, or, if it
     /// returns an error, none of them take effect.
     fn transaction(&self, body: &mut dyn FnMut() -> Result<(), SqlError>) -> Result<(), SqlError>;
+
+    /// The rows the platform billed this connection for, where it counts
+    /// them (the Durable Object's SQL does; SQLite in tests does not).
+    fn usage(&self) -> Option<SqlUsage> {
+        None
+    }
 }
 
 /// A shared handle runs against the same database, so several owners (two
@@ -85,5 +93,9 @@ impl<E: SqlExec> SqlExec for std::rc::Rc<E> {
 
     fn transaction(&self, body: &mut dyn FnMut() -> Result<(), SqlError>) -> Result<(), SqlError> {
         (**self).transaction(body)
+    }
+
+    fn usage(&self) -> Option<SqlUsage> {
+        (**self).usage()
     }
 }

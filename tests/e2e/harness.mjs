@@ -43,7 +43,8 @@ export function tempDir(prefix = "yaos-e2e-") {
 }
 
 /**
- * Starts `wrangler dev`. `vars` become `--var` bindings (SYNC_TOKEN etc.).
+ * Starts `wrangler dev`. `vars` become `--var` bindings (SYNC_TOKEN etc.;
+ * a null value binds nothing).
  * `bucket: false` runs the text-only shape (no R2 binding); by default a
  * local R2 bucket is bound, persisted under `persistDir`.
  * `config` runs another worker (a test fixture) instead of the server.
@@ -72,7 +73,12 @@ async function startServerOnce({ persistDir = tempDir(), vars = {}, config = nul
     "--inspector-port", String(inspectorPort), "--persist-to", persistDir,
     "--local", "--show-interactive-dev-session=false", "--log-level", "info",
   ];
-  for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
+  // The server's tests write and await one acknowledgement at a time, so by
+  // default they run without group commit (each edit written in its own
+  // turn, as before it); a test passes YAOS_COMMIT_WINDOW_MS itself to set a
+  // window, or null to run the production default.
+  const all = fixture ? vars : { YAOS_COMMIT_WINDOW_MS: "0", ...vars };
+  for (const [k, v] of Object.entries(all)) if (v !== null) args.push("--var", `${k}:${v}`);
   args.push(...extraArgs);
   const child = spawn(join(ROOT, "node_modules", ".bin", "wrangler"), args, {
     cwd: dirname(config),

@@ -107,6 +107,10 @@ test("the status page shows a vault's debug JSON, hostile values as text, and sn
   assert.equal(await value(page, "saves", "Health"), "healthy");
   assert.equal(Number(await page.getAttribute("#wasm-meter", "value")), debug.wasmMemoryBytes);
   assert.match(await page.textContent("#wasm-text"), new RegExp(`${(debug.wasmMemoryBytes / 1e6).toFixed(1)} MB of the isolate's 128 MB`));
+  // The day's billed rows as a bar against the free plan's limit.
+  assert.match(await page.textContent("#rows-text"), /^\d+ of the free plan's 100000 SQL rows written a day \(\d{4}-\d{2}-\d{2}, UTC\)/);
+  assert.ok(Number(await page.getAttribute("#rows-meter", "value")) > 0, "the vault's writes are counted");
+  assert.equal(await value(page, "budget", "Commit window"), `${debug.budget.commitWindowMs} ms`);
   assert.equal(await value(page, "connections", "Open sockets"), String(debug.room.openSockets));
   assert.equal(await value(page, "connections", "Awareness clients"), String(debug.room.awarenessClients));
 

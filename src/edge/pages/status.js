@@ -73,6 +73,21 @@
     $("wasm-text").textContent = d.wasmMemoryBytes === null || d.wasmMemoryBytes === undefined
       ? "Not reported."
       : `${(d.wasmMemoryBytes / 1e6).toFixed(1)} MB of the isolate's 128 MB (${Math.round((d.wasmMemoryBytes / ISOLATE_BYTES) * 100)}%). Wasm memory never shrinks: this is the peak since the object started.`;
+    // SQL rows billed today (UTC) by this vault's object since it started,
+    // against the free plan's daily limit (shared by every vault of the account).
+    const b = d.budget || {};
+    const written = b.sqlRowsWrittenToday;
+    const limit = b.dailyRowsWrittenLimit || 100000;
+    $("rows-meter").max = limit;
+    $("rows-meter").value = written || 0;
+    $("rows-text").textContent = written === null || written === undefined
+      ? "Not reported."
+      : `${written} of the free plan's ${limit} SQL rows written a day (${b.day}, UTC), ${Math.round((written / limit) * 100)}%, counted since this vault's object started; every vault of the account shares the limit.`;
+    fill("budget", [
+      ["Rows read today", b.sqlRowsReadToday],
+      ["Rows written / read since start", `${show(b.sqlRowsWrittenSinceActivation)} / ${show(b.sqlRowsReadSinceActivation)}`],
+      ["Commit window", b.commitWindowMs === null || b.commitWindowMs === undefined ? null : `${b.commitWindowMs} ms`],
+    ]);
     fill("storage", [
       ["Document loaded", d.documentLoaded ? "yes" : "no (the object is idle or was evicted)"],
       ["Mode", s.mode],

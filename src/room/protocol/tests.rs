@@ -111,10 +111,7 @@ fn handshake_and_edits_converge_across_clients() {
         room.full_update(),
         alice.transact().encode_state_as_update_v1(&StateVector::default())
     );
-    assert_eq!(
-        effects.update_observed_trace(42),
-        Some(json!({"updateBytes": 42, "docChanged": true}))
-    );
+    assert!(effects.update_bearing && effects.doc_changed);
 }
 
 #[test]

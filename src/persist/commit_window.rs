@@ -1,0 +1,171 @@
+//! Group commit: when the room writes the updates it has taken.
+//!
+//! Every row written counts against the free plan's daily budget (100,000),
+//! so a save per keystroke (one journal row each, and the compactions that
+//! delete them again) would spend it in a day of typing. The window keeps
+//! the promise (nothing is acknowledged before it is durable) and changes
+//! its price: an update that arrives after a quiet window is written at
+//! once; one that arrives within a window of the last write waits for the
+//! window's end, when everything taken meanwhile is written as one journal
+//! row and acknowledged together. Under a stream that is at most one row per
+//! window; a client whose edit was not written yet still holds it and sends
+//! it again on its next sync.
+
+/// The window the operator's setting [`COMMIT_WINDOW_VAR`] replaces: 2.5 s.
+/// Typing at 10 keystrokes a second, each its own transaction, that is 40
+/// writes per 1,000 keystrokes instead of 1,000, about 120 SQL rows with the
+/// compaction that deletes them again (each journal row costs three: its
+/// insert, the `AUTOINCREMENT` counter, its delete), where 2 s gave 152; an
+/// acknowledgement waits at most the window (`engineering/benchmarks.md`,
+/// "Typing").
+pub const DEFAULT_COMMIT_WINDOW_MS: u64 = 2_500;
+/// The longest window the setting may ask for: an acknowledgement waits
+/// this long at most.
+pub const MAX_COMMIT_WINDOW_MS: u64 = 10_000;
+/// The setting: milliseconds, 0 (write every update at once) to
+/// [`MAX_COMMIT_WINDOW_MS`].
+pub const COMMIT_WINDOW_VAR: &str = "YAOS_COMMIT_WINDOW_MS";
+
+/// What to do with an update the room just took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Commit {
+    /// Write it (and whatever else waits) now.
+    Now,
+    /// Write at this time (Unix ms); the shell sets a timer for it.
+    At(u64),
+}
+
+/// The window and when the room last wrote.
+#[derive(Debug, Clone, Default)]
+pub struct CommitWindow {
+    window_ms: u64,
+    last_write_at: Option<u64>,
+    /// The write the shell was asked to run at its timer, if any.
+    due_at: Option<u64>,
+}
+
+impl CommitWindow {
+    /// A window of `window_ms` (0: every update written at once).
+    pub fn new(window_ms: u64) -> Self {
+        CommitWindow { window_ms: window_ms.min(MAX_COMMIT_WINDOW_MS), ..Self::default() }
+    }
+
+    /// The window from the operator's setting (`None`: unset), and a warning
+    /// when the value was not taken as it stood.
+    pub fn from_setting(raw: Option<&str>) -> (CommitWindow, Option<String>) {
+        let Some(raw) = raw else { return (Self::new(DEFAULT_COMMIT_WINDOW_MS), None) };
+        match raw.trim().parse::<u64>() {
+            Ok(ms) if ms <= MAX_COMMIT_WINDOW_MS => (Self::new(ms), None),
+            Ok(ms) => (
+                Self::new(MAX_COMMIT_WINDOW_MS),
+                Some(format!(
+                    "{COMMIT_WINDOW_VAR}={ms} is over {MAX_COMMIT_WINDOW_MS}; using {MAX_COMMIT_WINDOW_MS}"
+                )),
+            ),
+            Err(_) => (
+                Self::new(DEFAULT_COMMIT_WINDOW_MS),
+                Some(format!(
+                    "{COMMIT_WINDOW_VAR} is not a whole number; using {DEFAULT_COMMIT_WINDOW_MS}"
+                )),
+            ),
+        }
+    }
+
+    pub fn window_ms(&self) -> u64 {
+        self.window_ms
+    }
+
+    /// An update was taken at `now`: write now if the last write is a
+    /// window old (or there is no window), else at the window's end.
+    pub fn on_update(&mut self, now: u64) -> Commit {
+        if let Some(at) = self.due_at {
+            return Commit::At(at);
+        }
+        match self.last_write_at {
+            Some(last) if self.window_ms > 0 && now < last.saturating_add(self.window_ms) => {
+                let at = last.saturating_add(self.window_ms);
+                self.due_at = Some(at);
+                Commit::At(at)
+            }
+            _ => Commit::Now,
+        }
+    }
+
+    /// A write ran at `now` (whatever its outcome). A failed one is retried
+    /// a window later, so a room whose clients fell quiet still retries;
+    /// without a window the next update retries it, as before group commit.
+    pub fn wrote(&mut self, now: u64, durable: bool) -> Option<u64> {
+        self.last_write_at = Some(now);
+        self.due_at = None;
+        if durable || self.window_ms == 0 {
+            return None;
+        }
+        let at = now.saturating_add(self.window_ms);
+        self.due_at = Some(at);
+        Some(at)
+    }
+
+    /// Whether the write asked for at the shell's timer is due at `now`.
+    pub fn is_due(&self, now: u64) -> bool {
+        self.due_at.is_some_and(|at| now >= at)
+    }
+
+    /// When the waiting write is due, if one waits.
+    pub fn due_at(&self) -> Option<u64> {
+        self.due_at
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_quiet_update_is_written_at_once_and_a_stream_once_a_window() {
+        let mut w = CommitWindow::new(2_000);
+        assert_eq!(w.on_update(10_000), Commit::Now);
+        assert_eq!(w.wrote(10_000, true), None);
+        // A stream: every update within the window waits for its end.
+        assert_eq!(w.on_update(10_100), Commit::At(12_000));
+        assert_eq!(w.on_update(11_900), Commit::At(12_000));
+        assert!(!w.is_due(11_999));
+        assert!(w.is_due(12_000));
+        assert_eq!(w.wrote(12_000, true), None);
+        // Quiet for a window: at once again.
+        assert_eq!(w.on_update(14_000), Commit::Now);
+    }
+
+    #[test]
+    fn a_failed_write_is_retried_a_window_later() {
+        let mut w = CommitWindow::new(2_000);
+        assert_eq!(w.on_update(0), Commit::Now);
+        assert_eq!(w.wrote(0, false), Some(2_000));
+        assert_eq!(w.on_update(500), Commit::At(2_000), "waits for the retry");
+        assert!(w.is_due(2_000));
+    }
+
+    #[test]
+    fn no_window_writes_every_update() {
+        let mut w = CommitWindow::new(0);
+        for now in [0, 1, 2] {
+            assert_eq!(w.on_update(now), Commit::Now);
+            w.wrote(now, true);
+        }
+        // A failed write is retried by the next update, no timer.
+        assert_eq!(w.wrote(3, false), None);
+        assert_eq!(w.on_update(4), Commit::Now);
+    }
+
+    #[test]
+    fn the_setting_is_bounded() {
+        assert_eq!(CommitWindow::from_setting(None).0.window_ms(), DEFAULT_COMMIT_WINDOW_MS);
+        assert_eq!(CommitWindow::from_setting(Some("0")).0.window_ms(), 0);
+        assert_eq!(CommitWindow::from_setting(Some(" 750 ")).0.window_ms(), 750);
+        let (w, warning) = CommitWindow::from_setting(Some("60000"));
+        assert_eq!(w.window_ms(), MAX_COMMIT_WINDOW_MS);
+        assert!(warning.is_some());
+        let (w, warning) = CommitWindow::from_setting(Some("soon"));
+        assert_eq!(w.window_ms(), DEFAULT_COMMIT_WINDOW_MS);
+        assert!(warning.is_some());
+    }
+}
