@@ -162,7 +162,8 @@ impl Coordinator {
         }
         self.health.last_save_started_at = Some(now_ms);
         if self.pending.is_empty() {
-            trace.trace("server.save.skipped_clean", json!({}));
+            // Not traced: a trace is a key-value row written (and later one
+            // deleted), and every frame that changes nothing comes here.
             return SaveOutcome::Skipped(SkipReason::Clean);
         }
         let pending_updates = self.pending.len();

@@ -8,7 +8,7 @@
 // a mix, and that every acknowledged edit and the seeded notes are there.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, tempDir } from "./harness.mjs";
+import { startServer, tempDir, prng } from "./harness.mjs";
 import { connectClient, addNote, noteText, coveringEcho } from "./clients.mjs";
 import { debugJson } from "./http.mjs";
 
@@ -32,18 +32,6 @@ async function start(persistDir) {
 }
 
 const compact = (server) => fetch(`${server.url}/vault/${VAULT}/debug/compact`, { method: "POST", headers: { Authorization: `Bearer ${TOKEN}` } });
-
-/** A small deterministic PRNG (mulberry32), so a failing seed can be replayed. */
-function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 test("SIGKILL inside a running compaction of an 8 MB vault keeps the old state or the new one, never a mix, and loses no acknowledged edit", { timeout: 280_000 }, async (t) => {
   const seed = Number(process.env.KILL_SEED ?? 0xc0ffee);

@@ -38,6 +38,17 @@ export async function freePort() {
   throw new Error("no free port found below the ephemeral range");
 }
 
+/** A small seeded PRNG (mulberry32), so a failing kill schedule can be replayed from its seed. */
+export function prng(seed) {
+  return () => {
+    seed = (seed + 0x6d2b79f5) >>> 0;
+    let t = seed;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
 export function tempDir(prefix = "yaos-e2e-") {
   return mkdtempSync(join(tmpdir(), prefix));
 }

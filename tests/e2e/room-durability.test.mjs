@@ -3,7 +3,7 @@
 // pastes that must take the checkpoint path.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, tempDir } from "./harness.mjs";
+import { startServer, tempDir, prng } from "./harness.mjs";
 import {
   Y, connectClient, docUntil, echoedStateVector, coveringEcho, addNote, noteText, sameContent, until,
 } from "./clients.mjs";
@@ -124,17 +124,6 @@ test("large pastes go through the checkpoint path, survive a restart and show in
   b.close();
   await stop(server);
 });
-
-/** A small seeded PRNG (mulberry32), so a failing schedule can be replayed. */
-function prng(seed) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) >>> 0;
-    let t = seed;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 test("SIGKILL at random moments of a write-heavy run, on the frame that makes compaction due and after a > 2 MiB checkpoint fallback, loses no acknowledged edit", async (t) => {
   const seed = Number(process.env.KILL_SEED ?? 0x5eed);
