@@ -3,8 +3,8 @@
 //!
 //! Layering, lowest first (enforced by Cargo: `worker` and friends are
 //! wasm-only deps; the full map is `engineering/design.md`):
-//! - [`hex`], [`safe_int`], [`wire_check`], [`update_pieces`], [`doc_model`]:
-//!   leaf helpers, the total checks of lib0 input before yrs decodes it, a
+//! - [`hex`], [`safe_int`], [`settings`], [`wire_check`], [`update_pieces`],
+//!   [`doc_model`]: leaf helpers (operator settings read among them), the total checks of lib0 input before yrs decodes it, a
 //!   stored update cut into smaller ones, the YAOS document model.
 //! - [`store`]: `SqlDocStore` over the small [`store::sql::SqlExec`] trait,
 //!   the key-value seam, the legacy reader; [`diagnostics`] (traces) on the
@@ -30,6 +30,7 @@ pub mod migration;
 pub mod persist;
 pub mod room;
 pub mod safe_int;
+pub mod settings;
 pub mod snapshot;
 pub mod store;
 pub mod update_pieces;

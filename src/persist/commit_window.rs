@@ -11,6 +11,8 @@
 //! window; a client whose edit was not written yet still holds it and sends
 //! it again on its next sync.
 
+use crate::settings::read_whole_number;
+
 /// The window the operator's setting [`COMMIT_WINDOW_VAR`] replaces: 2.5 s.
 /// Typing at 10 keystrokes a second, each its own transaction, that is 40
 /// writes per 1,000 keystrokes instead of 1,000, about 120 SQL rows with the
@@ -53,22 +55,14 @@ impl CommitWindow {
     /// The window from the operator's setting (`None`: unset), and a warning
     /// when the value was not taken as it stood.
     pub fn from_setting(raw: Option<&str>) -> (CommitWindow, Option<String>) {
-        let Some(raw) = raw else { return (Self::new(DEFAULT_COMMIT_WINDOW_MS), None) };
-        match raw.trim().parse::<u64>() {
-            Ok(ms) if ms <= MAX_COMMIT_WINDOW_MS => (Self::new(ms), None),
-            Ok(ms) => (
-                Self::new(MAX_COMMIT_WINDOW_MS),
-                Some(format!(
-                    "{COMMIT_WINDOW_VAR}={ms} is over {MAX_COMMIT_WINDOW_MS}; using {MAX_COMMIT_WINDOW_MS}"
-                )),
-            ),
-            Err(_) => (
-                Self::new(DEFAULT_COMMIT_WINDOW_MS),
-                Some(format!(
-                    "{COMMIT_WINDOW_VAR} is not a whole number; using {DEFAULT_COMMIT_WINDOW_MS}"
-                )),
-            ),
-        }
+        let (ms, warning) = read_whole_number(
+            COMMIT_WINDOW_VAR,
+            raw,
+            DEFAULT_COMMIT_WINDOW_MS,
+            0,
+            MAX_COMMIT_WINDOW_MS,
+        );
+        (Self::new(ms), warning)
     }
 
     pub fn window_ms(&self) -> u64 {

@@ -5,14 +5,13 @@
 //! extern below: workerd forbids `BEGIN`/`COMMIT` statements in `exec`.
 //! A test-only fault ([`FAIL_CHUNK_INSERT_VAR`]) fails a checkpoint's body
 //! halfway, so the end-to-end tests see the rollback on the real platform.
-//! Every statement's billed rows are counted ([`SqlUsage`]).
+//! Every statement's billed rows are counted ([`RowUsage`]).
 
-use std::cell::{Cell, RefCell};
-use std::rc::Rc;
+use std::cell::Cell;
 
 use super::runtime::now_ms;
-use crate::diagnostics::usage::SqlUsage;
 use crate::store::sql::{SqlError, SqlExec, SqlParam, SqlValue};
+use crate::store::usage::{Meter, RowUsage};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use worker::{console_warn, SqlCursor, SqlStorage, SqlStorageValue, Storage};
@@ -48,9 +47,6 @@ pub struct DoSql {
     usage: Meter,
 }
 
-/// A room's billed-row counts, shared by its SQL and key-value adapters.
-pub type Meter = Rc<RefCell<SqlUsage>>;
-
 impl DoSql {
     pub fn new(storage: Storage) -> Self {
         DoSql {
@@ -77,7 +73,6 @@ impl DoSql {
         self
     }
 
-    /// The injected failure, when it is due for `sql`.
     /// Adds what a statement's cursor reports it read and wrote (billed
     /// rows; a rolled-back transaction's writes are counted all the same).
     fn count(&self, cursor: &SqlCursor) {
@@ -85,6 +80,7 @@ impl DoSql {
         self.usage.borrow_mut().record(now_ms(), read, written);
     }
 
+    /// The injected failure, when it is due for `sql`.
     fn injected(&self, sql: &str) -> Result<(), SqlError> {
         let Some(left) = self.chunk_inserts_left.get() else { return Ok(()) };
         if !sql.starts_with("INSERT INTO snapshot_chunks") {
@@ -149,7 +145,7 @@ impl SqlExec for DoSql {
         Ok(())
     }
 
-    fn usage(&self) -> Option<SqlUsage> {
+    fn usage(&self) -> Option<RowUsage> {
         Some(self.usage.borrow().clone())
     }
 

@@ -7,8 +7,8 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use worker::Storage;
 
-use super::do_sql::Meter;
 use super::runtime::now_ms;
+use crate::store::usage::Meter;
 
 pub struct DoKv {
     storage: Storage,

@@ -22,8 +22,9 @@ use crate::room::protocol::HeldAwareness;
 use crate::room::room_meta::{RoomMeta, ROOM_META_KEY};
 use crate::room::vault_room::{compaction_alarm, Outbox, Sender, VaultRoom};
 use crate::store::kv::{KvStore, KvValue};
+use crate::store::usage::Meter;
 
-use super::do_sql::{DoSql, Meter, FAIL_CHUNK_INSERT_VAR};
+use super::do_sql::{DoSql, FAIL_CHUNK_INSERT_VAR};
 use super::kv::DoKv;
 use super::runtime::{now_ms, random_bytes};
 
@@ -112,12 +113,10 @@ impl Outbox for Sockets<'_> {
     /// times the number of clients).
     fn broadcast(&mut self, frame: &[u8]) {
         let buffer = js_sys::Uint8Array::from(frame).buffer();
-        for ws in self.host.accepted_sockets().iter() {
-            if ready_state(ws) == Some(SOCKET_OPEN) {
-                let socket: &wasm_bindgen::JsValue = ws.as_ref();
-                let _ = socket.unchecked_ref::<BufferSocket>().send_buffer(&buffer);
-            }
-        }
+        self.host.each_open_socket(|ws| {
+            let socket: &wasm_bindgen::JsValue = ws.as_ref();
+            let _ = socket.unchecked_ref::<BufferSocket>().send_buffer(&buffer);
+        });
     }
 
     fn reply_text(&mut self, text: &str) -> std::result::Result<(), String> {
@@ -128,11 +127,9 @@ impl Outbox for Sockets<'_> {
     }
 
     fn broadcast_text(&mut self, text: &str) {
-        for ws in self.host.accepted_sockets().iter() {
-            if ready_state(ws) == Some(SOCKET_OPEN) {
-                let _ = ws.send_with_str(text);
-            }
-        }
+        self.host.each_open_socket(|ws| {
+            let _ = ws.send_with_str(text);
+        });
     }
     fn sender_open(&self) -> bool {
         self.sender.is_some_and(|ws| ready_state(ws) == Some(SOCKET_OPEN))
@@ -316,6 +313,15 @@ impl RoomHost {
         let sockets: Rc<[WebSocket]> = self.state.get_websockets().into();
         *self.sockets.borrow_mut() = Some(Rc::clone(&sockets));
         sockets
+    }
+
+    /// Calls `send` with every accepted socket that is open.
+    fn each_open_socket(&self, mut send: impl FnMut(&WebSocket)) {
+        for ws in self.accepted_sockets().iter() {
+            if ready_state(ws) == Some(SOCKET_OPEN) {
+                send(ws);
+            }
+        }
     }
 
     /// The set of sockets changed (one accepted or closed): the next

@@ -9,12 +9,11 @@ use serde_json::{json, Value};
 
 use super::refused_frames::RefusedFrames;
 use super::sv_echo::SvEchoCounters;
-use crate::diagnostics::usage::{
-    utc_day, SqlUsage, FREE_PLAN_DAILY_ROWS_READ, FREE_PLAN_DAILY_ROWS_WRITTEN,
-};
+use crate::diagnostics::timefmt::iso_from_ms;
 use crate::doc_model::summary::DocumentSummary;
 use crate::migration::StorageStatus;
 use crate::persist::{Coordinator, PersistenceHealth};
+use crate::store::usage::{RowUsage, FREE_PLAN_DAILY_ROWS_READ, FREE_PLAN_DAILY_ROWS_WRITTEN};
 
 /// What a loaded room contributes to the report.
 #[derive(Debug, Clone)]
@@ -66,11 +65,12 @@ impl DebugParts {
 /// part, UTC, and since it started) against the free plan's daily limits,
 /// and the commit window that keeps writes down. `usage` is `None` where
 /// the store does not count (nulls then).
-pub fn budget_json(usage: Option<&SqlUsage>, now_ms: u64, commit_window_ms: u64) -> Value {
+pub fn budget_json(usage: Option<&RowUsage>, now_ms: u64, commit_window_ms: u64) -> Value {
     let today = usage.map(|u| u.today(now_ms));
-    let since = usage.map(SqlUsage::since_activation);
+    let since = usage.map(RowUsage::since_activation);
+    let day = iso_from_ms(now_ms).get(..10).unwrap_or_default().to_owned(); // YYYY-MM-DD
     json!({
-        "day": utc_day(now_ms),
+        "day": day,
         "sqlRowsWrittenToday": today.map(|c| c.rows_written),
         "sqlRowsReadToday": today.map(|c| c.rows_read),
         "sqlRowsWrittenSinceActivation": since.map(|c| c.rows_written),
@@ -117,4 +117,19 @@ pub fn debug_report(
         "refusedFrames": parts.refused_frames,
         "budget": parts.budget,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_budget_names_the_utc_day_and_nulls_what_is_not_counted() {
+        let before_midnight = 20_000 * 86_400_000 - 1;
+        let value = budget_json(None, before_midnight, 2_500);
+        assert_eq!(value["day"], "2024-10-03");
+        assert_eq!(budget_json(None, before_midnight + 1, 0)["day"], "2024-10-04");
+        assert_eq!(value["sqlRowsWrittenToday"], Value::Null);
+        assert_eq!(value["commitWindowMs"], 2_500);
+    }
 }

@@ -9,6 +9,8 @@
 use std::collections::HashMap;
 use std::fmt;
 
+use crate::settings::read_whole_number;
+
 /// The platform's own cap on a WebSocket message (Cloudflare, 32 MiB;
 /// workerd closes a larger one with 1009 before the object sees it); an
 /// operator setting cannot go above it.
@@ -190,19 +192,9 @@ impl RoomLimits {
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> (RoomLimits, Vec<String>) {
         let mut warnings = Vec::new();
         let mut read = |name: &str, default: u64, min: u64, max: u64| -> u64 {
-            let Some(raw) = var(name) else { return default };
-            match raw.trim().parse::<u64>() {
-                Ok(n) if (min..=max).contains(&n) => n,
-                Ok(n) => {
-                    let clamped = n.clamp(min, max);
-                    warnings.push(format!("{name}={n} is outside {min}..={max}; using {clamped}"));
-                    clamped
-                }
-                Err(_) => {
-                    warnings.push(format!("{name} is not a whole number; using {default}"));
-                    default
-                }
-            }
+            let (value, warning) = read_whole_number(name, var(name).as_deref(), default, min, max);
+            warnings.extend(warning);
+            value
         };
         let frame = read(
             MAX_UPDATE_FRAME_VAR,

@@ -2,12 +2,14 @@
 //! key-value reader it migrates from (the migration itself: `crate::migration`).
 //!
 //! [`DocStore`] is the narrow interface the persistence coordinator needs; the
-//! one production implementation is [`sql_store::SqlDocStore`].
+//! one production implementation is [`sql_store::SqlDocStore`]. [`usage`]
+//! counts the rows the platform bills the stores for.
 
 pub mod kv;
 pub mod legacy_kv;
 pub mod sql;
 pub mod sql_store;
+pub mod usage;
 
 use thiserror::Error;
 

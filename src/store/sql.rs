@@ -4,7 +4,7 @@
 
 use thiserror::Error;
 
-use crate::diagnostics::usage::SqlUsage;
+use crate::store::usage::RowUsage;
 
 /// A bound statement parameter. Borrowed, so large blobs (snapshot chunks
 /// sliced from a full update) are bound without an intermediate copy.
@@ -74,7 +74,7 @@ pub trait SqlExec {
 
     /// The rows the platform billed this connection for, where it counts
     /// them (the Durable Object's SQL does; SQLite in tests does not).
-    fn usage(&self) -> Option<SqlUsage> {
+    fn usage(&self) -> Option<RowUsage> {
         None
     }
 }
@@ -95,7 +95,7 @@ impl<E: SqlExec> SqlExec for std::rc::Rc<E> {
         (**self).transaction(body)
     }
 
-    fn usage(&self) -> Option<SqlUsage> {
+    fn usage(&self) -> Option<RowUsage> {
         (**self).usage()
     }
 }

@@ -11,6 +11,9 @@
 //! this activation's part of the day: it starts again when the object does
 //! (keeping it across activations would itself cost a row per update).
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use serde::Serialize;
 
 /// The free plan's daily SQL rows written, per account.
@@ -19,6 +22,9 @@ pub const FREE_PLAN_DAILY_ROWS_WRITTEN: u64 = 100_000;
 pub const FREE_PLAN_DAILY_ROWS_READ: u64 = 5_000_000;
 
 const MS_PER_DAY: u64 = 86_400_000;
+
+/// One object's counts, shared by its SQL and key-value adapters.
+pub type Meter = Rc<RefCell<RowUsage>>;
 
 /// Rows read and written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -30,14 +36,14 @@ pub struct RowCounts {
 
 /// The counts since activation and for the current UTC day.
 #[derive(Debug, Clone, Default)]
-pub struct SqlUsage {
+pub struct RowUsage {
     since_activation: RowCounts,
     /// Days since the Unix epoch of `today`'s counts.
     day: u64,
     today: RowCounts,
 }
 
-impl SqlUsage {
+impl RowUsage {
     /// One statement at `now_ms` read `read` rows and wrote `written`.
     pub fn record(&mut self, now_ms: u64, read: u64, written: u64) {
         let day = now_ms / MS_PER_DAY;
@@ -65,19 +71,13 @@ impl SqlUsage {
     }
 }
 
-/// The `YYYY-MM-DD` of the UTC day `now_ms` falls in.
-pub fn utc_day(now_ms: u64) -> String {
-    let iso = crate::diagnostics::timefmt::iso_from_ms(now_ms);
-    iso.get(..10).unwrap_or_default().to_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn counts_add_up_and_the_day_starts_again_at_midnight_utc() {
-        let mut usage = SqlUsage::default();
+        let mut usage = RowUsage::default();
         let before_midnight = 20_000 * MS_PER_DAY - 1;
         usage.record(before_midnight, 3, 1);
         usage.record(before_midnight, 0, 2);
@@ -87,7 +87,5 @@ mod tests {
         usage.record(before_midnight + 1, 1, 1);
         assert_eq!(usage.today(before_midnight + 1), RowCounts { rows_read: 1, rows_written: 1 });
         assert_eq!(usage.since_activation(), RowCounts { rows_read: 4, rows_written: 4 });
-        assert_eq!(utc_day(before_midnight), "2024-10-03");
-        assert_eq!(utc_day(before_midnight + 1), "2024-10-04");
     }
 }
