@@ -254,6 +254,48 @@ fn append_failure_then_immediate_checkpoint_fallback() {
 }
 
 #[test]
+fn a_used_up_quota_is_retried_as_appends_and_ends_with_the_first_write() {
+    let store = FailingStore::new();
+    let policy = Policy { compaction_max_entries: 1, defer_compaction: true, ..Policy::default() };
+    let mut room = Harness::load(&store, 1, policy);
+    for text in ["one ", "two "] {
+        docs::append_text(&room.doc, text);
+        assert!(matches!(room.save(&store), SaveOutcome::Appended(_)));
+    }
+    assert!(room.coordinator.borrow().compaction_due());
+
+    store.fail_append.set(true);
+    store.fail_checkpoint.set(true);
+    store.as_quota.set(true);
+    for _ in 0..5 {
+        docs::append_text(&room.doc, "refused ");
+        assert_eq!(room.save(&store), SaveOutcome::Failed(SavePath::Append));
+    }
+    // No checkpoint fallback: it would be refused too, at a vault-sized encode.
+    assert_eq!(store.checkpoint_calls.get(), 0);
+    assert_eq!(room.health().status, Status::Degraded);
+    let since = room.coordinator.borrow().quota_exceeded_since();
+    assert_eq!(since, Some(START_MS + 3_000), "since the first refusal");
+    assert_eq!(room.traced_data("server.save.append_failed")["quotaExceeded"], true);
+    // A compaction refused for the quota does not open the breaker.
+    for _ in 0..4 {
+        let now = room.now;
+        let outcome =
+            room.coordinator.borrow_mut().compact_if_due(&store, &room.doc, now, &mut room.trace);
+        assert!(matches!(outcome, Compaction::Failed(_)));
+    }
+    assert!(!room.coordinator.borrow().compaction_breaker_open());
+
+    // The day turns: the next save appends everything refused, as one row.
+    store.fail_append.set(false);
+    store.fail_checkpoint.set(false);
+    assert!(matches!(room.save(&store), SaveOutcome::Appended(_)));
+    assert_eq!(room.coordinator.borrow().quota_exceeded_since(), None);
+    assert_eq!(room.health().status, Status::Healthy);
+    assert_reload_matches(&store, &room);
+}
+
+#[test]
 fn a_failed_checkpoint_leaves_the_persisted_baseline_where_it_was() {
     let store = FailingStore::new();
     let mut room = Harness::fresh(&store);

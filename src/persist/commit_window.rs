@@ -37,19 +37,33 @@ pub enum Commit {
     At(u64),
 }
 
+/// A failed write is retried after this long at first (or a window, if
+/// longer)...
+pub const RETRY_FIRST_MS: u64 = 1_000;
+/// ...doubling with each failure in a row up to this: a write the platform
+/// refuses for the day (its quota) costs nothing billed, and a room retrying
+/// once a minute resumes within a minute of the reset.
+pub const RETRY_MAX_MS: u64 = 60_000;
+
 /// The window and when the room last wrote.
 #[derive(Debug, Clone, Default)]
 pub struct CommitWindow {
+    /// The operator's window.
+    base_ms: u64,
+    /// The window in force: the operator's, widened by the budget governor.
     window_ms: u64,
     last_write_at: Option<u64>,
     /// The write the shell was asked to run at its timer, if any.
     due_at: Option<u64>,
+    /// Writes failed in a row.
+    failures: u32,
 }
 
 impl CommitWindow {
     /// A window of `window_ms` (0: every update written at once).
     pub fn new(window_ms: u64) -> Self {
-        CommitWindow { window_ms: window_ms.min(MAX_COMMIT_WINDOW_MS), ..Self::default() }
+        let window_ms = window_ms.min(MAX_COMMIT_WINDOW_MS);
+        CommitWindow { base_ms: window_ms, window_ms, ..Self::default() }
     }
 
     /// The window from the operator's setting (`None`: unset), and a warning
@@ -65,13 +79,28 @@ impl CommitWindow {
         (Self::new(ms), warning)
     }
 
+    /// The window in force.
     pub fn window_ms(&self) -> u64 {
         self.window_ms
+    }
+
+    /// The operator's window.
+    pub fn base_ms(&self) -> u64 {
+        self.base_ms
+    }
+
+    /// Puts `window_ms` in force (the governor's; never past
+    /// [`MAX_COMMIT_WINDOW_MS`]). A write already waiting keeps its time.
+    pub fn govern(&mut self, window_ms: u64) {
+        self.window_ms = window_ms.min(MAX_COMMIT_WINDOW_MS);
     }
 
     /// An update was taken at `now`: write now if the last write is a
     /// window old (or there is no window), else at the window's end.
     pub fn on_update(&mut self, now: u64) -> Commit {
+        if self.window_ms == 0 {
+            return Commit::Now;
+        }
         if let Some(at) = self.due_at {
             return Commit::At(at);
         }
@@ -86,15 +115,20 @@ impl CommitWindow {
     }
 
     /// A write ran at `now` (whatever its outcome). A failed one is retried
-    /// a window later, so a room whose clients fell quiet still retries;
-    /// without a window the next update retries it, as before group commit.
+    /// on a timer, so a room whose clients fell quiet still retries: after
+    /// [`RETRY_FIRST_MS`] doubling to [`RETRY_MAX_MS`], or a window if that
+    /// is longer (without a window, the next update also retries it).
     pub fn wrote(&mut self, now: u64, durable: bool) -> Option<u64> {
         self.last_write_at = Some(now);
         self.due_at = None;
-        if durable || self.window_ms == 0 {
+        if durable {
+            self.failures = 0;
             return None;
         }
-        let at = now.saturating_add(self.window_ms);
+        self.failures = self.failures.saturating_add(1);
+        let doublings = (self.failures - 1).min(16);
+        let backoff = RETRY_FIRST_MS.saturating_mul(1 << doublings).min(RETRY_MAX_MS);
+        let at = now.saturating_add(backoff.max(self.window_ms));
         self.due_at = Some(at);
         Some(at)
     }
@@ -145,9 +179,34 @@ mod tests {
             assert_eq!(w.on_update(now), Commit::Now);
             w.wrote(now, true);
         }
-        // A failed write is retried by the next update, no timer.
-        assert_eq!(w.wrote(3, false), None);
+        // A failed write is retried by the next update, and by a timer.
+        assert_eq!(w.wrote(3, false), Some(3 + RETRY_FIRST_MS));
         assert_eq!(w.on_update(4), Commit::Now);
+    }
+
+    #[test]
+    fn failures_in_a_row_back_off_to_a_minute() {
+        let mut w = CommitWindow::new(2_500);
+        let mut delays = Vec::new();
+        for _ in 0..9 {
+            delays.push(w.wrote(0, false).unwrap());
+        }
+        assert_eq!(delays, [2_500, 2_500, 4_000, 8_000, 16_000, 32_000, 60_000, 60_000, 60_000]);
+        // A durable write ends the streak.
+        assert_eq!(w.wrote(0, true), None);
+        assert_eq!(w.wrote(0, false), Some(2_500));
+    }
+
+    #[test]
+    fn a_governed_window_is_in_force_until_changed() {
+        let mut w = CommitWindow::new(2_500);
+        w.govern(6_000);
+        assert_eq!((w.window_ms(), w.base_ms()), (6_000, 2_500));
+        assert_eq!(w.on_update(0), Commit::Now);
+        w.wrote(0, true);
+        assert_eq!(w.on_update(100), Commit::At(6_000));
+        w.govern(60_000);
+        assert_eq!(w.window_ms(), MAX_COMMIT_WINDOW_MS);
     }
 
     #[test]

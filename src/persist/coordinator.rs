@@ -59,6 +59,9 @@ pub struct Coordinator {
     journal: Option<JournalStats>,
     read_only: bool,
     consecutive_compaction_failures: u32,
+    /// The budget governor's multiplier of the compaction thresholds (0 and
+    /// 1 both leave them as they are).
+    compaction_slack: u64,
     health: HealthRecord,
 }
 
@@ -77,6 +80,25 @@ impl Coordinator {
     /// the snapshot size; takes effect at the next save.
     pub fn set_policy(&mut self, policy: Policy) {
         self.policy = policy;
+    }
+
+    /// Lets the journal grow to `slack` times the policy's compaction
+    /// thresholds (the budget governor's; within
+    /// [`Policy::with_slack`]'s caps), so a day short of rows
+    /// postpones rewriting the snapshot.
+    pub fn set_compaction_slack(&mut self, slack: u64) {
+        self.compaction_slack = slack;
+    }
+
+    /// The thresholds compaction goes by: the policy's, with the slack.
+    fn compaction_policy(&self) -> Policy {
+        self.policy.with_slack(self.compaction_slack)
+    }
+
+    /// Since when (Unix ms) the platform has refused writes for its daily
+    /// quota, if it does.
+    pub fn quota_exceeded_since(&self) -> Option<u64> {
+        self.health.quota_exceeded_since
     }
 
     /// Records the loaded (or freshly migrated) document as durable: its state
@@ -194,7 +216,8 @@ impl Coordinator {
     /// Whether the journal is past the policy's limits with the breaker
     /// closed: what a deferred compaction, or one after a restart, would do.
     pub fn compaction_due(&self) -> bool {
-        let due = self.journal.and_then(|j| self.policy.compaction_reason(j)).is_some();
+        let due =
+            self.journal.and_then(|j| self.compaction_policy().compaction_reason(j)).is_some();
         due && !self.read_only && !self.breaker_open()
     }
 
@@ -320,12 +343,16 @@ impl Coordinator {
             json!({"deltaBytes": delta.len(), "pendingUpdates": pending_updates}),
         );
         let failures = self.health.consecutive_save_failures;
-        let reason = match self.policy.fallback_reason(delta.len(), failures) {
+        // Failures the platform's quota caused say nothing about the journal:
+        // a full checkpoint would be refused as well, and cost a vault-sized
+        // encode per retry.
+        let counted = if self.health.quota_exceeded_since.is_some() { 0 } else { failures };
+        let reason = match self.policy.fallback_reason(delta.len(), counted) {
             Some(reason) => reason,
             None => match store.append_update(delta) {
                 Ok(AppendOutcome::Appended(journal)) => {
                     self.append_durable(state_vector, journal, delta.len(), now_ms, trace);
-                    let compaction = match self.policy.compaction_reason(journal) {
+                    let compaction = match self.compaction_policy().compaction_reason(journal) {
                         Some(reason) if self.policy.defer_compaction && !self.breaker_open() => {
                             Compaction::Deferred(reason)
                         }
@@ -385,16 +412,17 @@ impl Coordinator {
         trace: &mut dyn TraceSink,
     ) -> SaveOutcome {
         let message = describe(error);
+        let quota = error.is_quota_exceeded();
         let health = &mut self.health;
         health.consecutive_save_failures += 1;
         health.failed_save_count += 1;
-        health.write_failed(now_ms, message.clone());
+        health.write_failed(now_ms, message.clone(), quota);
         let failures = health.consecutive_save_failures;
         trace.trace(
             "server.save.append_failed",
-            json!({"error": message, "consecutiveSaveFailures": failures}),
+            json!({"error": message, "consecutiveSaveFailures": failures, "quotaExceeded": quota}),
         );
-        if failures < self.policy.failures_before_fallback {
+        if quota || failures < self.policy.failures_before_fallback {
             return SaveOutcome::Failed(SavePath::Append);
         }
         trace.trace(
@@ -433,7 +461,7 @@ impl Coordinator {
                     self.health.failed_save_count += 1;
                 }
                 let message = format!("{} (checkpoint fallback)", describe(&error));
-                self.health.write_failed(now_ms, message.clone());
+                self.health.write_failed(now_ms, message.clone(), error.is_quota_exceeded());
                 trace
                     .trace(&format!("{event}_failed"), json!({"reason": reason, "error": message}));
                 SaveOutcome::Failed(match kind {
@@ -454,7 +482,7 @@ impl Coordinator {
         now_ms: u64,
         trace: &mut dyn TraceSink,
     ) -> Compaction {
-        let Some(reason) = self.policy.compaction_reason(journal) else {
+        let Some(reason) = self.compaction_policy().compaction_reason(journal) else {
             return Compaction::NotNeeded;
         };
         let journal_json = journal_json(journal);
@@ -481,6 +509,18 @@ impl Coordinator {
                     }),
                 );
                 Compaction::Succeeded(reason)
+            }
+            Err(error) if error.is_quota_exceeded() => {
+                // Not the journal's fault: the breaker stays closed, and the
+                // compaction runs again once writes are allowed.
+                let error = describe(&error);
+                self.health.write_failed(now_ms, error.clone(), true);
+                self.health.last_compaction_error = Some(error.clone());
+                trace.trace(
+                    "server.save.compaction_failed",
+                    json!({"reason": reason.as_str(), "error": error, "quotaExceeded": true}),
+                );
+                Compaction::Failed(reason)
             }
             Err(error) => {
                 self.consecutive_compaction_failures += 1;
@@ -522,6 +562,7 @@ impl Coordinator {
     }
 
     fn compaction_done(&mut self, reason: CompactionReason, now_ms: u64) {
+        self.health.quota_exceeded_since = None;
         self.health.last_compaction_at = Some(now_ms);
         self.health.last_compaction_reason = Some(reason);
         self.health.last_compaction_error = None;

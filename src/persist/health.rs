@@ -67,20 +67,28 @@ pub(super) struct HealthRecord {
     pub last_compaction_reason: Option<CompactionReason>,
     pub last_compaction_error: Option<String>,
     pub legacy_document_migrated: bool,
+    /// Since when the platform has refused writes for a used-up daily
+    /// allowance (cleared by the next durable write).
+    pub quota_exceeded_since: Option<u64>,
 }
 
 impl HealthRecord {
     /// Something became durable: the failure streak ends.
     pub fn save_succeeded(&mut self, now_ms: u64) {
         self.degraded = false;
+        self.quota_exceeded_since = None;
         self.last_save_error = None;
         self.last_save_succeeded_at = Some(now_ms);
         self.successful_save_count += 1;
         self.consecutive_save_failures = 0;
     }
 
-    /// A write failed; `error` is already in its `"<Class>: <message>"` form.
-    pub fn write_failed(&mut self, now_ms: u64, error: String) {
+    /// A write failed; `error` is already in its `"<Class>: <message>"` form
+    /// and `quota` says whether the platform refused it for its daily quota.
+    pub fn write_failed(&mut self, now_ms: u64, error: String, quota: bool) {
+        if quota {
+            self.quota_exceeded_since.get_or_insert(now_ms);
+        }
         self.degraded = true;
         self.last_save_failed_at = Some(now_ms);
         self.last_save_error = Some(error);
@@ -209,7 +217,7 @@ mod tests {
     #[test]
     fn degraded_means_pending_and_times_are_iso() {
         let mut record = HealthRecord::default();
-        record.write_failed(1_779_963_072_345, "SqlError: boom".to_owned());
+        record.write_failed(1_779_963_072_345, "SqlError: boom".to_owned(), false);
         let health = record.render(false, None, None, None);
         assert_eq!(health.status, Status::Degraded);
         assert!(health.pending_persistence);

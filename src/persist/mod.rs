@@ -1,6 +1,7 @@
 //! The persistence coordinator: turns document changes into durable writes.
 //!
-//! [`CommitWindow`] decides when a save runs (group commit);
+//! [`CommitWindow`] decides when a save runs (group commit), widened by the
+//! [`Governor`] as the day's rows approach the daily budget;
 //! [`Coordinator`] decides, save by save, whether to append a delta to the
 //! journal, fall back to a full checkpoint, or compact (spec 10.4); [`Policy`]
 //! holds its thresholds and [`PersistenceHealth`] is what it reports in the
@@ -9,14 +10,17 @@
 
 mod commit_window;
 mod coordinator;
+mod governor;
 mod health;
 mod outcome;
 mod policy;
 
 pub use commit_window::{
     Commit, CommitWindow, COMMIT_WINDOW_VAR, DEFAULT_COMMIT_WINDOW_MS, MAX_COMMIT_WINDOW_MS,
+    RETRY_FIRST_MS, RETRY_MAX_MS,
 };
 pub use coordinator::Coordinator;
+pub use governor::{Governor, DAILY_ROW_BUDGET_VAR, DEFAULT_DAILY_ROW_BUDGET};
 pub use health::{state_vector_prefix_hex, PersistenceHealth, Status};
 pub use outcome::{Compaction, EmergencyCompact, SaveOutcome, SavePath, SkipReason};
 pub use policy::{

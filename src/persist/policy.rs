@@ -27,6 +27,12 @@ pub const SCALED_BYTES_PER_ENTRY: u64 = 1024;
 /// ...up to this many entries, which bounds the replay work of a cold load.
 pub const SCALED_MAX_ENTRIES_CAP: u64 = 5_000;
 
+/// However much slack the budget governor grants, a journal grows to at
+/// most this many entries before it is compacted (a cold load replays each)...
+pub const MAX_SLACK_ENTRIES: u64 = 20_000;
+/// ...and this many bytes (16 MiB; a cold load holds them).
+pub const MAX_SLACK_JOURNAL_BYTES: u64 = 16 * 1024 * 1024;
+
 /// The coordinator's thresholds. `Default` gives the spec's numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Policy {
@@ -81,6 +87,21 @@ impl Policy {
         Policy {
             compaction_max_bytes: COMPACTION_MAX_BYTES.max(snapshot_bytes / SCALED_BYTES_DIVISOR),
             compaction_max_entries: COMPACTION_MAX_ENTRIES.max(max_entries),
+            ..self
+        }
+    }
+
+    /// The compaction thresholds times `slack` (the budget governor's),
+    /// within [`MAX_SLACK_ENTRIES`] and [`MAX_SLACK_JOURNAL_BYTES`] but never
+    /// below their own values.
+    pub fn with_slack(self, slack: u64) -> Self {
+        if slack <= 1 {
+            return self;
+        }
+        let grow = |value: u64, cap: u64| value.max(value.saturating_mul(slack).min(cap));
+        Policy {
+            compaction_max_entries: grow(self.compaction_max_entries, MAX_SLACK_ENTRIES),
+            compaction_max_bytes: grow(self.compaction_max_bytes, MAX_SLACK_JOURNAL_BYTES),
             ..self
         }
     }

@@ -5,13 +5,16 @@
 //! extern below: workerd forbids `BEGIN`/`COMMIT` statements in `exec`.
 //! A test-only fault ([`FAIL_CHUNK_INSERT_VAR`]) fails a checkpoint's body
 //! halfway, so the end-to-end tests see the rollback on the real platform.
-//! Every statement's billed rows are counted ([`RowUsage`]).
+//! Every statement's billed rows are counted ([`Usage`]). The platform's
+//! errors are classified as they come ([`SqlError::from_platform`]), so a
+//! used-up daily quota is told from a failing statement; a second test-only
+//! fault ([`QUOTA_REFUSALS_VAR`]) refuses writes the way the quota does.
 
 use std::cell::Cell;
 
 use super::runtime::now_ms;
 use crate::store::sql::{SqlError, SqlExec, SqlParam, SqlValue};
-use crate::store::usage::{Meter, RowUsage};
+use crate::store::usage::{Meter, Usage};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use worker::{console_warn, SqlCursor, SqlStorage, SqlStorageValue, Storage};
@@ -36,12 +39,23 @@ extern "C" {
 /// under `wrangler dev` and see `transactionSync` roll it back.
 pub const FAIL_CHUNK_INSERT_VAR: &str = "YAOS_TEST_FAIL_SNAPSHOT_CHUNK_INSERT";
 
+/// Test only, never set in production: with `N`, the first `N` writes of
+/// document rows (journal appends, snapshot chunks) in this activation are
+/// refused with an error shaped like the platform's when the free plan's
+/// daily rows written are used up, so the end-to-end tests can watch a room
+/// go through a quota refusal and out of it.
+pub const QUOTA_REFUSALS_VAR: &str = "YAOS_TEST_QUOTA_REFUSALS";
+/// The refusal's text.
+const QUOTA_REFUSAL: &str = "Exceeded allowed rows written in Durable Objects free tier.";
+
 /// The Durable Object's SQLite database.
 pub struct DoSql {
     sql: SqlStorage,
     storage: Storage,
     /// Chunk inserts left before the injected failure ([`FAIL_CHUNK_INSERT_VAR`]).
     chunk_inserts_left: Cell<Option<u32>>,
+    /// Document-row writes still to refuse ([`QUOTA_REFUSALS_VAR`]).
+    quota_refusals_left: Cell<u32>,
     /// The rows every statement's cursor reported (shared with the room's
     /// key-value store, whose rows are billed the same way).
     usage: Meter,
@@ -53,6 +67,7 @@ impl DoSql {
             sql: storage.sql(),
             storage,
             chunk_inserts_left: Cell::new(None),
+            quota_refusals_left: Cell::new(0),
             usage: Meter::default(),
         }
     }
@@ -73,15 +88,33 @@ impl DoSql {
         self
     }
 
+    /// With the test-only refusals of [`QUOTA_REFUSALS_VAR`] when `setting`
+    /// (that variable) is a number from 1.
+    pub fn with_quota_refusals(self, setting: Option<&str>) -> Self {
+        let n = setting.and_then(|v| v.trim().parse::<u32>().ok()).unwrap_or(0);
+        if n > 0 {
+            console_warn!("{QUOTA_REFUSALS_VAR}={n}: the first {n} document writes are refused as over quota (tests only)");
+        }
+        self.quota_refusals_left.set(n);
+        self
+    }
+
     /// Adds what a statement's cursor reports it read and wrote (billed
     /// rows; a rolled-back transaction's writes are counted all the same).
     fn count(&self, cursor: &SqlCursor) {
         let (read, written) = (cursor.rows_read() as u64, cursor.rows_written() as u64);
-        self.usage.borrow_mut().record(now_ms(), read, written);
+        self.usage.borrow_mut().record_rows(now_ms(), read, written);
     }
 
     /// The injected failure, when it is due for `sql`.
     fn injected(&self, sql: &str) -> Result<(), SqlError> {
+        let document_write = sql.starts_with("INSERT INTO journal")
+            || sql.starts_with("INSERT INTO snapshot_chunks");
+        let refusals = self.quota_refusals_left.get();
+        if document_write && refusals > 0 {
+            self.quota_refusals_left.set(refusals - 1);
+            return Err(SqlError::from_platform(QUOTA_REFUSAL.to_owned()));
+        }
         let Some(left) = self.chunk_inserts_left.get() else { return Ok(()) };
         if !sql.starts_with("INSERT INTO snapshot_chunks") {
             return Ok(());
@@ -125,9 +158,10 @@ impl SqlExec for DoSql {
         on_row: &mut dyn FnMut(Vec<SqlValue>) -> Result<(), SqlError>,
     ) -> Result<(), SqlError> {
         let bindings: Vec<JsValue> = params.iter().map(bind).collect();
-        let cursor = self.sql.exec_raw(sql, bindings).map_err(|e| SqlError::Exec(e.to_string()))?;
+        let cursor =
+            self.sql.exec_raw(sql, bindings).map_err(|e| SqlError::from_platform(e.to_string()))?;
         let result = cursor.raw().try_for_each(|row| {
-            let row = row.map_err(|e| SqlError::Exec(e.to_string()))?;
+            let row = row.map_err(|e| SqlError::from_platform(e.to_string()))?;
             on_row(row.into_iter().map(convert).collect())
         });
         self.count(&cursor);
@@ -140,12 +174,13 @@ impl SqlExec for DoSql {
     fn execute(&self, sql: &str, params: &[SqlParam<'_>]) -> Result<(), SqlError> {
         self.injected(sql)?;
         let bindings: Vec<JsValue> = params.iter().map(bind).collect();
-        let cursor = self.sql.exec_raw(sql, bindings).map_err(|e| SqlError::Exec(e.to_string()))?;
+        let cursor =
+            self.sql.exec_raw(sql, bindings).map_err(|e| SqlError::from_platform(e.to_string()))?;
         self.count(&cursor);
         Ok(())
     }
 
-    fn usage(&self) -> Option<RowUsage> {
+    fn usage(&self) -> Option<Usage> {
         Some(self.usage.borrow().clone())
     }
 
@@ -163,6 +198,8 @@ impl SqlExec for DoSql {
         match storage.transaction_sync(&mut run) {
             Ok(_) => Ok(()),
             Err(js) => Err(match failure {
+                // Rolled back too, but the quota must stay recognisable.
+                Some(e @ SqlError::QuotaExceeded(_)) => e,
                 Some(e) => SqlError::RolledBack(e.to_string()),
                 None => SqlError::RolledBack(format!("{js:?}")),
             }),

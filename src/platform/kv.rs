@@ -30,7 +30,7 @@ impl DoKv {
 
     fn count(&self, read: usize, written: usize) {
         if let Some(meter) = &self.meter {
-            meter.borrow_mut().record(now_ms(), read as u64, written as u64);
+            meter.borrow_mut().record_rows(now_ms(), read as u64, written as u64);
         }
     }
 }

@@ -16,15 +16,15 @@ use worker::*;
 
 use crate::diagnostics::trace::TraceLog;
 use crate::diagnostics::trace_store::TraceStore;
-use crate::persist::{CommitWindow, COMMIT_WINDOW_VAR};
+use crate::persist::{CommitWindow, Governor, COMMIT_WINDOW_VAR, DAILY_ROW_BUDGET_VAR};
 use crate::room::limits::RoomLimits;
 use crate::room::protocol::HeldAwareness;
 use crate::room::room_meta::{RoomMeta, ROOM_META_KEY};
 use crate::room::vault_room::{compaction_alarm, Outbox, Sender, VaultRoom};
 use crate::store::kv::{KvStore, KvValue};
-use crate::store::usage::Meter;
+use crate::store::usage::{Meter, StoredDay, USAGE_KEY};
 
-use super::do_sql::{DoSql, FAIL_CHUNK_INSERT_VAR};
+use super::do_sql::{DoSql, FAIL_CHUNK_INSERT_VAR, QUOTA_REFUSALS_VAR};
 use super::kv::DoKv;
 use super::runtime::{now_ms, random_bytes};
 
@@ -83,8 +83,9 @@ pub struct RoomHost {
     compaction_alarm_at: std::cell::Cell<Option<u64>>,
     /// When the group commit's timer is set for (Unix ms), if it is.
     flush_timer_at: std::cell::Cell<Option<u64>>,
-    /// The rows this object was billed for (SQL and key-value), since it
-    /// started; the debug JSON's `budget`.
+    /// What this object was billed for (SQL and key-value rows, alarms,
+    /// requests, messages), since it started and today; the debug JSON's
+    /// `budget`, and the governor's input.
     meter: Meter,
     /// The accepted sockets, kept until one is accepted or closes:
     /// `getWebSockets()` builds a new array of every socket, and each
@@ -204,12 +205,18 @@ impl RoomHost {
         result.map_err(Error::RustError)
     }
 
+    /// A Worker variable's value, if it is set.
+    fn setting(&self, name: &str) -> Option<String> {
+        self.env.var(name).ok().map(|v| v.to_string())
+    }
+
     async fn activate(self: Rc<Self>) -> std::result::Result<(), String> {
         self.learn_room_id(None).await;
+        self.resume_usage().await;
         let mut log = TraceLog::default();
-        let fault = self.env.var(FAIL_CHUNK_INSERT_VAR).ok().map(|v| v.to_string());
         let sql = DoSql::metered(self.state.storage(), Rc::clone(&self.meter))
-            .with_test_fault(fault.as_deref());
+            .with_test_fault(self.setting(FAIL_CHUNK_INSERT_VAR).as_deref())
+            .with_quota_refusals(self.setting(QUOTA_REFUSALS_VAR).as_deref());
         let activated = VaultRoom::activate(sql, &self.kv(), now_ms, &mut log).await;
         self.write_traces(log).await;
         let mut room = activated.map_err(|e| e.to_string())?;
@@ -219,12 +226,18 @@ impl RoomHost {
             console_warn!("limit setting: {warning}");
         }
         room.set_limits(limits);
-        let setting = self.env.var(COMMIT_WINDOW_VAR).ok().map(|v| v.to_string());
-        let (commit, warning) = CommitWindow::from_setting(setting.as_deref());
+        let (commit, warning) =
+            CommitWindow::from_setting(self.setting(COMMIT_WINDOW_VAR).as_deref());
         if let Some(warning) = warning {
             console_warn!("commit window setting: {warning}");
         }
         room.set_commit_window(commit);
+        let (governor, warning) =
+            Governor::from_setting(self.setting(DAILY_ROW_BUDGET_VAR).as_deref());
+        if let Some(warning) = warning {
+            console_warn!("daily row budget setting: {warning}");
+        }
+        room.set_governor(governor);
         let compaction_due = room.compaction_due();
         // Woken with sockets still open: no-op on a fresh activation.
         room.wake(&mut Sockets { host: &self, sender: None });
@@ -250,7 +263,10 @@ impl RoomHost {
         };
         let delay = at.saturating_sub(now) as i64;
         match self.state.storage().set_alarm(delay).await {
-            Ok(()) => self.compaction_alarm_at.set(Some(at)),
+            Ok(()) => {
+                self.compaction_alarm_at.set(Some(at));
+                self.meter.borrow_mut().record_alarm(now);
+            }
             Err(e) => console_warn!("could not schedule the deferred compaction: {e}"),
         }
     }
@@ -293,10 +309,43 @@ impl RoomHost {
                     if let Some(next) = turn.flush_at {
                         host.schedule_flush(next);
                     }
+                    host.store_usage(false).await;
                 }
                 Err(e) => console_warn!("group commit failed: {e}"),
             }
         });
+    }
+
+    /// The day's counts an earlier activation stored, taken over (once per
+    /// activation; a value that does not read is ignored).
+    async fn resume_usage(&self) {
+        let Ok(Some(KvValue::String(text))) = self.kv().get(USAGE_KEY).await else { return };
+        match serde_json::from_str::<StoredDay>(&text) {
+            Ok(stored) => self.meter.borrow_mut().resume(stored, now_ms()),
+            Err(e) => console_warn!("stored usage ignored: {e}"),
+        }
+    }
+
+    /// Stores the day's counts when they are due (`force`: whenever they
+    /// changed), so the next activation of the day goes on from them.
+    pub async fn store_usage(&self, force: bool) {
+        let now = now_ms();
+        let Some(day) = self.meter.borrow().to_store(now, force) else { return };
+        let Ok(text) = serde_json::to_string(&day) else { return };
+        match self.kv().put(USAGE_KEY, KvValue::String(text)).await {
+            Ok(()) => self.meter.borrow_mut().saved(now),
+            Err(e) => console_warn!("usage write failed: {e}"),
+        }
+    }
+
+    /// An incoming WebSocket message, billed as a request.
+    pub fn count_message(&self) {
+        self.meter.borrow_mut().record_message(now_ms());
+    }
+
+    /// An HTTP request or alarm invocation.
+    pub fn count_request(&self) {
+        self.meter.borrow_mut().record_request(now_ms());
     }
 
     /// Drops the activated room; the next request or frame activates it
@@ -322,6 +371,13 @@ impl RoomHost {
                 send(ws);
             }
         }
+    }
+
+    /// The accepted sockets still open (a closing one is not).
+    pub fn open_socket_count(&self) -> usize {
+        let mut open = 0;
+        self.each_open_socket(|_| open += 1);
+        open
     }
 
     /// The set of sockets changed (one accepted or closed): the next
@@ -363,6 +419,7 @@ impl RoomHost {
             self.schedule_flush(at);
         }
         self.sync_room_meta().await;
+        self.store_usage(false).await;
         Ok(())
     }
 

@@ -21,6 +21,7 @@ impl DurableObject for VaultSyncServer {
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
+        self.host.count_request();
         room_routes::fetch(&self.host, req).await
     }
 
@@ -29,6 +30,7 @@ impl DurableObject for VaultSyncServer {
         ws: WebSocket,
         message: WebSocketIncomingMessage,
     ) -> Result<()> {
+        self.host.count_message();
         match message {
             WebSocketIncomingMessage::Binary(bytes) => {
                 if let Err(e) = self.host.on_binary(&ws, bytes).await {
@@ -47,9 +49,11 @@ impl DurableObject for VaultSyncServer {
 
     /// The only alarm this object sets: a deferred compaction.
     async fn alarm(&self) -> Result<Response> {
+        self.host.count_request();
         if let Err(e) = self.host.run_deferred_compaction().await {
             console_error!("deferred compaction failed: {e}");
         }
+        self.host.store_usage(false).await;
         Response::ok("")
     }
 
@@ -61,6 +65,11 @@ impl DurableObject for VaultSyncServer {
         _clean: bool,
     ) -> Result<()> {
         self.host.on_close(&ws);
+        // The last socket gone: the object may be evicted soon, so the day's
+        // counts are stored now.
+        if self.host.open_socket_count() == 0 {
+            self.host.store_usage(true).await;
+        }
         // Complete the closing handshake; the socket may already be gone.
         let code = if code == 1005 || code == 1006 { 1000 } else { code as u16 };
         let _ = ws.close(Some(code), Some(reason));

@@ -13,7 +13,9 @@ use crate::diagnostics::timefmt::iso_from_ms;
 use crate::doc_model::summary::DocumentSummary;
 use crate::migration::StorageStatus;
 use crate::persist::{Coordinator, PersistenceHealth};
-use crate::store::usage::{RowUsage, FREE_PLAN_DAILY_ROWS_READ, FREE_PLAN_DAILY_ROWS_WRITTEN};
+use crate::store::usage::{
+    Usage, FREE_PLAN_DAILY_REQUESTS, FREE_PLAN_DAILY_ROWS_READ, FREE_PLAN_DAILY_ROWS_WRITTEN,
+};
 
 /// What a loaded room contributes to the report.
 #[derive(Debug, Clone)]
@@ -61,24 +63,60 @@ impl DebugParts {
     }
 }
 
-/// The `budget` object: the rows this activation was billed for (today's
-/// part, UTC, and since it started) against the free plan's daily limits,
-/// and the commit window that keeps writes down. `usage` is `None` where
-/// the store does not count (nulls then).
-pub fn budget_json(usage: Option<&RowUsage>, now_ms: u64, commit_window_ms: u64) -> Value {
+/// What the budget object says beyond the counts: the windows, the
+/// governor's budget and whether the platform refuses writes.
+#[derive(Debug, Clone, Default)]
+pub struct BudgetFacts {
+    /// The commit window in force (the governor's) and the operator's.
+    pub commit_window_ms: u64,
+    pub configured_commit_window_ms: u64,
+    /// `YAOS_DAILY_ROW_BUDGET`.
+    pub daily_row_budget: u64,
+    /// Since when the platform refuses writes for its daily quota, and the
+    /// error it gave.
+    pub quota_exceeded: Option<(u64, Option<String>)>,
+}
+
+/// The `budget` object: what this vault's object was billed for (today's
+/// part, UTC, kept across activations, and since it started) against the
+/// free plan's daily limits, the budget the governor keeps to, the commit
+/// window that keeps writes down, and, while the platform refuses writes
+/// for its daily quota, since when and when that lifts (00:00 UTC).
+/// `usage` is `None` where the store does not count (nulls then).
+pub fn budget_json(usage: Option<&Usage>, now_ms: u64, facts: &BudgetFacts) -> Value {
     let today = usage.map(|u| u.today(now_ms));
-    let since = usage.map(RowUsage::since_activation);
+    let since = usage.map(Usage::since_activation);
     let day = iso_from_ms(now_ms).get(..10).unwrap_or_default().to_owned(); // YYYY-MM-DD
+    let quota = facts.quota_exceeded.as_ref().map(|(since, error)| {
+        json!({
+            "since": iso_from_ms(*since),
+            "error": error,
+            "liftsAt": iso_from_ms(next_utc_midnight(now_ms)),
+        })
+    });
     json!({
         "day": day,
         "sqlRowsWrittenToday": today.map(|c| c.rows_written),
         "sqlRowsReadToday": today.map(|c| c.rows_read),
+        "alarmsSetToday": today.map(|c| c.alarms_set),
+        "requestsToday": today.map(|c| c.requests),
+        "incomingMessagesToday": today.map(|c| c.incoming_messages),
         "sqlRowsWrittenSinceActivation": since.map(|c| c.rows_written),
         "sqlRowsReadSinceActivation": since.map(|c| c.rows_read),
         "dailyRowsWrittenLimit": FREE_PLAN_DAILY_ROWS_WRITTEN,
         "dailyRowsReadLimit": FREE_PLAN_DAILY_ROWS_READ,
-        "commitWindowMs": commit_window_ms,
+        "dailyRequestsLimit": FREE_PLAN_DAILY_REQUESTS,
+        "dailyRowBudget": facts.daily_row_budget,
+        "commitWindowMs": facts.commit_window_ms,
+        "configuredCommitWindowMs": facts.configured_commit_window_ms,
+        "quotaExceeded": quota,
     })
+}
+
+/// The next 00:00 UTC after `now_ms`, when the free plan's daily limits reset.
+fn next_utc_midnight(now_ms: u64) -> u64 {
+    const DAY: u64 = 86_400_000;
+    (now_ms / DAY + 1) * DAY
 }
 
 /// The report. `recent` is the newest-first trace list; `parts` is `None`
@@ -126,10 +164,25 @@ mod tests {
     #[test]
     fn the_budget_names_the_utc_day_and_nulls_what_is_not_counted() {
         let before_midnight = 20_000 * 86_400_000 - 1;
-        let value = budget_json(None, before_midnight, 2_500);
+        let facts = BudgetFacts { commit_window_ms: 2_500, ..BudgetFacts::default() };
+        let value = budget_json(None, before_midnight, &facts);
         assert_eq!(value["day"], "2024-10-03");
-        assert_eq!(budget_json(None, before_midnight + 1, 0)["day"], "2024-10-04");
+        assert_eq!(budget_json(None, before_midnight + 1, &facts)["day"], "2024-10-04");
         assert_eq!(value["sqlRowsWrittenToday"], Value::Null);
         assert_eq!(value["commitWindowMs"], 2_500);
+        assert_eq!(value["quotaExceeded"], Value::Null);
+    }
+
+    #[test]
+    fn a_refusing_quota_says_since_when_and_when_it_lifts() {
+        let noon = 20_000 * 86_400_000 + 43_200_000;
+        let facts = BudgetFacts {
+            quota_exceeded: Some((noon - 60_000, Some("SqlError: daily quota exceeded".into()))),
+            ..BudgetFacts::default()
+        };
+        let quota = &budget_json(None, noon, &facts)["quotaExceeded"];
+        assert_eq!(quota["since"], "2024-10-04T11:59:00.000Z");
+        assert_eq!(quota["liftsAt"], "2024-10-05T00:00:00.000Z");
+        assert_eq!(quota["error"], "SqlError: daily quota exceeded");
     }
 }

@@ -17,7 +17,7 @@ use thiserror::Error;
 use yrs::updates::encoder::Encode;
 use yrs::{Doc, ReadTxn, StateVector, Transact};
 
-use super::debug_report::{budget_json, DebugParts, RoomFacts};
+use super::debug_report::{budget_json, BudgetFacts, DebugParts, RoomFacts};
 use super::limits::{LimitExceeded, RoomLimits, RoomScale};
 use super::protocol::{FrameError, HeldAwareness, Room, UPDATE_OBSERVED_EVENT};
 use super::refused_frames::{must_be_shown, RefusedFrame, RefusedFrames, REFUSED_FRAME_EVENT};
@@ -27,7 +27,7 @@ use crate::diagnostics::trace::{TraceLog, TraceSink};
 use crate::doc_model::summary::{schema_version, DocumentSummary};
 use crate::migration::{load_document, LoadError, StorageStatus};
 use crate::persist::{
-    Commit, CommitWindow, Compaction, Coordinator, EmergencyCompact, Policy, SaveOutcome,
+    Commit, CommitWindow, Compaction, Coordinator, EmergencyCompact, Governor, Policy, SaveOutcome,
 };
 use crate::store::kv::KvStore;
 use crate::store::sql::SqlExec;
@@ -201,6 +201,8 @@ pub struct VaultRoom<E: SqlExec> {
     refused: RefusedFrames,
     /// Group commit: when an update taken is written.
     commit: CommitWindow,
+    /// Widens the window as the day's rows approach the budget.
+    governor: Governor,
     /// Update frames taken since their last `update_observed` trace.
     observed: ObservedFrames,
 }
@@ -250,6 +252,7 @@ impl<E: SqlExec> VaultRoom<E> {
             limits: RoomLimits::default(),
             refused: RefusedFrames::default(),
             commit: CommitWindow::new(0),
+            governor: Governor::default(),
             observed: ObservedFrames::default(),
         };
         room.set_limits(RoomLimits::default());
@@ -260,6 +263,25 @@ impl<E: SqlExec> VaultRoom<E> {
     /// starts without one, writing every update at once.
     pub fn set_commit_window(&mut self, commit: CommitWindow) {
         self.commit = commit;
+    }
+
+    /// The daily row budget the governor keeps to (the operator's setting).
+    pub fn set_governor(&mut self, governor: Governor) {
+        self.governor = governor;
+    }
+
+    /// The rows written today, as far as the store counts them (0 where it
+    /// does not).
+    fn rows_written_today(&self, now: u64) -> u64 {
+        self.store.sql().usage().map_or(0, |usage| usage.today(now).rows_written)
+    }
+
+    /// Applies the governor to the day's rows so far: the commit window in
+    /// force and the journal's slack before a compaction.
+    fn govern(&mut self, now: u64) {
+        let rows = self.rows_written_today(now);
+        self.commit.govern(self.governor.window_ms(self.commit.base_ms(), rows));
+        self.coordinator.set_compaction_slack(self.governor.compaction_slack(rows));
     }
 
     /// Replaces the default limits (the operator's settings).
@@ -407,6 +429,7 @@ impl<E: SqlExec> VaultRoom<E> {
             return (Some(self.save_then_acknowledge(out)), self.commit.due_at());
         }
         let now = (self.clock)();
+        self.govern(now);
         match self.commit.on_update(now) {
             Commit::Now => {
                 let outcome = self.save_then_acknowledge(out);
@@ -574,13 +597,15 @@ impl<E: SqlExec> VaultRoom<E> {
     /// Whether a compaction is due (the journal past the policy's limits, the
     /// breaker closed): after activation, a crash may have come between the
     /// frame that made it due and the compaction.
-    pub fn compaction_due(&self) -> bool {
+    pub fn compaction_due(&mut self) -> bool {
+        self.govern((self.clock)());
         self.coordinator.compaction_due()
     }
 
     /// The deferred compaction: the same rewrite, atomicity and circuit
     /// breaker as one inside a save, run outside any frame's turn.
     pub fn compact_if_due(&mut self) -> Compaction {
+        self.govern((self.clock)());
         self.coordinator.compact_if_due(
             &self.store,
             self.room.doc(),
@@ -612,7 +637,7 @@ impl<E: SqlExec> VaultRoom<E> {
             budget: budget_json(
                 self.store.sql().usage().as_ref(),
                 (self.clock)(),
-                self.commit.window_ms(),
+                &self.budget_facts(),
             ),
             room: RoomFacts {
                 awareness_clients: self.room.awareness_client_count(),
@@ -621,6 +646,16 @@ impl<E: SqlExec> VaultRoom<E> {
                 compaction_failures: self.coordinator.consecutive_compaction_failures(),
                 compaction_breaker_open: self.coordinator.compaction_breaker_open(),
             },
+        }
+    }
+
+    fn budget_facts(&self) -> BudgetFacts {
+        let quota = self.coordinator.quota_exceeded_since();
+        BudgetFacts {
+            commit_window_ms: self.commit.window_ms(),
+            configured_commit_window_ms: self.commit.base_ms(),
+            daily_row_budget: self.governor.daily_rows(),
+            quota_exceeded: quota.map(|since| (since, self.coordinator.health().last_save_error)),
         }
     }
 

@@ -60,6 +60,12 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether the platform refused the write for a used-up daily allowance
+    /// ([`sql::SqlError::QuotaExceeded`]).
+    pub fn is_quota_exceeded(&self) -> bool {
+        matches!(self, StoreError::Sql(sql::SqlError::QuotaExceeded(_)))
+    }
+
     /// A short class name, used where the debug JSON promises
     /// `"<ErrorClass>: <message>"`.
     pub fn class_name(&self) -> &'static str {

@@ -4,7 +4,7 @@
 
 use thiserror::Error;
 
-use crate::store::usage::RowUsage;
+use crate::store::usage::Usage;
 
 /// A bound statement parameter. Borrowed, so large blobs (snapshot chunks
 /// sliced from a full update) are bound without an intermediate copy.
@@ -50,6 +50,30 @@ pub enum SqlError {
     /// The transaction body failed; everything it did was rolled back.
     #[error("transaction rolled back: {0}")]
     RolledBack(String),
+    /// The platform refused the statement because the account's daily
+    /// allowance (the free plan's rows written, say) is used up; it lifts at
+    /// 00:00 UTC or when the plan changes.
+    #[error("daily quota exceeded: {0}")]
+    QuotaExceeded(String),
+}
+
+/// Words that, together, mark a platform error as a used-up daily
+/// allowance. Cloudflare does not document the exact text of the Durable
+/// Object free-tier errors (its limits page only says further operations
+/// "fail with an error"), so the check is by words, not one string: the
+/// message must say "exceeded" and one of the others.
+const QUOTA_MARKERS: [&str; 4] = ["free tier", "daily", "quota", "limit"];
+
+impl SqlError {
+    /// The error for a statement the platform refused with `message`.
+    pub fn from_platform(message: String) -> SqlError {
+        let lower = message.to_ascii_lowercase();
+        if lower.contains("exceeded") && QUOTA_MARKERS.iter().any(|m| lower.contains(m)) {
+            SqlError::QuotaExceeded(message)
+        } else {
+            SqlError::Exec(message)
+        }
+    }
 }
 
 /// Runs SQL against one SQLite database.
@@ -74,7 +98,7 @@ pub trait SqlExec {
 
     /// The rows the platform billed this connection for, where it counts
     /// them (the Durable Object's SQL does; SQLite in tests does not).
-    fn usage(&self) -> Option<RowUsage> {
+    fn usage(&self) -> Option<Usage> {
         None
     }
 }
@@ -95,7 +119,33 @@ impl<E: SqlExec> SqlExec for std::rc::Rc<E> {
         (**self).transaction(body)
     }
 
-    fn usage(&self) -> Option<RowUsage> {
+    fn usage(&self) -> Option<Usage> {
         (**self).usage()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SqlError;
+
+    #[test]
+    fn a_used_up_allowance_is_told_from_other_failures() {
+        for quota in [
+            "Exceeded allowed rows written in Durable Objects free tier.",
+            "Error: daily row write limit exceeded",
+            "D1_ERROR: Exceeded daily quota",
+        ] {
+            assert!(
+                matches!(SqlError::from_platform(quota.into()), SqlError::QuotaExceeded(_)),
+                "{quota}"
+            );
+        }
+        for other in [
+            "database or disk is full: SQLITE_FULL",
+            "string or blob too big: SQLITE_TOOBIG",
+            "no such table: journal",
+        ] {
+            assert!(matches!(SqlError::from_platform(other.into()), SqlError::Exec(_)), "{other}");
+        }
     }
 }

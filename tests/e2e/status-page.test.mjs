@@ -58,8 +58,8 @@ function value(page, id, label) {
   }, [id, label]);
 }
 
-async function open(page, vault, token) {
-  await page.goto(`${server.url}/status`);
+async function open(page, vault, token, at = server) {
+  await page.goto(`${at.url}/status`);
   await page.fill("#vault-id", vault);
   await page.fill("#token", token);
   await page.click("#load");
@@ -111,6 +111,7 @@ test("the status page shows a vault's debug JSON, hostile values as text, and sn
   assert.match(await page.textContent("#rows-text"), /^\d+ of the free plan's 100000 SQL rows written a day \(\d{4}-\d{2}-\d{2}, UTC\)/);
   assert.ok(Number(await page.getAttribute("#rows-meter", "value")) > 0, "the vault's writes are counted");
   assert.equal(await value(page, "budget", "Commit window"), `${debug.budget.commitWindowMs} ms`);
+  assert.equal(await page.isVisible("#quota-text"), false, "no quota refusal shown");
   assert.equal(await value(page, "connections", "Open sockets"), String(debug.room.openSockets));
   assert.equal(await value(page, "connections", "Awareness clients"), String(debug.room.awarenessClients));
 
@@ -171,4 +172,32 @@ test("the status page's error states: 401, an unknown vault, 503 unclaimed, a ne
   await page.click("#load");
   await page.waitForFunction(() => /network error/.test(document.querySelector("#message").textContent));
   await page.close();
+});
+
+test("the status page says plainly when the platform refuses writes for its daily quota", { timeout: 120000 }, async () => {
+  // Every document write refused for the whole test (the SQL seam's
+  // test-only quota refusals), as after the free plan's rows run out.
+  const refusing = await startServer({ vars: { SYNC_TOKEN: TOKEN, YAOS_TEST_QUOTA_REFUSALS: "1000000" } });
+  const writer = connectClient(refusing, VAULT, { token: TOKEN });
+  try {
+    await writer.synced();
+    addNote(writer.doc, "refused.md", "not stored today");
+    let debug;
+    for (let i = 0; i < 100 && !debug?.budget?.quotaExceeded; i++) debug = await debugJson(refusing, VAULT, TOKEN); // bounded: the frame's turn is the server's
+    assert.ok(debug.budget.quotaExceeded, JSON.stringify(debug.budget));
+    const page = await browser.newPage();
+    await open(page, VAULT, TOKEN, refusing);
+    await page.waitForSelector("#report:not([hidden])");
+    assert.equal(await page.isVisible("#quota-text"), true);
+    const text = await page.textContent("#quota-text");
+    assert.match(text, /^Cloudflare is refusing writes: the account's daily allowance is used up/);
+    assert.ok(text.includes(debug.budget.quotaExceeded.liftsAt), text);
+    assert.match(text, /Edits still reach the other devices, but none is stored or acknowledged/);
+    assert.equal(await value(page, "saves", "Health"), "degraded");
+    await page.screenshot({ path: join(ARTIFACTS, "status-quota.png"), fullPage: true });
+    await page.close();
+  } finally {
+    writer.close();
+    await refusing.stop();
+  }
 });

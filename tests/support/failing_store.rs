@@ -4,6 +4,7 @@
 use std::cell::Cell;
 
 use super::sqlite::SqliteExec;
+use yaos_server::store::sql::SqlError;
 use yaos_server::store::sql_store::SqlDocStore;
 use yaos_server::store::{
     AppendOutcome, DocStore, JournalStats, LoadedState, StateWriter, StoreError,
@@ -13,6 +14,8 @@ pub struct FailingStore {
     pub inner: SqlDocStore<SqliteExec>,
     pub fail_append: Cell<bool>,
     pub fail_checkpoint: Cell<bool>,
+    /// Failures are the platform's used-up daily quota.
+    pub as_quota: Cell<bool>,
     pub append_calls: Cell<u32>,
     pub checkpoint_calls: Cell<u32>,
 }
@@ -23,6 +26,7 @@ impl FailingStore {
             inner: SqlDocStore::new(SqliteExec::in_memory()).expect("create tables"),
             fail_append: Cell::new(false),
             fail_checkpoint: Cell::new(false),
+            as_quota: Cell::new(false),
             append_calls: Cell::new(0),
             checkpoint_calls: Cell::new(0),
         }
@@ -38,6 +42,16 @@ impl FailingStore {
     }
 }
 
+impl FailingStore {
+    fn injected(&self, what: &str) -> StoreError {
+        let message = format!("injected {what} failure");
+        if self.as_quota.get() {
+            return StoreError::Sql(SqlError::QuotaExceeded(message));
+        }
+        StoreError::Other(message)
+    }
+}
+
 impl DocStore for FailingStore {
     fn load(&self) -> Result<LoadedState, StoreError> {
         self.inner.load()
@@ -46,7 +60,7 @@ impl DocStore for FailingStore {
     fn append_update(&self, update: &[u8]) -> Result<AppendOutcome, StoreError> {
         self.append_calls.set(self.append_calls.get() + 1);
         if self.fail_append.get() {
-            return Err(StoreError::Other("injected append failure".to_owned()));
+            return Err(self.injected("append"));
         }
         self.inner.append_update(update)
     }
@@ -54,7 +68,7 @@ impl DocStore for FailingStore {
     fn rewrite_checkpoint(&self, full_state: &[u8]) -> Result<(), StoreError> {
         self.checkpoint_calls.set(self.checkpoint_calls.get() + 1);
         if self.fail_checkpoint.get() {
-            return Err(StoreError::Other("injected checkpoint failure".to_owned()));
+            return Err(self.injected("checkpoint"));
         }
         self.inner.rewrite_checkpoint(full_state)
     }
@@ -65,7 +79,7 @@ impl DocStore for FailingStore {
     ) -> Result<usize, StoreError> {
         self.checkpoint_calls.set(self.checkpoint_calls.get() + 1);
         if self.fail_checkpoint.get() {
-            return Err(StoreError::Other("injected checkpoint failure".to_owned()));
+            return Err(self.injected("checkpoint"));
         }
         self.inner.rewrite_checkpoint_streamed(write_state)
     }

@@ -82,11 +82,22 @@
     $("rows-meter").value = written || 0;
     $("rows-text").textContent = written === null || written === undefined
       ? "Not reported."
-      : `${written} of the free plan's ${limit} SQL rows written a day (${b.day}, UTC), ${Math.round((written / limit) * 100)}%, counted since this vault's object started; every vault of the account shares the limit.`;
+      : `${written} of the free plan's ${limit} SQL rows written a day (${b.day}, UTC), ${Math.round((written / limit) * 100)}%, by this vault's object; every vault of the account shares the limit.`;
+    // The platform refusing writes for its daily quota: edits are relayed
+    // but not stored until the reset, and devices get no receipt meanwhile.
+    const q = b.quotaExceeded;
+    $("quota-text").hidden = !q;
+    $("quota-text").textContent = q
+      ? `Cloudflare is refusing writes: the account's daily allowance is used up (since ${q.since}). Edits still reach the other devices, but none is stored or acknowledged until the allowance resets at ${q.liftsAt}; the server retries on its own and then writes everything it holds. Devices keep their edits and send them again if the server restarts meanwhile. Platform error: ${q.error || "—"}`
+      : "";
+    const windowText = (ms) => (ms === null || ms === undefined ? null : `${ms} ms`);
     fill("budget", [
       ["Rows read today", b.sqlRowsReadToday],
+      ["Requests / messages today", `${show(b.requestsToday)} / ${show(b.incomingMessagesToday)} of the free plan's ${show(b.dailyRequestsLimit)} requests`],
+      ["Alarms set today", b.alarmsSetToday],
       ["Rows written / read since start", `${show(b.sqlRowsWrittenSinceActivation)} / ${show(b.sqlRowsReadSinceActivation)}`],
-      ["Commit window", b.commitWindowMs === null || b.commitWindowMs === undefined ? null : `${b.commitWindowMs} ms`],
+      ["Daily row budget", b.dailyRowBudget],
+      ["Commit window", b.commitWindowMs === b.configuredCommitWindowMs ? windowText(b.commitWindowMs) : `${windowText(b.commitWindowMs)} (widened from ${windowText(b.configuredCommitWindowMs)} as today's rows near the budget)`],
     ]);
     fill("storage", [
       ["Document loaded", d.documentLoaded ? "yes" : "no (the object is idle or was evicted)"],
