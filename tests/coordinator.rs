@@ -134,7 +134,14 @@ fn append_is_durable_and_reported_in_health() {
     let journal = store.load().unwrap().stats;
     assert_eq!(health.journal_bytes, Some(journal.total_bytes));
     assert_eq!(health.last_delta_bytes, Some(journal.total_bytes));
-    assert_eq!(room.trace.names(), ["server.save.delta_computed", "server.save.append_succeeded"]);
+    assert_eq!(
+        room.trace.names(),
+        ["server.save.append_succeeded"],
+        "one trace (one row) per save"
+    );
+    let written = room.traced_data("server.save.append_succeeded");
+    assert!(written["pendingUpdates"].as_u64() >= Some(1), "{written}");
+    assert_eq!(written["deltaBytes"], journal.total_bytes);
     assert_reload_matches(&store, &room);
 }
 

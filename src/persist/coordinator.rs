@@ -337,11 +337,10 @@ impl Coordinator {
         trace: &mut dyn TraceSink,
     ) -> SaveOutcome {
         let state_vector = doc.transact().state_vector();
+        // No `delta_computed` trace of its own (spec 10.4): every trace is a
+        // key-value row put and one deleted, so the delta's size and the
+        // updates it merged go in the save's outcome trace instead.
         self.health.last_delta_bytes = Some(delta.len() as u64);
-        trace.trace(
-            "server.save.delta_computed",
-            json!({"deltaBytes": delta.len(), "pendingUpdates": pending_updates}),
-        );
         let failures = self.health.consecutive_save_failures;
         // Failures the platform's quota caused say nothing about the journal:
         // a full checkpoint would be refused as well, and cost a vault-sized
@@ -351,7 +350,8 @@ impl Coordinator {
             Some(reason) => reason,
             None => match store.append_update(delta) {
                 Ok(AppendOutcome::Appended(journal)) => {
-                    self.append_durable(state_vector, journal, delta.len(), now_ms, trace);
+                    let written = (delta.len(), pending_updates);
+                    self.append_durable(state_vector, journal, written, now_ms, trace);
                     let compaction = match self.compaction_policy().compaction_reason(journal) {
                         Some(reason) if self.policy.defer_compaction && !self.breaker_open() => {
                             Compaction::Deferred(reason)
@@ -385,7 +385,7 @@ impl Coordinator {
         &mut self,
         state_vector: StateVector,
         journal: JournalStats,
-        delta_bytes: usize,
+        (delta_bytes, pending_updates): (usize, usize),
         now_ms: u64,
         trace: &mut dyn TraceSink,
     ) {
@@ -397,6 +397,7 @@ impl Coordinator {
             "server.save.append_succeeded",
             json!({
                 "deltaBytes": delta_bytes,
+                "pendingUpdates": pending_updates,
                 "journalEntryCount": journal.entry_count,
                 "journalBytes": journal.total_bytes,
             }),

@@ -147,6 +147,10 @@ pub const STORED_SYNC_EVENT: &str = "server.sync.stored_state";
 /// stored rows (it was sent from the document instead).
 pub const STORED_SYNC_FAILED_EVENT: &str = "server.sync.stored_state_failed";
 
+/// The names of the coordinator's save traces (`server.save.append_succeeded`,
+/// `server.save.append_failed`, ...).
+const SAVE_TRACE_PREFIX: &str = "server.save.";
+
 /// Whether a save left a deferred compaction due.
 fn compaction_due(save: &Option<SaveOutcome>) -> bool {
     matches!(save, Some(SaveOutcome::Appended(Compaction::Deferred(_))))
@@ -211,8 +215,9 @@ pub struct VaultRoom<E: SqlExec> {
 /// `server.ydoc.update_observed` trace per frame; each is a key-value row
 /// written and, past the newest 200, one deleted, so under group commit a
 /// trace per keystroke would cost more rows than the writes themselves. The
-/// room traces them once per write instead, with their count (`frames`);
-/// without a window that is still one trace per frame.
+/// room describes them once per write instead, with their count (`frames`),
+/// in the write's own trace (`append_succeeded`, say) when it traced one,
+/// else as an `update_observed` of their own.
 #[derive(Debug, Default)]
 struct ObservedFrames {
     frames: u64,
@@ -459,18 +464,29 @@ impl<E: SqlExec> VaultRoom<E> {
         FlushTurn { compaction_due: compaction_due(&save), save, flush_at }
     }
 
-    /// The `update_observed` trace of the frames taken since the last one.
+    /// The frames taken since they were last traced, added to the trace of
+    /// the write that just ran (one row, not two), or traced as
+    /// `update_observed` when the write traced nothing (nothing to write).
     fn trace_observed(&mut self) {
         let observed = std::mem::take(&mut self.observed);
         if observed.frames == 0 {
             return;
         }
-        let data = json!({
-            "updateBytes": observed.bytes,
-            "docChanged": observed.doc_changed,
-            "frames": observed.frames,
-        });
-        self.trace.trace(UPDATE_OBSERVED_EVENT, data);
+        let fields = [
+            ("updateBytes", json!(observed.bytes)),
+            ("docChanged", json!(observed.doc_changed)),
+            ("frames", json!(observed.frames)),
+        ];
+        let save_trace =
+            self.trace.events.last_mut().filter(|(name, _)| name.starts_with(SAVE_TRACE_PREFIX));
+        if let Some((_, serde_json::Value::Object(data))) = save_trace {
+            data.extend(fields.map(|(key, value)| (key.to_owned(), value)));
+            return;
+        }
+        self.trace.trace(
+            UPDATE_OBSERVED_EVENT,
+            serde_json::Value::Object(fields.map(|(k, v)| (k.to_owned(), v)).into_iter().collect()),
+        );
     }
 
     /// A frame of `bytes` over a limit: the sender is told why, and a
