@@ -1052,3 +1052,36 @@ fn a_frame_that_changes_nothing_is_acknowledged_at_once_inside_a_window() {
     assert_eq!(h.take_log().last(), Some(&echo_of(&client)));
     assert_eq!(h.journal_rows(), 1);
 }
+
+#[test]
+fn a_large_vault_s_compaction_waits_for_the_room_to_fall_idle_unless_the_journal_is_long() {
+    use yaos_server::room::compaction_schedule::{Urgency, IDLE_QUIET_MS};
+    let db = Rc::new(SqliteExec::in_memory());
+    let activate = || {
+        let mut trace = TraceLog::default();
+        block_on(VaultRoom::activate(Rc::clone(&db), &MemoryKv::default(), clock, &mut trace))
+            .expect("activation")
+    };
+    let mut out = Recorder { log: Rc::default(), open: true };
+    let mut ids = HeldAwareness::default();
+    let client = docs::doc(12);
+    // A 4.5 MB vault: written as a checkpoint (the delta is over 2 MiB).
+    let mut room = activate();
+    room.frame("c", edit(&client, &"v".repeat(4_500_000)), &mut ids, &mut out);
+    drop(room);
+    let mut room = activate(); // thresholds scaled to the snapshot: ~1.1 MB of journal
+    let mut turn = FrameTurn::default();
+    while !turn.compaction_due {
+        turn = room.frame("c", edit(&client, &"j".repeat(700_000)), &mut ids, &mut out);
+    }
+    assert_eq!(room.compaction_urgency(), Urgency::WhenIdle);
+    // An edit just came (the clock stands still here) and a socket is open:
+    // the alarm waits for IDLE_QUIET_MS after it; with nobody connected it runs.
+    assert_eq!(room.compaction_wait(1), Some(clock() + IDLE_QUIET_MS));
+    assert_eq!(room.compaction_wait(0), None);
+    // Four times past the thresholds, the journal no longer waits.
+    while room.compaction_urgency() == Urgency::WhenIdle {
+        room.frame("c", edit(&client, &"j".repeat(700_000)), &mut ids, &mut out);
+    }
+    assert_eq!(room.compaction_wait(1), None);
+}

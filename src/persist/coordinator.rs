@@ -62,6 +62,8 @@ pub struct Coordinator {
     /// The budget governor's multiplier of the compaction thresholds (0 and
     /// 1 both leave them as they are).
     compaction_slack: u64,
+    /// The stored snapshot's bytes (set at the load, and by each checkpoint).
+    snapshot_bytes: u64,
     health: HealthRecord,
 }
 
@@ -88,6 +90,22 @@ impl Coordinator {
     /// postpones rewriting the snapshot.
     pub fn set_compaction_slack(&mut self, slack: u64) {
         self.compaction_slack = slack;
+    }
+
+    /// The snapshot's size, as the load found it or the last checkpoint wrote it.
+    pub fn set_snapshot_bytes(&mut self, bytes: u64) {
+        self.snapshot_bytes = bytes;
+    }
+
+    pub fn snapshot_bytes(&self) -> u64 {
+        self.snapshot_bytes
+    }
+
+    /// Whether the journal is `factor` times past the compaction thresholds
+    /// in force (within [`Policy::with_slack`]'s caps).
+    pub fn compaction_past(&self, factor: u64) -> bool {
+        let policy = self.compaction_policy().with_slack(factor);
+        self.journal.and_then(|j| policy.compaction_reason(j)).is_some()
     }
 
     /// The thresholds compaction goes by: the policy's, with the slack.
@@ -559,6 +577,7 @@ impl Coordinator {
         self.consecutive_compaction_failures = 0;
         self.journal = Some(JournalStats::default());
         self.policy = self.policy.scaled_to_snapshot(snapshot_bytes as u64);
+        self.snapshot_bytes = snapshot_bytes as u64;
         Ok(snapshot_bytes)
     }
 

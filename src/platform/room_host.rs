@@ -17,10 +17,11 @@ use worker::*;
 use crate::diagnostics::trace::TraceLog;
 use crate::diagnostics::trace_store::TraceStore;
 use crate::persist::{CommitWindow, Governor, COMMIT_WINDOW_VAR, DAILY_ROW_BUDGET_VAR};
+use crate::room::compaction_schedule::{compaction_alarm, Urgency};
 use crate::room::limits::RoomLimits;
 use crate::room::protocol::HeldAwareness;
 use crate::room::room_meta::{RoomMeta, ROOM_META_KEY};
-use crate::room::vault_room::{compaction_alarm, Outbox, Sender, VaultRoom};
+use crate::room::vault_room::{Outbox, Sender, VaultRoom};
 use crate::store::kv::{KvStore, KvValue};
 use crate::store::usage::{Meter, StoredDay, USAGE_KEY};
 
@@ -252,15 +253,22 @@ impl RoomHost {
 
     /// Sets the alarm that runs a deferred compaction. The alarm is stored
     /// with the turn's other writes, so it survives a crash after the echo.
-    /// Called on every frame that finds it due: the alarm waits for quiet
-    /// (see `compaction_alarm`).
+    /// Called on every save that finds it due: the alarm waits for quiet, or
+    /// for the room to fall idle (`room::compaction_schedule`).
     pub async fn schedule_compaction(&self) {
         let now = now_ms();
         let due_since = self.compaction_due_since.get().unwrap_or(now);
         self.compaction_due_since.set(Some(due_since));
-        let Some(at) = compaction_alarm(now, due_since, self.compaction_alarm_at.get()) else {
+        let urgency = self.live.borrow().as_ref().map_or(Urgency::Soon, |r| r.compaction_urgency());
+        let scheduled = self.compaction_alarm_at.get();
+        let Some(at) = compaction_alarm(now, due_since, scheduled, urgency) else {
             return;
         };
+        self.set_compaction_alarm(at).await;
+    }
+
+    async fn set_compaction_alarm(&self, at: u64) {
+        let now = now_ms();
         let delay = at.saturating_sub(now) as i64;
         match self.state.storage().set_alarm(delay).await {
             Ok(()) => {
@@ -272,10 +280,16 @@ impl RoomHost {
     }
 
     /// The alarm: the deferred compaction, in a turn of its own (loading the
-    /// room first if it was evicted meanwhile).
+    /// room first if it was evicted meanwhile), or, when it waits for the
+    /// room to fall idle and an edit came too recently, the alarm again.
     pub async fn run_deferred_compaction(self: &Rc<Self>) -> Result<()> {
-        self.compaction_due_since.set(None);
         self.compaction_alarm_at.set(None);
+        let open = self.open_socket_count();
+        if let Some(at) = self.with_room(|room| room.compaction_wait(open)).await? {
+            self.set_compaction_alarm(at).await;
+            return Ok(());
+        }
+        self.compaction_due_since.set(None);
         let outcome = self.with_room(|room| room.compact_if_due()).await?;
         console_log!("deferred compaction: {outcome:?}");
         Ok(())

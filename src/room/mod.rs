@@ -4,8 +4,10 @@
 //! `yrs::sync`; [`stored_sync`] a fresh client's full state sent from the
 //! stored rows; [`limits`] what one client may make it hold; [`refused_frames`]
 //! the refusals kept for the operator; [`sv_echo`] the
-//! SV echo; [`debug_report`] the debug JSON; [`room_meta`] the `roomMeta` key.
+//! SV echo; [`debug_report`] the debug JSON; [`room_meta`] the `roomMeta` key;
+//! [`compaction_schedule`] when a due compaction runs.
 
+pub mod compaction_schedule;
 pub mod debug_report;
 pub mod limits;
 pub mod protocol;

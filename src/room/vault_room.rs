@@ -17,6 +17,7 @@ use thiserror::Error;
 use yrs::updates::encoder::Encode;
 use yrs::{Doc, ReadTxn, StateVector, Transact};
 
+use super::compaction_schedule::{idle_wait, Urgency, URGENT_SLACK};
 use super::debug_report::{budget_json, BudgetFacts, DebugParts, RoomFacts};
 use super::limits::{LimitExceeded, RoomLimits, RoomScale};
 use super::protocol::{FrameError, HeldAwareness, Room, UPDATE_OBSERVED_EVENT};
@@ -70,7 +71,7 @@ pub struct FrameTurn {
     pub save: Option<SaveOutcome>,
     /// The save left a compaction due: the shell runs
     /// [`VaultRoom::compact_if_due`] in a later turn, at the time
-    /// [`compaction_alarm`] gives, never in this one.
+    /// [`super::compaction_schedule::compaction_alarm`] gives, never in this one.
     pub compaction_due: bool,
     /// The update waits for the commit window: the shell calls
     /// [`VaultRoom::flush`] at this time (Unix ms).
@@ -171,28 +172,6 @@ pub fn room_policy(snapshot_bytes: u64) -> Policy {
         .scaled_to_snapshot(snapshot_bytes)
 }
 
-/// A deferred compaction waits for this much quiet after the last frame
-/// that found it due: a burst of typing goes on without a vault-sized
-/// rewrite in the middle, and the first short pause folds the journal.
-pub const COMPACTION_QUIET_MS: u64 = 2_000;
-/// ...but never longer than this after it first became due, so steady
-/// traffic cannot postpone it for ever.
-pub const COMPACTION_MAX_DEFER_MS: u64 = 10_000;
-/// An alarm already set is moved later only by at least this much, so a
-/// stream of frames does not rewrite the alarm on every one.
-pub const COMPACTION_RESCHEDULE_STEP_MS: u64 = 500;
-
-/// When the deferred compaction should run, given that it has been due since
-/// `due_since` and an alarm is set for `scheduled` (if any): `Some(time)` when
-/// the alarm should be (re)set to `time`, `None` when it is fine as it is.
-pub fn compaction_alarm(now: u64, due_since: u64, scheduled: Option<u64>) -> Option<u64> {
-    let target = (now + COMPACTION_QUIET_MS).min(due_since + COMPACTION_MAX_DEFER_MS);
-    match scheduled {
-        Some(at) if target < at + COMPACTION_RESCHEDULE_STEP_MS => None,
-        _ => Some(target),
-    }
-}
-
 pub struct VaultRoom<E: SqlExec> {
     room: Room,
     store: SqlDocStore<E>,
@@ -209,6 +188,9 @@ pub struct VaultRoom<E: SqlExec> {
     governor: Governor,
     /// Update frames taken since their last `update_observed` trace.
     observed: ObservedFrames,
+    /// When the last update-bearing frame came (Unix ms): an idle-time
+    /// compaction waits for quiet after it.
+    last_edit_at: Option<u64>,
 }
 
 /// The update frames a room took since it last traced them. Spec 11.2 has a
@@ -242,6 +224,7 @@ impl<E: SqlExec> VaultRoom<E> {
         let snapshot_bytes = store.snapshot_size().map(|(_, bytes)| bytes).unwrap_or(0);
         let mut coordinator = Coordinator::new(room_policy(snapshot_bytes));
         coordinator.on_loaded(&loaded.doc, loaded.journal);
+        coordinator.set_snapshot_bytes(snapshot_bytes);
         if loaded.is_read_only() {
             coordinator.enter_read_only();
         }
@@ -259,6 +242,7 @@ impl<E: SqlExec> VaultRoom<E> {
             commit: CommitWindow::new(0),
             governor: Governor::default(),
             observed: ObservedFrames::default(),
+            last_edit_at: None,
         };
         room.set_limits(RoomLimits::default());
         Ok(room)
@@ -401,6 +385,7 @@ impl<E: SqlExec> VaultRoom<E> {
             self.coordinator.record_update(update);
         }
         if effects.update_bearing {
+            self.last_edit_at = Some((self.clock)());
             self.observed.frames += 1;
             self.observed.bytes += frame_len as u64;
             self.observed.doc_changed |= effects.doc_changed;
@@ -618,6 +603,21 @@ impl<E: SqlExec> VaultRoom<E> {
         self.coordinator.compaction_due()
     }
 
+    /// How soon the due compaction should run (`compaction_schedule`): a
+    /// large vault's waits for the room to fall idle, unless its journal is
+    /// [`URGENT_SLACK`] times past the thresholds.
+    pub fn compaction_urgency(&self) -> Urgency {
+        let urgent = self.coordinator.compaction_past(URGENT_SLACK);
+        Urgency::of(self.coordinator.snapshot_bytes(), urgent)
+    }
+
+    /// At the compaction alarm, with `open_sockets` open: `None` to compact
+    /// now, or the time to wait until the room is idle.
+    pub fn compaction_wait(&self, open_sockets: usize) -> Option<u64> {
+        let now = (self.clock)();
+        idle_wait(now, self.compaction_urgency(), self.last_edit_at, open_sockets)
+    }
+
     /// The deferred compaction: the same rewrite, atomicity and circuit
     /// breaker as one inside a save, run outside any frame's turn.
     pub fn compact_if_due(&mut self) -> Compaction {
@@ -704,23 +704,5 @@ impl<E: SqlExec> VaultRoom<E> {
             Some(durable) => durable.encode_v1(),
             None => StateVector::default().encode_v1(),
         }
-    }
-}
-
-#[cfg(test)]
-mod compaction_alarm_tests {
-    use super::*;
-
-    #[test]
-    fn the_alarm_waits_for_quiet_but_not_past_the_cap() {
-        // First due at t=0: two seconds of quiet.
-        assert_eq!(compaction_alarm(0, 0, None), Some(2_000));
-        // A frame 100 ms later: not worth moving the alarm.
-        assert_eq!(compaction_alarm(100, 0, Some(2_000)), None);
-        // A frame 1 s later moves it to 3 s.
-        assert_eq!(compaction_alarm(1_000, 0, Some(2_000)), Some(3_000));
-        // Steady frames cannot push it past 10 s after it became due.
-        assert_eq!(compaction_alarm(9_000, 0, Some(9_500)), Some(10_000));
-        assert_eq!(compaction_alarm(9_900, 0, Some(10_000)), None);
     }
 }
