@@ -6,7 +6,12 @@
 //
 //   node tests/bench/bench.mjs [--notes N] [--note-bytes B] [--seconds S]
 //     [--clients C] [--inflight K] [--latency-edits E] [--restarts R] [--timeout S]
-//     [--server-config PATH] [--seed-batch N] [--var NAME=VALUE ...]
+//     [--server-config PATH] [--seed-batch N] [--window MS|default] [--var NAME=VALUE ...]
+//
+// This server runs with YAOS_COMMIT_WINDOW_MS=0 (every edit written in its own
+// turn, as the e2e harness sets it) unless --window names a window in ms, or
+// `default` for the production default (2.5 s: acknowledgements then wait up
+// to the window by design, so throughput with K edits in flight falls).
 import { parseArgs } from "node:util";
 import { rmSync } from "node:fs";
 import { resolve } from "node:path";
@@ -29,6 +34,8 @@ const USAGE = `usage: scripts/bench.sh [options]
   --no-deflate       clients do not offer permessage-deflate (ws and browsers do by default)
   --seed-batch N     seed in transactions of N notes, each acknowledged before the next
                      (default 0: the whole vault in one, as the plugin's first push)
+  --window MS|default  group-commit window YAOS_COMMIT_WINDOW_MS for this server (default 0,
+                     as the e2e harness sets it; \`default\` binds nothing: the server's 2.5 s)
   --var NAME=VALUE   a wrangler var for the server (repeatable), e.g. YAOS_DEFLATE_WINDOW_BITS=12
   --server-config P  run another server from wrangler config P (e.g. the TypeScript original's,
                      see engineering/benchmarks.md); fields its debug JSON lacks are null`;
@@ -47,6 +54,7 @@ const { values: opts } = parseArgs({
     "server-config": { type: "string" },
     "seed-batch": { type: "string", default: "0" },
     var: { type: "string", multiple: true, default: [] },
+    window: { type: "string" },
     help: { type: "boolean", short: "h", default: false },
   },
   strict: true,
@@ -71,6 +79,15 @@ const VARS = Object.fromEntries(opts.var.map((v) => {
   if (at < 1) { console.error(`--var takes NAME=VALUE, got ${v}\n${USAGE}`); process.exit(2); }
   return [v.slice(0, at), v.slice(at + 1)];
 }));
+// --window as tests/bench/typing.mjs takes it: null binds nothing (the
+// server's default window); absent, the harness sets 0 for this server.
+if (opts.window !== undefined) {
+  if (opts.window !== "default" && !/^\d+$/.test(opts.window)) {
+    console.error(`--window takes a whole number of ms or "default", got ${opts.window}\n${USAGE}`); process.exit(2);
+  }
+  if ("YAOS_COMMIT_WINDOW_MS" in VARS) { console.error(`give the window by --window or --var, not both\n${USAGE}`); process.exit(2); }
+  VARS.YAOS_COMMIT_WINDOW_MS = opts.window === "default" ? null : opts.window;
+}
 /** Another server's wrangler config (absolute: wrangler runs in its directory), or null for this one. */
 const SERVER_CONFIG = opts["server-config"] === undefined ? null : resolve(opts["server-config"]);
 if (CLIENTS + 1 > NOTES) { console.error("--notes must exceed --clients (each client edits its own note)"); process.exit(2); }
@@ -490,6 +507,8 @@ async function main() {
     lastCompactionAt: finalDebug.persistence.lastCompactionAt,
     lastCompactionReason: finalDebug.persistence.lastCompactionReason,
   };
+  // The window the server ran with (null: a server whose debug JSON lacks it).
+  result.commitWindowMs = finalDebug.budget?.commitWindowMs ?? null;
   result.svEcho = { postApplySent: finalDebug.svEcho.postApplySent, failed: finalDebug.svEcho.failed };
   await stopBenchServer();
   result.peakRssBytes = Math.max(sampler.peakHwm, sampler.peakRss);
