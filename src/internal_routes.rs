@@ -26,6 +26,8 @@ pub enum RoomRoute {
     SnapshotMaybe,
     /// Snapshot retention `{pruneLegacy}`.
     SnapshotPrune,
+    /// The device ledger (`room::device_ledger`); loads the document.
+    Devices,
 }
 
 /// What every internal route is: a method and a path, requested under
@@ -68,6 +70,7 @@ impl InternalRoute for RoomRoute {
         RoomRoute::Snapshot,
         RoomRoute::SnapshotMaybe,
         RoomRoute::SnapshotPrune,
+        RoomRoute::Devices,
     ];
 
     fn endpoint(self) -> (&'static str, &'static str) {
@@ -83,6 +86,7 @@ impl InternalRoute for RoomRoute {
             Snapshot => ("POST", "/__yaos/snapshot"),
             SnapshotMaybe => ("POST", "/__yaos/snapshot-maybe"),
             SnapshotPrune => ("POST", "/__yaos/snapshot-prune"),
+            Devices => ("GET", "/__yaos/devices"),
         }
     }
 }

@@ -57,6 +57,7 @@ pub fn vault_body_limit(action: &VaultAction) -> Option<u64> {
         DebugRepairMigration => Some(MAX_ADMIN_BODY_BYTES),
         IssueTicket
         | DebugRecent
+        | Devices
         | DebugCompact
         | DebugCleanupKv
         | PutBlob { .. }

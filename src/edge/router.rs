@@ -48,6 +48,8 @@ pub enum VaultAction {
     IssueTicket,
     /// `GET debug/recent`
     DebugRecent,
+    /// `GET devices` (the device ledger)
+    Devices,
     /// `POST debug/compact`
     DebugCompact,
     /// `POST debug/cleanup-kv`
@@ -82,6 +84,7 @@ impl VaultAction {
         match self {
             IssueTicket => "vault_auth",
             DebugRecent | DebugCompact | DebugCleanupKv | DebugRepairMigration => "vault_debug",
+            Devices => "vault_devices",
             BlobsExist | GetBlob { .. } | PutBlob { .. } => "vault_blobs",
             ListSnapshots
             | CreateSnapshot
@@ -168,6 +171,7 @@ fn vault_action(method: &str, resource: &str, sub: &[&str]) -> Option<VaultActio
     let action = match (resource, method, sub) {
         ("auth", "POST", ["ticket"]) => IssueTicket,
         ("debug", "GET", ["recent"]) => DebugRecent,
+        ("devices", "GET", []) => Devices,
         ("debug", "POST", ["compact"]) => DebugCompact,
         ("debug", "POST", ["cleanup-kv"]) => DebugCleanupKv,
         ("debug", "POST", ["repair-migration"]) => DebugRepairMigration,
@@ -268,6 +272,7 @@ mod tests {
             // 4. vault resources
             ("POST", "/vault/foo/auth/ticket".into(), vault("foo", IssueTicket)),
             ("GET", "/vault/foo/debug/recent".into(), vault("foo", DebugRecent)),
+            ("GET", "/vault/foo/devices".into(), vault("foo", Devices)),
             ("POST", "/vault/foo/debug/compact".into(), vault("foo", DebugCompact)),
             ("POST", "/vault/foo/debug/cleanup-kv".into(), vault("foo", DebugCleanupKv)),
             ("POST", "/vault/foo/blobs/exists".into(), vault("foo", BlobsExist)),

@@ -137,6 +137,7 @@ async fn vault_route(
             }
         }
         VaultAction::DebugRecent => room_relay(env, vault_id, RoomRoute::Debug, None).await,
+        VaultAction::Devices => room_relay(env, vault_id, RoomRoute::Devices, None).await,
         VaultAction::DebugCompact => room_relay(env, vault_id, RoomRoute::Compact, None).await,
         VaultAction::DebugCleanupKv => room_relay(env, vault_id, RoomRoute::CleanupKv, None).await,
         VaultAction::DebugRepairMigration => match read_body(&req, MAX_ADMIN_BODY_BYTES).await? {

@@ -402,8 +402,9 @@ impl RoomHost {
 
     /// A new socket: the room's greeting frames and baseline echo.
     pub fn greet(&self, ws: &WebSocket) {
+        let attachment: Attachment = ws.deserialize_attachment().ok().flatten().unwrap_or_default();
         if let Some(room) = self.live.borrow_mut().as_mut() {
-            room.connect(&mut Sockets { host: self, sender: Some(ws) });
+            room.connect_from(attachment.sender(), &mut Sockets { host: self, sender: Some(ws) });
         }
     }
 

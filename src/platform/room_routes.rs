@@ -77,6 +77,7 @@ async fn route(host: &Rc<RoomHost>, mut req: Request) -> Result<Response> {
     match route {
         RoomRoute::Meta => meta(host).await,
         RoomRoute::Debug => json_reply(200, debug_json(host).await),
+        RoomRoute::Devices => json_reply(200, host.with_room(|room| room.devices_report()).await?),
         RoomRoute::Document => {
             let bytes = host.with_room(|room| room.full_update()).await?;
             to_response(Reply::bytes(200, "application/octet-stream", bytes))

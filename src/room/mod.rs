@@ -5,10 +5,12 @@
 //! stored rows; [`limits`] what one client may make it hold; [`refused_frames`]
 //! the refusals kept for the operator; [`sv_echo`] the
 //! SV echo; [`debug_report`] the debug JSON; [`room_meta`] the `roomMeta` key;
-//! [`compaction_schedule`] when a due compaction runs.
+//! [`compaction_schedule`] when a due compaction runs; [`device_ledger`] what
+//! each device last sent, fetched and had stored.
 
 pub mod compaction_schedule;
 pub mod debug_report;
+pub mod device_ledger;
 pub mod limits;
 pub mod protocol;
 pub mod refused_frames;

@@ -19,6 +19,7 @@ use yrs::{Doc, ReadTxn, StateVector, Transact};
 
 use super::compaction_schedule::{idle_wait, Urgency, URGENT_SLACK};
 use super::debug_report::{budget_json, BudgetFacts, DebugParts, RoomFacts};
+use super::device_ledger::DeviceLedger;
 use super::limits::{LimitExceeded, RoomLimits, RoomScale};
 use super::protocol::{FrameError, HeldAwareness, Room, UPDATE_OBSERVED_EVENT};
 use super::refused_frames::{must_be_shown, RefusedFrame, RefusedFrames, REFUSED_FRAME_EVENT};
@@ -30,6 +31,7 @@ use crate::migration::{load_document, LoadError, StorageStatus};
 use crate::persist::{
     Commit, CommitWindow, Compaction, Coordinator, EmergencyCompact, Governor, Policy, SaveOutcome,
 };
+use crate::store::device_rows;
 use crate::store::kv::KvStore;
 use crate::store::sql::SqlExec;
 use crate::store::sql_store::SqlDocStore;
@@ -191,7 +193,15 @@ pub struct VaultRoom<E: SqlExec> {
     /// When the last update-bearing frame came (Unix ms): an idle-time
     /// compaction waits for quiet after it.
     last_edit_at: Option<u64>,
+    /// What each device last sent, fetched and had stored.
+    ledger: DeviceLedger,
+    /// The ledger's table failed once (traced once, then the ledger lives
+    /// in memory only).
+    ledger_failed: bool,
 }
+
+/// Trace event: the device ledger's table could not be read or written.
+pub const DEVICE_LEDGER_FAILED_EVENT: &str = "server.devices.storage_failed";
 
 /// The update frames a room took since it last traced them. Spec 11.2 has a
 /// `server.ydoc.update_observed` trace per frame; each is a key-value row
@@ -225,6 +235,10 @@ impl<E: SqlExec> VaultRoom<E> {
         let mut coordinator = Coordinator::new(room_policy(snapshot_bytes));
         coordinator.on_loaded(&loaded.doc, loaded.journal);
         coordinator.set_snapshot_bytes(snapshot_bytes);
+        let (ledger, ledger_error) = match device_rows::load(store.sql()) {
+            Ok(rows) => (DeviceLedger::from_rows(rows), None),
+            Err(error) => (DeviceLedger::default(), Some(error.to_string())),
+        };
         if loaded.is_read_only() {
             coordinator.enter_read_only();
         }
@@ -243,7 +257,12 @@ impl<E: SqlExec> VaultRoom<E> {
             governor: Governor::default(),
             observed: ObservedFrames::default(),
             last_edit_at: None,
+            ledger,
+            ledger_failed: false,
         };
+        if let Some(error) = ledger_error {
+            room.ledger_storage_failed(error);
+        }
         room.set_limits(RoomLimits::default());
         Ok(room)
     }
@@ -331,6 +350,13 @@ impl<E: SqlExec> VaultRoom<E> {
         out.broadcast(&self.room.sync_step1());
     }
 
+    /// [`VaultRoom::connect`] of a socket the device ledger learns about.
+    pub fn connect_from(&mut self, sender: Sender<'_>, out: &mut impl Outbox) {
+        self.ledger.connect(sender.socket, sender.conn, sender.device, (self.clock)());
+        self.write_ledger();
+        self.connect(out);
+    }
+
     /// A new connection (spec 8.3): SyncStep1, awareness if any, then the
     /// baseline echo.
     pub fn connect(&mut self, out: &mut impl Outbox) {
@@ -371,12 +397,21 @@ impl<E: SqlExec> VaultRoom<E> {
             self.refuse(sender, frame_len, &over, out);
             return FrameTurn { error: Some(over.into()), ..FrameTurn::default() };
         }
+        let now = (self.clock)();
+        // A socket accepted before a hibernation is learnt again here.
+        self.ledger.connect(sender.socket, sender.conn, sender.device, now);
         if self.room.is_fresh_sync_request(&frame) && self.store_holds_document() {
-            return self.answer_fresh_client(sender, frame_len, out);
+            let turn = self.answer_fresh_client(sender, frame_len, out);
+            if turn.error.is_none() {
+                self.ledger.synced(sender.socket, &self.room.doc().transact().state_vector(), now);
+            }
+            return turn;
         }
         let mut effects = self.room.on_frame_from(conn, sender.socket, frame, &held.ids);
         if let Some(reply) = effects.reply.take() {
             out.reply(&reply);
+            // The SyncStep2 answering its SyncStep1: it now holds what we hold.
+            self.ledger.synced(sender.socket, &self.room.doc().transact().state_vector(), now);
         }
         for frame in effects.broadcast.drain(..) {
             out.broadcast(&frame);
@@ -385,7 +420,8 @@ impl<E: SqlExec> VaultRoom<E> {
             self.coordinator.record_update(update);
         }
         if effects.update_bearing {
-            self.last_edit_at = Some((self.clock)());
+            self.ledger.pushed(sender.socket, now);
+            self.last_edit_at = Some(now);
             self.observed.frames += 1;
             self.observed.bytes += frame_len as u64;
             self.observed.doc_changed |= effects.doc_changed;
@@ -396,11 +432,17 @@ impl<E: SqlExec> VaultRoom<E> {
         }
         let awareness_ids_changed = !effects.awareness_ids.is_empty();
         held.apply(&effects.awareness_ids);
+        if self.ledger.is_unnamed(sender.socket) {
+            if let Some(name) = self.awareness_device_name(&held.ids) {
+                self.ledger.name(sender.socket, &name, now);
+            }
+        }
         let (save, flush_at) =
             if effects.update_bearing { self.commit_or_wait(out) } else { (None, None) };
         if save.is_some() {
             self.trace_observed();
         }
+        self.write_ledger();
         FrameTurn {
             awareness_ids_changed,
             error: effects.error,
@@ -589,6 +631,9 @@ impl<E: SqlExec> VaultRoom<E> {
     /// [`VaultRoom::close`] of a sender whose socket is known: that socket's
     /// budget is dropped, not the budget of another socket of the same `_pk`.
     pub fn close_from(&mut self, sender: Sender<'_>, held: &HeldAwareness, out: &mut impl Outbox) {
+        let live = self.room.doc().transact().state_vector();
+        self.ledger.closed(sender.socket, &live, (self.clock)());
+        self.write_ledger();
         self.room.forget_connection(sender.socket);
         if let Some(frame) = self.room.on_close(held) {
             out.broadcast(&frame);
@@ -685,6 +730,9 @@ impl<E: SqlExec> VaultRoom<E> {
         let sv = self.durable_state_vector();
         let result = try_send_sv_echo(out.sender_open(), &sv, kind, |frame| out.reply_text(frame));
         self.sv_echo.record(&result);
+        if kind == SvEchoKind::PostApply {
+            self.ledger.acknowledged((self.clock)());
+        }
     }
 
     /// A group commit's `postApply` echo, to every open connection: the
@@ -697,6 +745,45 @@ impl<E: SqlExec> VaultRoom<E> {
             Ok::<(), ()>(())
         });
         self.sv_echo.record(&result);
+        self.ledger.acknowledged((self.clock)());
+    }
+
+    /// The device name in the `user.name` of the awareness states `ids`
+    /// (the plugin sets it to its device name when an editor is open),
+    /// bounded as the URL's is.
+    fn awareness_device_name(&self, ids: &[u64]) -> Option<String> {
+        self.room.awareness().iter().filter(|(client, _)| ids.contains(&client.get())).find_map(
+            |(_, state)| {
+                let json: serde_json::Value = serde_json::from_str(state.data.as_deref()?).ok()?;
+                device_name(json.get("user")?.get("name")?.as_str()?)
+            },
+        )
+    }
+
+    /// Writes the ledger rows that changed (a row a device that connected,
+    /// was named or closed).
+    fn write_ledger(&mut self) {
+        let writes = self.ledger.take_writes();
+        if writes.is_empty() || self.ledger_failed {
+            return;
+        }
+        let rows: Vec<(String, Option<String>)> = writes
+            .into_iter()
+            .map(|(device, record)| (device, record.and_then(|r| serde_json::to_string(&r).ok())))
+            .collect();
+        if let Err(error) = device_rows::write(self.store.sql(), &rows) {
+            self.ledger_storage_failed(error.to_string());
+        }
+    }
+
+    fn ledger_storage_failed(&mut self, error: String) {
+        self.ledger_failed = true;
+        self.trace.trace(DEVICE_LEDGER_FAILED_EVENT, json!({ "error": error }));
+    }
+
+    /// `GET /vault/<id>/devices`: the ledger against the document's state.
+    pub fn devices_report(&self) -> serde_json::Value {
+        self.ledger.report(&self.room.doc().transact().state_vector())
     }
 
     fn durable_state_vector(&self) -> Vec<u8> {

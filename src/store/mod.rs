@@ -5,6 +5,7 @@
 //! one production implementation is [`sql_store::SqlDocStore`]. [`usage`]
 //! counts the rows the platform bills the stores for.
 
+pub mod device_rows;
 pub mod kv;
 pub mod legacy_kv;
 pub mod sql;

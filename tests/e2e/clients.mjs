@@ -37,8 +37,9 @@ export function until(emitter, event, pred, ms = 15000, what = event) {
  * `perMessageDeflate: false` stops the client offering compression (`ws`
  * offers it by default, as browsers do).
  */
-export function connectClient(server, vaultId, { token, ticket, schemaVersion = "3", doc = new Y.Doc(), connect = true, maxPayload, frameSizes, perMessageDeflate } = {}) {
+export function connectClient(server, vaultId, { token, ticket, schemaVersion = "3", doc = new Y.Doc(), connect = true, maxPayload, frameSizes, perMessageDeflate, device } = {}) {
   const params = { schemaVersion };
+  if (device !== undefined) params.device = device; // as the plugin sends it with its debug tracing on
   if (ticket !== undefined) params.ticket = ticket;
   else if (token !== undefined) params.token = token;
   const provider = new YProvider(server.url.replace("http://", ""), vaultId, doc, {

@@ -201,3 +201,46 @@ test("the status page says plainly when the platform refuses writes for its dail
     await refusing.stop();
   }
 });
+
+test("the status page's Devices table says who is up to date and who misses changes, at 1280 and 390 px", { timeout: 120000 }, async () => {
+  const vault = "status-devices-vault";
+  const laptop = connectClient(server, vault, { token: TOKEN, device: "laptop" });
+  const phone = connectClient(server, vault, { token: TOKEN });
+  // Named as the plugin names itself without debug tracing: its awareness.
+  phone.provider.awareness.setLocalStateField("user", { name: "phone <b>of mine</b>", color: "#30bced" });
+  try {
+    await Promise.all([laptop.synced(), phone.synced()]);
+    addNote(laptop.doc, "first.md", "both have this");
+    await echoCount(laptop, 2);
+    phone.close();
+    // The server sees the phone leave before the laptop writes again
+    // (otherwise the phone, still connected, receives the note). Bounded.
+    for (let i = 0; i < 100; i++) {
+      const res = await fetch(`${server.url}/vault/${vault}/devices`, { headers: { Authorization: `Bearer ${TOKEN}` } });
+      const { devices } = await res.json();
+      if (devices.some((d) => d.device.startsWith("phone") && !d.connected)) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    addNote(laptop.doc, "later.md", "only the laptop has this");
+    await echoCount(laptop, 3);
+    const page = await browser.newPage();
+    await open(page, vault, TOKEN);
+    await page.waitForFunction(() => document.querySelectorAll("#devices tbody tr").length === 2);
+    const rows = await page.$$eval("#devices tbody tr", (trs) => trs.map((tr) => [...tr.cells].map((td) => td.textContent)));
+    const byName = Object.fromEntries(rows.map((r) => [r[0], r]));
+    assert.deepEqual(Object.keys(byName).sort(), ["laptop", "phone <b>of mine</b>"], JSON.stringify(rows));
+    assert.equal(byName.laptop[1], "connected, up to date");
+    assert.match(byName["phone <b>of mine</b>"][1], /^missing changes made since \d+ s ago$/);
+    assert.equal(await page.evaluate(() => document.querySelectorAll("#devices b").length), 0, "the name is text, not markup");
+    await page.screenshot({ path: join(ARTIFACTS, "status-devices-1280.png"), fullPage: true });
+    await page.setViewportSize({ width: 390, height: 844 });
+    assert.equal(await page.isVisible("#devices"), true);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow} px at 390 px`);
+    await page.screenshot({ path: join(ARTIFACTS, "status-devices-390.png"), fullPage: true });
+    await page.close();
+  } finally {
+    laptop.close();
+    phone.close();
+  }
+});

@@ -24,6 +24,7 @@ after(async () => { await server?.stop(); });
 const ROUTES = [
   ["POST", "auth/ticket", "{}"],
   ["GET", "debug/recent"],
+  ["GET", "devices"],
   ["POST", "debug/compact", "{}"],
   ["POST", "debug/cleanup-kv", "{}"],
   ["POST", "debug/repair-migration", JSON.stringify({ confirm: true })],

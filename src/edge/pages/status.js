@@ -186,6 +186,38 @@
     setTimeout(() => URL.revokeObjectURL(url), 60_000);
   }
 
+  // "3 min ago": the device table's times, relative to this browser's clock.
+  function ago(iso) {
+    if (!iso) return "never";
+    const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+    if (s < 60) return `${s} s ago`;
+    if (s < 3600) return `${Math.round(s / 60)} min ago`;
+    if (s < 86400) return `${Math.round(s / 3600)} h ago`;
+    return `${Math.round(s / 86400)} days ago`;
+  }
+
+  // The device ledger: one row a device, what it holds in words.
+  async function loadDevices() {
+    const res = await request("GET", `${vaultPath()}/devices`);
+    const body = res.ok ? await res.json() : null;
+    const list = (body && body.devices) || [];
+    $("devices-section").hidden = list.length === 0;
+    const rows = $("devices").tBodies[0];
+    rows.replaceChildren();
+    for (const d of list) {
+      const row = document.createElement("tr");
+      cell(row, d.device);
+      let state;
+      if (d.connected) state = d.upToDate ? "connected, up to date" : "connected, syncing";
+      else if (d.unacknowledgedAtClose) state = `left ${ago(d.lastSeenAt)} with edits the server had not stored; they are sent again when it reconnects`;
+      else state = d.upToDate ? "up to date" : `missing changes made since ${ago(d.lastSyncAt)}`;
+      cell(row, state).className = d.upToDate ? "good" : "bad";
+      cell(row, d.connected ? "now" : ago(d.lastSeenAt));
+      cell(row, d.lastAckAt ? ago(d.lastAckAt) : "—");
+      rows.append(row);
+    }
+  }
+
   async function loadSnapshots() {
     const section = $("snapshots-section");
     let caps;
@@ -250,6 +282,9 @@
     const debug = await res.json();
     render(debug);
     const unknown = !debug.documentLoaded && (debug.recent || []).length === 0;
+    // The ledger loads the vault's room: never for an unknown (mistyped) ID.
+    if (unknown) $("devices-section").hidden = true;
+    else await loadDevices();
     say(unknown
       ? "Unknown vault: nothing is stored or loaded under this ID (never synced, or mistyped)."
       : `Vault ${vault}: ${debug.persistence && debug.persistence.status}.`, unknown);
