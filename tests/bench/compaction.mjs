@@ -93,6 +93,12 @@ try {
     slowestEdits: slow.map(([l, i]) => ({ index: i, ms: ms(l) })),
     wasmMemoryBytes: after.wasmMemoryBytes, loadAverage: loadavg()[0],
     activePaths: after.documentSummary?.activePathCount, storageMode: after.storage.mode,
+    // A stall of about a second is a reconnect: the object restarted (a
+    // crash) or wrangler reloaded the worker (build/ changed). Either makes
+    // the run invalid; both are counted here.
+    serverReloads: server.output.match(/Reloading local server/g)?.length ?? 0,
+    crashLines: server.crashLines(),
+    postApplyEchoes: after.svEcho.postApplySent, saves: after.persistence.successfulSaveCount,
   }));
   w.close();
 } finally {
