@@ -76,6 +76,13 @@ impl FileMeta {
     }
 }
 
+/// The path `meta` gives the note `file_id` (v2 plain object or v3 nested
+/// map), if it has one.
+pub fn note_path<T: ReadTxn>(txn: &T, file_id: &str) -> Option<String> {
+    let meta = txn.get_map("meta")?;
+    Some(FileMeta::read(txn, &meta.get(txn, file_id)?)?.path)
+}
+
 fn as_f64(n: Number) -> f64 {
     match n {
         Number::Int(i) => i as f64,

@@ -27,6 +27,7 @@ use yrs::updates::decoder::Decode;
 use yrs::updates::encoder::Encode;
 use yrs::StateVector;
 
+use super::change_log::Position;
 use crate::diagnostics::timefmt::iso_from_ms;
 use crate::encode::covers;
 
@@ -54,7 +55,22 @@ pub struct DeviceRecord {
     pub synced_sv: Option<Vec<u8>>,
     /// It disconnected with edits the server had not yet stored.
     pub unacked_at_close: bool,
+    /// Where the change log stood at that sync (`room::change_log`):
+    /// activation and sequence number.
+    pub synced_epoch: Option<u64>,
+    pub synced_seq: Option<u64>,
 }
+
+/// What a device that left misses: how many notes changed since, and the
+/// paths of the most recent few.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Missing {
+    pub notes: usize,
+    pub paths: Vec<String>,
+}
+
+/// The paths of at most this many missing notes are named.
+pub const MISSING_PATHS_SHOWN: usize = 5;
 
 impl DeviceRecord {
     fn merge(&mut self, other: &DeviceRecord) {
@@ -65,6 +81,7 @@ impl DeviceRecord {
         if other.last_sync_at > self.last_sync_at {
             self.last_sync_at = other.last_sync_at;
             self.synced_sv = other.synced_sv.clone();
+            (self.synced_epoch, self.synced_seq) = (other.synced_epoch, other.synced_seq);
         }
     }
 }
@@ -155,7 +172,7 @@ impl DeviceLedger {
     }
 
     /// The socket completed a sync: it holds what the server held, `server_sv`.
-    pub fn synced(&mut self, socket: &str, server_sv: &StateVector, now: u64) {
+    pub fn synced(&mut self, socket: &str, server_sv: &StateVector, at: Position, now: u64) {
         let Some(state) = self.sockets.get_mut(socket) else { return };
         state.synced = true;
         let key = state.device.clone();
@@ -163,6 +180,7 @@ impl DeviceLedger {
             record.last_sync_at = Some(now);
             record.last_seen_at = now;
             record.synced_sv = Some(server_sv.encode_v1());
+            (record.synced_epoch, record.synced_seq) = (Some(at.epoch), Some(at.seq));
         }
     }
 
@@ -190,7 +208,7 @@ impl DeviceLedger {
 
     /// The socket closed. A device that had completed its sync received
     /// every update until now, `live_sv`.
-    pub fn closed(&mut self, socket: &str, live_sv: &StateVector, now: u64) {
+    pub fn closed(&mut self, socket: &str, live_sv: &StateVector, at: Position, now: u64) {
         let Some(state) = self.sockets.remove(socket) else { return };
         let Some(record) = self.devices.get_mut(&state.device) else { return };
         record.last_seen_at = now;
@@ -198,6 +216,7 @@ impl DeviceLedger {
         if state.synced {
             record.last_sync_at = Some(now);
             record.synced_sv = Some(live_sv.encode_v1());
+            (record.synced_epoch, record.synced_seq) = (Some(at.epoch), Some(at.seq));
         }
         self.dirty.insert(state.device);
     }
@@ -248,8 +267,13 @@ impl DeviceLedger {
     }
 
     /// The `devices` list of `GET /vault/<id>/devices`, the most recently
-    /// seen first. `server_sv` is the document's state vector.
-    pub fn report(&self, server_sv: &StateVector) -> Value {
+    /// seen first. `server_sv` is the document's state vector; `missing`
+    /// says what changed after a change-log position (`None`: unknown).
+    pub fn report(
+        &self,
+        server_sv: &StateVector,
+        missing: impl Fn(Position) -> Option<Missing>,
+    ) -> Value {
         let mut rows: Vec<(&String, &DeviceRecord)> = self.devices.iter().collect();
         rows.sort_by_key(|(_, record)| std::cmp::Reverse(record.last_seen_at));
         let devices: Vec<Value> = rows
@@ -266,6 +290,15 @@ impl DeviceLedger {
                     synced.is_some_and(|sv| covers(&sv, server_sv)) && !record.unacked_at_close
                 };
                 let iso = |ms: Option<u64>| ms.map(iso_from_ms);
+                // What a device that left is missing, where the change log knows.
+                let position = match (record.synced_epoch, record.synced_seq) {
+                    (Some(epoch), Some(seq)) => Some(Position { epoch, seq }),
+                    _ => None,
+                };
+                let missed = match (connected, up_to_date) {
+                    (false, false) => position.and_then(&missing),
+                    _ => Some(Missing::default()),
+                };
                 let (device, named) = match key.strip_prefix(UNNAMED_PREFIX) {
                     Some(conn) => (format!("unnamed device ({conn})"), false),
                     None => (key.clone(), true),
@@ -281,6 +314,8 @@ impl DeviceLedger {
                     "lastSyncAt": iso(record.last_sync_at),
                     "upToDate": up_to_date,
                     "unacknowledgedAtClose": record.unacked_at_close && !connected,
+                    "missingNotes": missed.as_ref().map(|m| m.notes),
+                    "missingPaths": missed.map(|m| m.paths).unwrap_or_default(),
                 })
             })
             .collect();
@@ -291,6 +326,12 @@ impl DeviceLedger {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const AT: Position = Position { epoch: 1, seq: 0 };
+
+    fn none(_: Position) -> Option<Missing> {
+        None
+    }
 
     fn sv(entries: &[(u64, u32)]) -> StateVector {
         StateVector::from_iter(entries.iter().map(|&(c, k)| (yrs::block::ClientID::new(c), k)))
@@ -305,11 +346,11 @@ mod tests {
         let mut ledger = DeviceLedger::default();
         ledger.connect("s1", "pk1", None, 1_000);
         assert!(ledger.is_unnamed("s1"));
-        ledger.synced("s1", &sv(&[(1, 5)]), 1_100);
+        ledger.synced("s1", &sv(&[(1, 5)]), AT, 1_100);
         ledger.name("s1", "laptop", 1_200);
         assert!(!ledger.is_unnamed("s1"));
         ledger.connect("s2", "pk2", Some("phone"), 1_300);
-        let report = ledger.report(&sv(&[(1, 5)]));
+        let report = ledger.report(&sv(&[(1, 5)]), none);
         assert_eq!(
             report["devices"].as_array().unwrap().len(),
             2,
@@ -329,10 +370,10 @@ mod tests {
         assert!(writes.iter().any(|(k, r)| k == "laptop" && r.is_some()));
         assert!(ledger.take_writes().is_empty());
         // The same connection back (a reconnect in the app's session): named at once.
-        ledger.closed("s1", &sv(&[(1, 5)]), 1_400);
+        ledger.closed("s1", &sv(&[(1, 5)]), AT, 1_400);
         ledger.connect("s3", "pk1", None, 1_500);
         assert!(!ledger.is_unnamed("s3"));
-        assert_eq!(device(&ledger.report(&sv(&[(1, 5)])), "laptop")["connected"], true);
+        assert_eq!(device(&ledger.report(&sv(&[(1, 5)]), none), "laptop")["connected"], true);
     }
 
     #[test]
@@ -340,24 +381,24 @@ mod tests {
         let mut ledger = DeviceLedger::default();
         ledger.connect("a", "pa", Some("a"), 0);
         ledger.connect("b", "pb", Some("b"), 0);
-        ledger.synced("a", &sv(&[(1, 1)]), 10);
-        ledger.synced("b", &sv(&[(1, 1)]), 10);
-        ledger.closed("b", &sv(&[(1, 3)]), 20);
+        ledger.synced("a", &sv(&[(1, 1)]), AT, 10);
+        ledger.synced("b", &sv(&[(1, 1)]), AT, 10);
+        ledger.closed("b", &sv(&[(1, 3)]), AT, 20);
         // A edits: pushed, then stored.
         ledger.pushed("a", 30);
         assert_eq!(
-            device(&ledger.report(&sv(&[(1, 4)])), "a")["upToDate"],
+            device(&ledger.report(&sv(&[(1, 4)]), none), "a")["upToDate"],
             false,
             "unacknowledged"
         );
         ledger.acknowledged(31);
-        let report = ledger.report(&sv(&[(1, 4)]));
+        let report = ledger.report(&sv(&[(1, 4)]), none);
         assert_eq!(device(&report, "a")["upToDate"], true);
         assert_eq!(device(&report, "a")["lastAckAt"], iso_from_ms(31));
         let b = device(&report, "b");
         assert_eq!((b["connected"].as_bool(), b["upToDate"].as_bool()), (Some(false), Some(false)));
         // With nothing new since B left, B is up to date.
-        assert_eq!(device(&ledger.report(&sv(&[(1, 3)])), "b")["upToDate"], true);
+        assert_eq!(device(&ledger.report(&sv(&[(1, 3)]), none), "b")["upToDate"], true);
         // Stored and read back: the same ledger (sockets aside).
         let rows: Vec<(String, String)> = ledger
             .take_writes()
@@ -365,18 +406,18 @@ mod tests {
             .filter_map(|(k, r)| Some((k, serde_json::to_string(&r?).ok()?)))
             .collect();
         let back = DeviceLedger::from_rows(rows);
-        assert_eq!(device(&back.report(&sv(&[(1, 3)])), "b")["upToDate"], true);
-        assert_eq!(device(&back.report(&sv(&[(1, 4)])), "b")["upToDate"], false);
+        assert_eq!(device(&back.report(&sv(&[(1, 3)]), none), "b")["upToDate"], true);
+        assert_eq!(device(&back.report(&sv(&[(1, 4)]), none), "b")["upToDate"], false);
     }
 
     #[test]
     fn a_device_that_left_with_unstored_edits_is_not_up_to_date() {
         let mut ledger = DeviceLedger::default();
         ledger.connect("a", "pa", Some("a"), 0);
-        ledger.synced("a", &sv(&[]), 1);
+        ledger.synced("a", &sv(&[]), AT, 1);
         ledger.pushed("a", 2);
-        ledger.closed("a", &sv(&[(9, 1)]), 3);
-        let a = ledger.report(&sv(&[(9, 1)]));
+        ledger.closed("a", &sv(&[(9, 1)]), AT, 3);
+        let a = ledger.report(&sv(&[(9, 1)]), none);
         assert_eq!(device(&a, "a")["upToDate"], false);
         assert_eq!(device(&a, "a")["unacknowledgedAtClose"], true);
     }
@@ -387,10 +428,10 @@ mod tests {
         for i in 0..MAX_LEDGER_DEVICES as u64 {
             let socket = format!("s{i}");
             ledger.connect(&socket, &socket, Some(&format!("d{i}")), 100 + i);
-            ledger.closed(&socket, &sv(&[]), 100 + i);
+            ledger.closed(&socket, &sv(&[]), AT, 100 + i);
         }
         ledger.connect("u", "pu", None, 500);
-        ledger.closed("u", &sv(&[]), 500);
+        ledger.closed("u", &sv(&[]), AT, 500);
         ledger.connect("x", "px", Some("newest"), 600);
         assert_eq!(ledger.devices.len(), MAX_LEDGER_DEVICES);
         assert!(!ledger.devices.contains_key("unnamed:pu"), "the unnamed one went first");

@@ -8,6 +8,7 @@
 //! [`compaction_schedule`] when a due compaction runs; [`device_ledger`] what
 //! each device last sent, fetched and had stored.
 
+pub mod change_log;
 pub mod compaction_schedule;
 pub mod debug_report;
 pub mod device_ledger;

@@ -17,16 +17,17 @@ use thiserror::Error;
 use yrs::updates::encoder::Encode;
 use yrs::{Doc, ReadTxn, StateVector, Transact};
 
+use super::change_log::ChangeLog;
 use super::compaction_schedule::{idle_wait, Urgency, URGENT_SLACK};
 use super::debug_report::{budget_json, BudgetFacts, DebugParts, RoomFacts};
-use super::device_ledger::DeviceLedger;
+use super::device_ledger::{DeviceLedger, Missing, MISSING_PATHS_SHOWN};
 use super::limits::{LimitExceeded, RoomLimits, RoomScale};
 use super::protocol::{FrameError, HeldAwareness, Room, UPDATE_OBSERVED_EVENT};
 use super::refused_frames::{must_be_shown, RefusedFrame, RefusedFrames, REFUSED_FRAME_EVENT};
 use super::stored_sync::{send_stored_state, StoredSync};
 use super::sv_echo::{try_send_sv_echo, SvEchoCounters, SvEchoKind, CUSTOM_MESSAGE_PREFIX};
 use crate::diagnostics::trace::{TraceLog, TraceSink};
-use crate::doc_model::summary::{schema_version, DocumentSummary};
+use crate::doc_model::summary::{note_path, schema_version, DocumentSummary};
 use crate::migration::{load_document, LoadError, StorageStatus};
 use crate::persist::{
     Commit, CommitWindow, Compaction, Coordinator, EmergencyCompact, Governor, Policy, SaveOutcome,
@@ -195,6 +196,8 @@ pub struct VaultRoom<E: SqlExec> {
     last_edit_at: Option<u64>,
     /// What each device last sent, fetched and had stored.
     ledger: DeviceLedger,
+    /// Which notes changed since each device's last sync (this activation).
+    changes: ChangeLog,
     /// The ledger's table failed once (traced once, then the ledger lives
     /// in memory only).
     ledger_failed: bool,
@@ -243,6 +246,7 @@ impl<E: SqlExec> VaultRoom<E> {
             coordinator.enter_read_only();
         }
         coordinator.set_legacy_document_migrated(loaded.legacy_document_migrated);
+        let changes = ChangeLog::observe(&loaded.doc, clock());
         let mut room = VaultRoom {
             room: Room::from_doc(loaded.doc, clock),
             store,
@@ -258,6 +262,7 @@ impl<E: SqlExec> VaultRoom<E> {
             observed: ObservedFrames::default(),
             last_edit_at: None,
             ledger,
+            changes,
             ledger_failed: false,
         };
         if let Some(error) = ledger_error {
@@ -403,7 +408,8 @@ impl<E: SqlExec> VaultRoom<E> {
         if self.room.is_fresh_sync_request(&frame) && self.store_holds_document() {
             let turn = self.answer_fresh_client(sender, frame_len, out);
             if turn.error.is_none() {
-                self.ledger.synced(sender.socket, &self.room.doc().transact().state_vector(), now);
+                let (sv, at) = (self.room.doc().transact().state_vector(), self.changes.position());
+                self.ledger.synced(sender.socket, &sv, at, now);
             }
             return turn;
         }
@@ -411,7 +417,8 @@ impl<E: SqlExec> VaultRoom<E> {
         if let Some(reply) = effects.reply.take() {
             out.reply(&reply);
             // The SyncStep2 answering its SyncStep1: it now holds what we hold.
-            self.ledger.synced(sender.socket, &self.room.doc().transact().state_vector(), now);
+            let (sv, at) = (self.room.doc().transact().state_vector(), self.changes.position());
+            self.ledger.synced(sender.socket, &sv, at, now);
         }
         for frame in effects.broadcast.drain(..) {
             out.broadcast(&frame);
@@ -632,7 +639,7 @@ impl<E: SqlExec> VaultRoom<E> {
     /// budget is dropped, not the budget of another socket of the same `_pk`.
     pub fn close_from(&mut self, sender: Sender<'_>, held: &HeldAwareness, out: &mut impl Outbox) {
         let live = self.room.doc().transact().state_vector();
-        self.ledger.closed(sender.socket, &live, (self.clock)());
+        self.ledger.closed(sender.socket, &live, self.changes.position(), (self.clock)());
         self.write_ledger();
         self.room.forget_connection(sender.socket);
         if let Some(frame) = self.room.on_close(held) {
@@ -783,7 +790,13 @@ impl<E: SqlExec> VaultRoom<E> {
 
     /// `GET /vault/<id>/devices`: the ledger against the document's state.
     pub fn devices_report(&self) -> serde_json::Value {
-        self.ledger.report(&self.room.doc().transact().state_vector())
+        let txn = self.room.doc().transact();
+        let missing = |since| {
+            let ids = self.changes.changed_since(since)?;
+            let paths = ids.iter().filter_map(|id| note_path(&txn, id)).take(MISSING_PATHS_SHOWN);
+            Some(Missing { notes: ids.len(), paths: paths.collect() })
+        };
+        self.ledger.report(&txn.state_vector(), missing)
     }
 
     fn durable_state_vector(&self) -> Vec<u8> {

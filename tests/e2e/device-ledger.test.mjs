@@ -70,6 +70,9 @@ test("the ledger names devices, says who is behind, and outlives a restart", { t
   assert.ok(behind.laptop.lastAckAt && behind.laptop.lastPushAt, "pushed and acknowledged");
   assert.equal(behind.phone.upToDate, false, "the phone misses the three notes");
   assert.equal(behind.phone.connected, false);
+  assert.equal(behind.phone.missingNotes, 3, JSON.stringify(behind.phone));
+  assert.deepEqual([...behind.phone.missingPaths].sort(), ["one.md", "three.md", "two.md"]);
+  assert.equal(behind.laptop.missingNotes, 0);
 
   // The phone comes back (the same provider: its connection ID and
   // awareness kept, as in the plugin's session) and syncs: up to date.

@@ -230,7 +230,7 @@ test("the status page's Devices table says who is up to date and who misses chan
     const byName = Object.fromEntries(rows.map((r) => [r[0], r]));
     assert.deepEqual(Object.keys(byName).sort(), ["laptop", "phone <b>of mine</b>"], JSON.stringify(rows));
     assert.equal(byName.laptop[1], "connected, up to date");
-    assert.match(byName["phone <b>of mine</b>"][1], /^missing changes made since \d+ s ago$/);
+    assert.match(byName["phone <b>of mine</b>"][1], /^missing 1 note\(s\) changed since \d+ s ago: later\.md$/);
     assert.equal(await page.evaluate(() => document.querySelectorAll("#devices b").length), 0, "the name is text, not markup");
     await page.screenshot({ path: join(ARTIFACTS, "status-devices-1280.png"), fullPage: true });
     await page.setViewportSize({ width: 390, height: 844 });

@@ -210,7 +210,13 @@
       let state;
       if (d.connected) state = d.upToDate ? "connected, up to date" : "connected, syncing";
       else if (d.unacknowledgedAtClose) state = `left ${ago(d.lastSeenAt)} with edits the server had not stored; they are sent again when it reconnects`;
-      else state = d.upToDate ? "up to date" : `missing changes made since ${ago(d.lastSyncAt)}`;
+      else if (d.upToDate) state = "up to date";
+      else if (d.missingNotes === null || d.missingNotes === undefined) state = `missing changes made since ${ago(d.lastSyncAt)}`;
+      else {
+        const named = (d.missingPaths || []).join(", ");
+        const more = d.missingNotes > (d.missingPaths || []).length ? ", …" : "";
+        state = `missing ${d.missingNotes} note(s) changed since ${ago(d.lastSyncAt)}${named ? `: ${named}${more}` : ""}`;
+      }
       cell(row, state).className = d.upToDate ? "good" : "bad";
       cell(row, d.connected ? "now" : ago(d.lastSeenAt));
       cell(row, d.lastAckAt ? ago(d.lastAckAt) : "—");
