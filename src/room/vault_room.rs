@@ -3,6 +3,7 @@
 //! store, the storage status of this activation and the SV-echo counters, and
 //! it turns each event (activation, connect, frame, close, wake, compaction)
 //! into frames handed to an [`Outbox`] and trace events kept for the shell.
+//! It also keeps the device ledger up to date (its glue: `devices`).
 //!
 //! The rule the server exists for lives here, in [`VaultRoom::frame`]:
 //! **durable before acknowledged**. An update-bearing frame is applied, its
@@ -20,14 +21,14 @@ use yrs::{Doc, ReadTxn, StateVector, Transact};
 use super::change_log::ChangeLog;
 use super::compaction_schedule::{idle_wait, Urgency, URGENT_SLACK};
 use super::debug_report::{budget_json, BudgetFacts, DebugParts, RoomFacts};
-use super::device_ledger::{DeviceLedger, Missing, MISSING_PATHS_SHOWN};
+use super::device_ledger::DeviceLedger;
 use super::limits::{LimitExceeded, RoomLimits, RoomScale};
 use super::protocol::{FrameError, HeldAwareness, Room, UPDATE_OBSERVED_EVENT};
 use super::refused_frames::{must_be_shown, RefusedFrame, RefusedFrames, REFUSED_FRAME_EVENT};
 use super::stored_sync::{send_stored_state, StoredSync};
 use super::sv_echo::{try_send_sv_echo, SvEchoCounters, SvEchoKind, CUSTOM_MESSAGE_PREFIX};
 use crate::diagnostics::trace::{TraceLog, TraceSink};
-use crate::doc_model::summary::{note_path, schema_version, DocumentSummary};
+use crate::doc_model::summary::{schema_version, DocumentSummary};
 use crate::migration::{load_document, LoadError, StorageStatus};
 use crate::persist::{
     Commit, CommitWindow, Compaction, Coordinator, EmergencyCompact, Governor, Policy, SaveOutcome,
@@ -174,6 +175,8 @@ pub fn room_policy(snapshot_bytes: u64) -> Policy {
     Policy { scale_to_snapshot: true, defer_compaction: true, ..Policy::default() }
         .scaled_to_snapshot(snapshot_bytes)
 }
+
+mod devices;
 
 pub struct VaultRoom<E: SqlExec> {
     room: Room,
@@ -753,50 +756,6 @@ impl<E: SqlExec> VaultRoom<E> {
         });
         self.sv_echo.record(&result);
         self.ledger.acknowledged((self.clock)());
-    }
-
-    /// The device name in the `user.name` of the awareness states `ids`
-    /// (the plugin sets it to its device name when an editor is open),
-    /// bounded as the URL's is.
-    fn awareness_device_name(&self, ids: &[u64]) -> Option<String> {
-        self.room.awareness().iter().filter(|(client, _)| ids.contains(&client.get())).find_map(
-            |(_, state)| {
-                let json: serde_json::Value = serde_json::from_str(state.data.as_deref()?).ok()?;
-                device_name(json.get("user")?.get("name")?.as_str()?)
-            },
-        )
-    }
-
-    /// Writes the ledger rows that changed (a row a device that connected,
-    /// was named or closed).
-    fn write_ledger(&mut self) {
-        let writes = self.ledger.take_writes();
-        if writes.is_empty() || self.ledger_failed {
-            return;
-        }
-        let rows: Vec<(String, Option<String>)> = writes
-            .into_iter()
-            .map(|(device, record)| (device, record.and_then(|r| serde_json::to_string(&r).ok())))
-            .collect();
-        if let Err(error) = device_rows::write(self.store.sql(), &rows) {
-            self.ledger_storage_failed(error.to_string());
-        }
-    }
-
-    fn ledger_storage_failed(&mut self, error: String) {
-        self.ledger_failed = true;
-        self.trace.trace(DEVICE_LEDGER_FAILED_EVENT, json!({ "error": error }));
-    }
-
-    /// `GET /vault/<id>/devices`: the ledger against the document's state.
-    pub fn devices_report(&self) -> serde_json::Value {
-        let txn = self.room.doc().transact();
-        let missing = |since| {
-            let ids = self.changes.changed_since(since)?;
-            let paths = ids.iter().filter_map(|id| note_path(&txn, id)).take(MISSING_PATHS_SHOWN);
-            Some(Missing { notes: ids.len(), paths: paths.collect() })
-        };
-        self.ledger.report(&txn.state_vector(), missing)
     }
 
     fn durable_state_vector(&self) -> Vec<u8> {
