@@ -529,30 +529,23 @@ impl Coordinator {
                 );
                 Compaction::Succeeded(reason)
             }
-            Err(error) if error.is_quota_exceeded() => {
-                // Not the journal's fault: the breaker stays closed, and the
-                // compaction runs again once writes are allowed.
-                let error = describe(&error);
-                self.health.write_failed(now_ms, error.clone(), true);
-                self.health.last_compaction_error = Some(error.clone());
-                trace.trace(
-                    "server.save.compaction_failed",
-                    json!({"reason": reason.as_str(), "error": error, "quotaExceeded": true}),
-                );
-                Compaction::Failed(reason)
-            }
             Err(error) => {
-                self.consecutive_compaction_failures += 1;
+                // A used-up quota is not the journal's fault: the breaker
+                // stays closed, and the compaction runs again once writes are
+                // allowed.
+                let quota = error.is_quota_exceeded();
                 let error = describe(&error);
-                self.health.last_compaction_error = Some(error.clone());
-                trace.trace(
-                    "server.save.compaction_failed",
-                    json!({
-                        "reason": reason.as_str(),
-                        "error": error,
-                        "consecutiveCompactionFailures": self.consecutive_compaction_failures,
-                    }),
-                );
+                let mut data = json!({"reason": reason.as_str(), "error": error});
+                if quota {
+                    self.health.write_failed(now_ms, error.clone(), true);
+                    data["quotaExceeded"] = json!(true);
+                } else {
+                    self.consecutive_compaction_failures += 1;
+                    data["consecutiveCompactionFailures"] =
+                        json!(self.consecutive_compaction_failures);
+                }
+                self.health.last_compaction_error = Some(error);
+                trace.trace("server.save.compaction_failed", data);
                 Compaction::Failed(reason)
             }
         }

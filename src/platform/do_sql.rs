@@ -80,7 +80,7 @@ impl DoSql {
     /// With the test-only fault of [`FAIL_CHUNK_INSERT_VAR`] when `setting`
     /// (that variable) is a number from 1.
     pub fn with_test_fault(mut self, setting: Option<&str>) -> Self {
-        let nth = setting.and_then(|v| v.trim().parse::<u32>().ok()).filter(|n| *n >= 1);
+        let nth = test_count(setting);
         if let Some(n) = nth {
             console_warn!("{FAIL_CHUNK_INSERT_VAR}={n}: snapshot chunk insert {n} and later fail (tests only)");
         }
@@ -91,7 +91,7 @@ impl DoSql {
     /// With the test-only refusals of [`QUOTA_REFUSALS_VAR`] when `setting`
     /// (that variable) is a number from 1.
     pub fn with_quota_refusals(self, setting: Option<&str>) -> Self {
-        let n = setting.and_then(|v| v.trim().parse::<u32>().ok()).unwrap_or(0);
+        let n = test_count(setting).unwrap_or(0);
         if n > 0 {
             console_warn!("{QUOTA_REFUSALS_VAR}={n}: the first {n} document writes are refused as over quota (tests only)");
         }
@@ -205,4 +205,9 @@ impl SqlExec for DoSql {
             }),
         }
     }
+}
+
+/// A test-only setting's count: a whole number from 1, else none.
+fn test_count(setting: Option<&str>) -> Option<u32> {
+    setting.and_then(|v| v.trim().parse::<u32>().ok()).filter(|n| *n >= 1)
 }

@@ -411,8 +411,7 @@ impl<E: SqlExec> VaultRoom<E> {
         if self.room.is_fresh_sync_request(&frame) && self.store_holds_document() {
             let turn = self.answer_fresh_client(sender, frame_len, out);
             if turn.error.is_none() {
-                let (sv, at) = (self.room.doc().transact().state_vector(), self.changes.position());
-                self.ledger.synced(sender.socket, &sv, at, now);
+                self.mark_synced(sender.socket, now);
             }
             return turn;
         }
@@ -420,8 +419,7 @@ impl<E: SqlExec> VaultRoom<E> {
         if let Some(reply) = effects.reply.take() {
             out.reply(&reply);
             // The SyncStep2 answering its SyncStep1: it now holds what we hold.
-            let (sv, at) = (self.room.doc().transact().state_vector(), self.changes.position());
-            self.ledger.synced(sender.socket, &sv, at, now);
+            self.mark_synced(sender.socket, now);
         }
         for frame in effects.broadcast.drain(..) {
             out.broadcast(&frame);
@@ -509,21 +507,17 @@ impl<E: SqlExec> VaultRoom<E> {
         if observed.frames == 0 {
             return;
         }
-        let fields = [
-            ("updateBytes", json!(observed.bytes)),
-            ("docChanged", json!(observed.doc_changed)),
-            ("frames", json!(observed.frames)),
-        ];
+        let fields = serde_json::Map::from_iter([
+            ("updateBytes".to_owned(), json!(observed.bytes)),
+            ("docChanged".to_owned(), json!(observed.doc_changed)),
+            ("frames".to_owned(), json!(observed.frames)),
+        ]);
         let save_trace =
             self.trace.events.last_mut().filter(|(name, _)| name.starts_with(SAVE_TRACE_PREFIX));
-        if let Some((_, serde_json::Value::Object(data))) = save_trace {
-            data.extend(fields.map(|(key, value)| (key.to_owned(), value)));
-            return;
+        match save_trace {
+            Some((_, serde_json::Value::Object(data))) => data.extend(fields),
+            _ => self.trace.trace(UPDATE_OBSERVED_EVENT, serde_json::Value::Object(fields)),
         }
-        self.trace.trace(
-            UPDATE_OBSERVED_EVENT,
-            serde_json::Value::Object(fields.map(|(k, v)| (k.to_owned(), v)).into_iter().collect()),
-        );
     }
 
     /// A frame of `bytes` over a limit: the sender is told why, and a
@@ -641,8 +635,7 @@ impl<E: SqlExec> VaultRoom<E> {
     /// [`VaultRoom::close`] of a sender whose socket is known: that socket's
     /// budget is dropped, not the budget of another socket of the same `_pk`.
     pub fn close_from(&mut self, sender: Sender<'_>, held: &HeldAwareness, out: &mut impl Outbox) {
-        let live = self.room.doc().transact().state_vector();
-        self.ledger.closed(sender.socket, &live, self.changes.position(), (self.clock)());
+        self.mark_closed(sender.socket);
         self.write_ledger();
         self.room.forget_connection(sender.socket);
         if let Some(frame) = self.room.on_close(held) {

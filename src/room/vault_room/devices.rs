@@ -26,6 +26,18 @@ impl<E: SqlExec> VaultRoom<E> {
         )
     }
 
+    /// `socket` now holds everything the room holds (its sync answered).
+    pub(super) fn mark_synced(&mut self, socket: &str, now: u64) {
+        let (sv, at) = (self.room.doc().transact().state_vector(), self.changes.position());
+        self.ledger.synced(socket, &sv, at, now);
+    }
+
+    /// `socket` closed: the ledger keeps how far its device had come.
+    pub(super) fn mark_closed(&mut self, socket: &str) {
+        let (sv, at) = (self.room.doc().transact().state_vector(), self.changes.position());
+        self.ledger.closed(socket, &sv, at, (self.clock)());
+    }
+
     /// Writes the ledger rows that changed (a row a device that connected,
     /// was named or closed).
     pub(super) fn write_ledger(&mut self) {
