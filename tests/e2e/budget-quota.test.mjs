@@ -6,40 +6,25 @@
 // with no new edit from anyone, it retries on its own, writes everything it
 // holds, acknowledges it, and the state clears. Nothing is lost: the edit
 // is there after a restart.
-import { test, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, tempDir } from "./harness.mjs";
-import { Y, connectClient, addNote, noteText, coveringEcho, echoedStateVector, docUntil } from "./clients.mjs";
+import { tempDir } from "./harness.mjs";
+import { tracked } from "./tracked.mjs";
+import { Y, addNote, noteText, coveringEcho, echoedStateVector, docUntil } from "./clients.mjs";
 import { debugJson } from "./http.mjs";
 import { objectFiles, inspect } from "./storage.mjs";
 
 const TOKEN = "e2e-quota-token-0123456789abcdef0123";
-const servers = new Set();
-const clients = new Set();
-after(async () => {
-  for (const c of clients) c.close();
-  for (const s of servers) await s.stop();
-});
-
-async function start(persistDir, extra = {}) {
-  const server = await startServer({ persistDir, vars: { SYNC_TOKEN: TOKEN, ...extra } });
-  servers.add(server);
-  return server;
-}
-function connect(server, vault) {
-  const c = connectClient(server, vault, { token: TOKEN });
-  clients.add(c);
-  return c;
-}
+const { start, stop, connect, close } = tracked({ token: TOKEN });
 
 test("writes refused for the daily quota: edits relayed, none acknowledged, the state shown, and the room resumes on its own", { timeout: 120_000 }, async () => {
   const dir = tempDir();
   const vault = "quota-vault";
   // Three refusals: the first write and its retries 1 s and 2 s later
   // (RETRY_FIRST_MS, doubling); the retry 4 s after that is let through.
-  let server = await start(dir, { YAOS_TEST_QUOTA_REFUSALS: "3" });
-  const typist = connect(server, vault);
-  const watcher = connect(server, vault);
+  let server = await start({ persistDir: dir, vars: { YAOS_TEST_QUOTA_REFUSALS: "3" } });
+  const typist = connect(server, { vault });
+  const watcher = connect(server, { vault });
   await Promise.all([typist.synced(), watcher.synced()]);
   const me = typist.doc.clientID;
 
@@ -64,14 +49,10 @@ test("writes refused for the daily quota: edits relayed, none acknowledged, the 
   assert.equal(resumed.persistence.pendingPersistence, false);
   assert.ok(resumed.persistence.failedSaveCount >= 3, `${resumed.persistence.failedSaveCount} refused saves`);
 
-  for (const c of [typist, watcher]) {
-    c.close();
-    clients.delete(c);
-  }
-  await server.stop();
-  servers.delete(server);
-  server = await start(dir);
-  const fresh = connect(server, vault);
+  for (const c of [typist, watcher]) close(c);
+  await stop(server);
+  server = await start({ persistDir: dir });
+  const fresh = connect(server, { vault });
   await fresh.synced();
   assert.equal(noteText(fresh.doc, id), "written while the quota refuses", "the edit was stored");
 });
@@ -79,15 +60,14 @@ test("writes refused for the daily quota: edits relayed, none acknowledged, the 
 test("the day's counts outlive the object: the last socket's close stores them and a restart resumes them", { timeout: 120_000 }, async () => {
   const dir = tempDir();
   const vault = "usage-vault";
-  let server = await start(dir);
-  const writer = connect(server, vault);
+  let server = await start({ persistDir: dir });
+  const writer = connect(server, { vault });
   await writer.synced();
   addNote(writer.doc, "counted.md", "rows, messages, requests");
   await coveringEcho(writer, 15_000, "the note's echo");
   const seen = (await debugJson(server, vault, TOKEN)).budget;
   assert.ok(seen.sqlRowsWrittenToday > 0 && seen.incomingMessagesToday > 0 && seen.requestsToday > 0, JSON.stringify(seen));
-  writer.close();
-  clients.delete(writer);
+  close(writer);
   // The close is the room's event, not ours: read storage (read-only) until
   // the counts it stores on the last socket's close are there. Bounded.
   const [file] = objectFiles(dir);
@@ -99,11 +79,10 @@ test("the day's counts outlive the object: the last socket's close stores them a
     await new Promise((r) => setTimeout(r, 50));
   }
   assert.ok(stored && stored.counts.rowsWritten >= seen.sqlRowsWrittenToday, `stored at close: ${JSON.stringify(stored)}`);
-  await server.stop();
-  servers.delete(server);
+  await stop(server);
 
-  server = await start(dir);
-  const reader = connect(server, vault); // activates the room (the debug JSON never does)
+  server = await start({ persistDir: dir });
+  const reader = connect(server, { vault }); // activates the room (the debug JSON never does)
   await reader.synced();
   const budget = (await debugJson(server, vault, TOKEN)).budget;
   assert.ok(budget.incomingMessagesToday >= stored.counts.incomingMessages, `messages resumed: ${JSON.stringify(budget)}`);

@@ -6,30 +6,17 @@
 // reloads the vault and asserts that storage holds either the whole old state
 // (the journal rows still there) or the whole new one (journal empty), never
 // a mix, and that every acknowledged edit and the seeded notes are there.
-import { test, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, tempDir, prng } from "./harness.mjs";
-import { connectClient, addNote, noteText, coveringEcho } from "./clients.mjs";
+import { tempDir, prng } from "./harness.mjs";
+import { tracked } from "./tracked.mjs";
+import { addNote, noteText, coveringEcho } from "./clients.mjs";
 import { debugJson } from "./http.mjs";
 
 const TOKEN = "e2e-compaction-kill-token-0123456789ab";
 const VAULT = "compaction-kill-vault";
-const vars = { SYNC_TOKEN: TOKEN, YAOS_ENABLE_ADMIN_ROUTES: "1" };
 const ROUNDS = 4;
-const servers = new Set();
-const clients = new Set();
-// A failed assertion leaves its client reconnecting: closed here, or node
-// would wait on it for ever.
-after(async () => {
-  for (const c of clients) c.close();
-  for (const s of servers) await s.stop();
-});
-
-async function start(persistDir) {
-  const server = await startServer({ persistDir, vars });
-  servers.add(server);
-  return server;
-}
+const { start, stop, kill, connect, close } = tracked({ token: TOKEN, vault: VAULT, vars: { YAOS_ENABLE_ADMIN_ROUTES: "1" } });
 
 const compact = (server) => fetch(`${server.url}/vault/${VAULT}/debug/compact`, { method: "POST", headers: { Authorization: `Bearer ${TOKEN}` } });
 
@@ -41,9 +28,8 @@ test("SIGKILL inside a running compaction of an 8 MB vault keeps the old state o
 
   // Seed: 400 notes of 20 KB (8 MB), folded into a multi-chunk snapshot by
   // one unkilled compaction, which also times a compaction on this machine.
-  let server = await start(dir);
-  const seeder = connectClient(server, VAULT, { token: TOKEN });
-  clients.add(seeder);
+  let server = await start({ persistDir: dir });
+  const seeder = connect(server);
   await seeder.synced();
   const seeded = [];
   for (let batch = 0; batch < 5; batch++) {
@@ -59,7 +45,7 @@ test("SIGKILL inside a running compaction of an 8 MB vault keeps the old state o
   // Batches this large go straight to checkpoints: a journal row to fold.
   seeded.push([addNote(seeder.doc, "seed/last.md", "the last seed"), "the last seed"]);
   await coveringEcho(seeder, 30_000, "the last seed's echo");
-  seeder.close();
+  close(seeder);
   const began = Date.now();
   const first = await (await compact(server)).json();
   const compactionMs = Date.now() - began;
@@ -67,16 +53,14 @@ test("SIGKILL inside a running compaction of an 8 MB vault keeps the old state o
   const facts = await debugJson(server, VAULT, TOKEN);
   assert.ok(facts.room.snapshotChunks >= 8, `${facts.room.snapshotChunks} snapshot chunks`);
   t.diagnostic(`an unkilled compaction of the ${facts.room.snapshotBytes}-byte snapshot took ${compactionMs} ms`);
-  await server.killWorkerd();
-  servers.delete(server);
+  await kill(server);
 
   const acknowledged = [];
   let inside = 0;
   let expectedJournal = 0;
   for (let round = 0; round <= ROUNDS; round++) {
-    server = await start(dir);
-    const c = connectClient(server, VAULT, { token: TOKEN });
-    clients.add(c);
+    server = await start({ persistDir: dir });
+    const c = connect(server);
     await c.synced();
     const info = await debugJson(server, VAULT, TOKEN);
     if (round > 0) {
@@ -91,7 +75,7 @@ test("SIGKILL inside a running compaction of an 8 MB vault keeps the old state o
     if (round === ROUNDS) {
       addNote(c.doc, "final.md", "final");
       await coveringEcho(c, 30_000, "the final edit's echo");
-      c.close();
+      close(c);
       break;
     }
     for (let i = 0; i < 3; i++) {
@@ -108,11 +92,10 @@ test("SIGKILL inside a running compaction of an 8 MB vault keeps the old state o
     await server.waitForOutput(/emergency compaction started/, 30_000);
     // The kill moment is the test's choice, not a synchronisation: a delay.
     await new Promise((resolve) => setTimeout(resolve, delay));
-    await server.killWorkerd(workerd);
-    servers.delete(server);
+    await kill(server, workerd);
     const answered = await answer;
     t.diagnostic(`round ${round}: killed ${delay} ms after the start line; answered: ${answered ? answered.status : "no"}`);
-    c.close();
+    close(c);
   }
   t.diagnostic(`${inside} of ${ROUNDS} kills landed before the compaction committed`);
   // The start line was seen before each kill, so a rolled-back round was
@@ -120,6 +103,5 @@ test("SIGKILL inside a running compaction of an 8 MB vault keeps the old state o
   assert.ok(inside >= ROUNDS / 2, `only ${inside} of ${ROUNDS} kills landed inside a compaction`);
   const last = await (await compact(server)).json();
   assert.equal(last.status, "compacted", "the vault compacts again after the kills");
-  await server.stop();
-  servers.delete(server);
+  await stop(server);
 });

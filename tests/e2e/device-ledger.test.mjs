@@ -3,19 +3,15 @@
 // from what the unmodified plugin sends (the URL's `device` with its debug
 // tracing on, else the awareness `user.name` it sets when an editor opens),
 // and outlives a restart of the server.
-import { test, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, tempDir } from "./harness.mjs";
-import { connectClient, addNote, coveringEcho, docUntil, noteText } from "./clients.mjs";
+import { tempDir } from "./harness.mjs";
+import { tracked } from "./tracked.mjs";
+import { addNote, coveringEcho, docUntil, noteText } from "./clients.mjs";
 
 const TOKEN = "e2e-device-ledger-token-0123456789abcd";
 const VAULT = "ledger-vault";
-const servers = new Set();
-const clients = new Set();
-after(async () => {
-  for (const c of clients) c.close();
-  for (const s of servers) await s.stop();
-});
+const { start, stop, connect, close } = tracked({ token: TOKEN, vault: VAULT });
 
 async function devices(server) {
   const res = await fetch(`${server.url}/vault/${VAULT}/devices`, { headers: { Authorization: `Bearer ${TOKEN}` } });
@@ -35,12 +31,6 @@ async function devicesUntil(server, pred, what) {
   assert.fail(`${what}: ${JSON.stringify(last)}`);
 }
 
-function connect(server, options = {}) {
-  const c = connectClient(server, VAULT, { token: TOKEN, ...options });
-  clients.add(c);
-  return c;
-}
-
 /** A device as the plugin is without debug tracing: named only by its awareness. */
 function phone(server) {
   const c = connect(server);
@@ -50,8 +40,7 @@ function phone(server) {
 
 test("the ledger names devices, says who is behind, and outlives a restart", { timeout: 120_000 }, async () => {
   const dir = tempDir();
-  let server = await startServer({ persistDir: dir, vars: { SYNC_TOKEN: TOKEN } });
-  servers.add(server);
+  let server = await start({ persistDir: dir });
   const laptop = connect(server, { device: "laptop" });
   const b = phone(server);
   await Promise.all([laptop.synced(), b.synced()]);
@@ -82,12 +71,10 @@ test("the ledger names devices, says who is behind, and outlives a restart", { t
   await devicesUntil(server, (d) => d.phone?.upToDate && d.phone.connected, "the phone caught up");
 
   // A restart keeps the ledger (its rows are in the object's SQLite).
-  for (const c of [laptop, b]) { c.close(); clients.delete(c); }
+  for (const c of [laptop, b]) close(c);
   await devicesUntil(server, (d) => !d.laptop.connected && !d.phone.connected, "both gone");
-  await server.stop();
-  servers.delete(server);
-  server = await startServer({ persistDir: dir, vars: { SYNC_TOKEN: TOKEN } });
-  servers.add(server);
+  await stop(server);
+  server = await start({ persistDir: dir });
   const again = await devices(server);
   assert.deepEqual(Object.keys(again).sort(), ["laptop", "phone"]);
   assert.equal(again.phone.upToDate, true, "it left holding everything");
@@ -95,8 +82,7 @@ test("the ledger names devices, says who is behind, and outlives a restart", { t
 });
 
 test("the ledger needs the vault's token", async () => {
-  const server = await startServer({ vars: { SYNC_TOKEN: TOKEN } });
-  servers.add(server);
+  const server = await start();
   const res = await fetch(`${server.url}/vault/${VAULT}/devices`, { headers: { Authorization: "Bearer wrong-token-0123456789abcdef012345" } });
   assert.equal(res.status, 401);
 });

@@ -5,38 +5,22 @@
 // per keystroke, and every keystroke is acknowledged in the end. A SIGKILL
 // inside a window loses nothing that was acknowledged, and the typist's
 // unacknowledged keystrokes reach the server again when it reconnects.
-import { test, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, tempDir } from "./harness.mjs";
-import { Y, connectClient, addNote, noteText, coveringEcho, echoedStateVector, docUntil } from "./clients.mjs";
+import { tempDir } from "./harness.mjs";
+import { tracked } from "./tracked.mjs";
+import { Y, addNote, noteText, coveringEcho, echoedStateVector, docUntil } from "./clients.mjs";
 import { debugJson } from "./http.mjs";
 
 const TOKEN = "e2e-group-commit-token-0123456789abcd";
 // null: the harness binds nothing, so the server runs its default window.
-const vars = { SYNC_TOKEN: TOKEN, YAOS_COMMIT_WINDOW_MS: null };
-const servers = new Set();
-const clients = new Set();
-after(async () => {
-  for (const c of clients) c.close();
-  for (const s of servers) await s.stop();
-});
-
-async function start(persistDir, extra = {}) {
-  const server = await startServer({ persistDir, vars: { ...vars, ...extra } });
-  servers.add(server);
-  return server;
-}
-function connect(server, vault, options = {}) {
-  const c = connectClient(server, vault, { token: TOKEN, ...options });
-  clients.add(c);
-  return c;
-}
+const { start, stop, kill, connect, close } = tracked({ token: TOKEN, vars: { YAOS_COMMIT_WINDOW_MS: null } });
 
 test("typing 100 keystrokes, each its own transaction: the watcher sees each, the server writes a few rows, all are acknowledged", { timeout: 120_000 }, async () => {
-  const server = await start(tempDir());
+  const server = await start();
   const vault = "typing-vault";
-  const typist = connect(server, vault);
-  const watcher = connect(server, vault);
+  const typist = connect(server, { vault });
+  const watcher = connect(server, { vault });
   await Promise.all([typist.synced(), watcher.synced()]);
   const id = addNote(typist.doc, "typed.md", "");
   await coveringEcho(typist, 15_000, "the note's echo");
@@ -69,14 +53,14 @@ test("SIGKILL inside a commit window loses no acknowledged keystroke; the unackn
   // The longest window, so the kill lands inside it however slow the
   // machine: what is tested is the kill, not the default's length.
   const longWindow = { YAOS_COMMIT_WINDOW_MS: "10000" };
-  let server = await start(dir, longWindow);
-  const typist = connect(server, vault);
+  let server = await start({ persistDir: dir, vars: longWindow });
+  const typist = connect(server, { vault });
   await typist.synced();
   const me = typist.doc.clientID;
   const id = addNote(typist.doc, "k.md", "acknowledged ");
   await coveringEcho(typist, 15_000, "the note's echo"); // a quiet edit: written at once
   const acknowledgedClock = Y.decodeStateVector(Y.encodeStateVector(typist.doc)).get(me);
-  const watcher = connect(server, vault);
+  const watcher = connect(server, { vault });
   await watcher.synced();
   const echoesBefore = (await debugJson(server, vault, TOKEN)).svEcho.postApplySent;
   const text = typist.doc.getMap("idToText").get(id);
@@ -88,24 +72,20 @@ test("SIGKILL inside a commit window loses no acknowledged keystroke; the unackn
   await docUntil(watcher.doc, (d) => noteText(d, id) === "acknowledged in the window", 15_000, "the keystrokes at the watcher");
   const echoesAfter = (await debugJson(server, vault, TOKEN)).svEcho.postApplySent;
   assert.equal(echoesAfter, echoesBefore, "no postApply echo inside the window");
-  await server.killWorkerd(workerd);
-  watcher.close();
-  clients.delete(watcher);
-  servers.delete(server);
+  await kill(server, workerd);
+  close(watcher);
   assert.ok(typist.echoes.every((e) => (echoedStateVector(e).get(me) ?? 0) <= acknowledgedClock), "nothing past the note acknowledged");
-  typist.close();
-  clients.delete(typist);
+  close(typist);
 
-  server = await start(dir, longWindow);
-  const fresh = connect(server, vault);
+  server = await start({ persistDir: dir, vars: longWindow });
+  const fresh = connect(server, { vault });
   await fresh.synced();
   assert.equal(noteText(fresh.doc, id), "acknowledged ", "the acknowledged edit survived");
   // The typist reconnects with its document: its sync sends the keystrokes
   // the server lost, which are written and acknowledged.
-  const back = connect(server, vault, { doc: typist.doc });
+  const back = connect(server, { vault, doc: typist.doc });
   await back.synced();
   await coveringEcho(back, 15_000, "the resent keystrokes' echo");
   await docUntil(fresh.doc, (d) => noteText(d, id) === "acknowledged in the window", 15_000, "the resent keystrokes");
-  await server.stop();
-  servers.delete(server);
+  await stop(server);
 });

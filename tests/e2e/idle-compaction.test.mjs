@@ -4,26 +4,19 @@
 // small vault's would have been rewritten within ten seconds; once nobody
 // is connected, the alarm compacts. Every edit meanwhile is acknowledged
 // (the journal holds it).
-import { test, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, tempDir } from "./harness.mjs";
-import { connectClient, addNote, noteText, coveringEcho, docUntil } from "./clients.mjs";
+import { tracked } from "./tracked.mjs";
+import { addNote, noteText, coveringEcho, docUntil } from "./clients.mjs";
 import { debugJson } from "./http.mjs";
 
 const TOKEN = "e2e-idle-compaction-token-0123456789ab";
-const servers = new Set();
-const clients = new Set();
-after(async () => {
-  for (const c of clients) c.close();
-  for (const s of servers) await s.stop();
-});
+const { start, connect, close } = tracked({ token: TOKEN });
 
 test("a large vault is compacted when the room falls idle, not while a device edits", { timeout: 180_000 }, async () => {
-  const server = await startServer({ persistDir: tempDir(), vars: { SYNC_TOKEN: TOKEN } });
-  servers.add(server);
+  const server = await start();
   const vault = "idle-compaction-vault";
-  const writer = connectClient(server, vault, { token: TOKEN });
-  clients.add(writer);
+  const writer = connect(server, { vault });
   await writer.synced();
   // A 4.5 MB vault (over IDLE_COMPACTION_SNAPSHOT_BYTES): written as a
   // checkpoint, which scales the thresholds to about 1.1 MB of journal.
@@ -61,8 +54,7 @@ test("a large vault is compacted when the room falls idle, not while a device ed
   // Nobody connected: the alarm (30 s after the compaction became due)
   // compacts. The alarm is the server's event: poll, bounded.
   const expected = noteText(writer.doc, id);
-  writer.close();
-  clients.delete(writer);
+  close(writer);
   let after;
   for (let i = 0; i < 120; i++) {
     after = await debugJson(server, vault, TOKEN);
@@ -71,8 +63,7 @@ test("a large vault is compacted when the room falls idle, not while a device ed
   }
   assert.ok(after.persistence.lastCompactionAt, "compacted once idle");
   assert.equal(after.persistence.journalEntryCount, 0);
-  const reader = connectClient(server, vault, { token: TOKEN });
-  clients.add(reader);
+  const reader = connect(server, { vault });
   await reader.synced();
   await docUntil(reader.doc, (d) => noteText(d, id) === expected, 15_000, "everything after the compaction");
 });
