@@ -28,6 +28,12 @@ pub enum RoomRoute {
     SnapshotPrune,
     /// The device ledger (`room::device_ledger`); loads the document.
     Devices,
+    /// A snapshot's notes against the live vault `{snapshotId}`.
+    SnapshotFiles,
+    /// One note's text in a snapshot `{snapshotId, path}`.
+    SnapshotFile,
+    /// Notes restored from a snapshot `{snapshotId, paths, dryRun, device?}`.
+    SnapshotRestore,
 }
 
 /// What every internal route is: a method and a path, requested under
@@ -71,6 +77,9 @@ impl InternalRoute for RoomRoute {
         RoomRoute::SnapshotMaybe,
         RoomRoute::SnapshotPrune,
         RoomRoute::Devices,
+        RoomRoute::SnapshotFiles,
+        RoomRoute::SnapshotFile,
+        RoomRoute::SnapshotRestore,
     ];
 
     fn endpoint(self) -> (&'static str, &'static str) {
@@ -87,6 +96,9 @@ impl InternalRoute for RoomRoute {
             SnapshotMaybe => ("POST", "/__yaos/snapshot-maybe"),
             SnapshotPrune => ("POST", "/__yaos/snapshot-prune"),
             Devices => ("GET", "/__yaos/devices"),
+            SnapshotFiles => ("POST", "/__yaos/snapshot-files"),
+            SnapshotFile => ("POST", "/__yaos/snapshot-file"),
+            SnapshotRestore => ("POST", "/__yaos/snapshot-restore"),
         }
     }
 }

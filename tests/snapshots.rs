@@ -71,10 +71,11 @@ fn a_snapshot_writes_payload_and_index_before_the_pointer() {
     let id = index.snapshot_id().unwrap().to_owned();
     let dir = format!("v1/v/snapshots/2026-05-28/{id}");
     let writes = bucket.writes.borrow().clone();
-    assert_eq!(writes.len(), 3);
-    assert_eq!(writes[2], "put v1/v/snapshots/latest-index.json", "pointer last");
-    assert!(writes[..2].contains(&format!("put {dir}/crdt.bin.gz")));
-    assert!(writes[..2].contains(&format!("put {dir}/index.json")));
+    assert_eq!(writes.len(), 5);
+    assert_eq!(writes[4], "put v1/v/snapshots/latest-index.json", "pointer last");
+    for file in ["crdt.bin.gz", "index.json", "notes.json", "notes.pack"] {
+        assert!(writes[..4].contains(&format!("put {dir}/{file}")), "{file}");
+    }
     let payload = bucket.object(&format!("{dir}/crdt.bin.gz")).unwrap();
     assert_eq!(payload.content_type, "application/gzip");
     let json = index.to_json();

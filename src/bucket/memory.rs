@@ -5,7 +5,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
-use super::{Bucket, BucketError, ListPage, PayloadSink};
+use super::{too_large, Bucket, BucketError, ListPage, PayloadSink};
 
 /// One stored object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +71,29 @@ impl Bucket for MemoryBucket {
     async fn get_text(&self, key: &str) -> Result<Option<String>, BucketError> {
         self.gets.set(self.gets.get() + 1);
         Ok(self.objects.borrow().get(key).map(|o| String::from_utf8_lossy(&o.body).into_owned()))
+    }
+
+    async fn get_range(
+        &self,
+        key: &str,
+        offset: u64,
+        length: u64,
+    ) -> Result<Option<Vec<u8>>, BucketError> {
+        self.gets.set(self.gets.get() + 1);
+        Ok(self.objects.borrow().get(key).map(|o| {
+            let start = (offset as usize).min(o.body.len());
+            let end = start.saturating_add(length as usize).min(o.body.len());
+            o.body[start..end].to_vec()
+        }))
+    }
+
+    async fn get_bytes(&self, key: &str, max: u64) -> Result<Option<Vec<u8>>, BucketError> {
+        self.gets.set(self.gets.get() + 1);
+        match self.objects.borrow().get(key) {
+            Some(o) if o.body.len() as u64 > max => Err(too_large(key, o.body.len() as u64, max)),
+            Some(o) => Ok(Some(o.body.clone())),
+            None => Ok(None),
+        }
     }
 
     async fn put_json(&self, key: &str, json: String) -> Result<(), BucketError> {

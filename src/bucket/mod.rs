@@ -48,6 +48,17 @@ pub trait Bucket {
     async fn head(&self, key: &str) -> Result<Option<u64>, BucketError>;
     /// A small object's body as text (index JSON), or `None`.
     async fn get_text(&self, key: &str) -> Result<Option<String>, BucketError>;
+    /// `length` bytes of an object from `offset` (fewer at its end), or
+    /// `None` when it does not exist.
+    async fn get_range(
+        &self,
+        key: &str,
+        offset: u64,
+        length: u64,
+    ) -> Result<Option<Vec<u8>>, BucketError>;
+    /// An object's whole body, or `None`; an object over `max` bytes is
+    /// refused before its body is read.
+    async fn get_bytes(&self, key: &str, max: u64) -> Result<Option<Vec<u8>>, BucketError>;
     /// Writes a small JSON object (`application/json`).
     async fn put_json(&self, key: &str, json: String) -> Result<(), BucketError>;
     /// An empty payload to write pieces into.
@@ -69,6 +80,11 @@ pub trait Bucket {
     ) -> Result<ListPage, BucketError>;
     /// Deletes several objects in one call.
     async fn delete(&self, keys: Vec<String>) -> Result<(), BucketError>;
+}
+
+/// The error of a read refused because the object is over `max` bytes.
+pub fn too_large(key: &str, size: u64, max: u64) -> BucketError {
+    BucketError(format!("{key} is {size} bytes, over the {max} this read allows"))
 }
 
 /// Every key under `prefix`, following cursors page by page.

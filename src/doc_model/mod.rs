@@ -3,4 +3,6 @@
 //! JSON, the migration's legacy merge and the snapshot index share. Used by
 //! the room, the migration and the edge alike; it depends on nothing but yrs.
 
+pub mod notes;
+pub mod restore;
 pub mod summary;

@@ -9,22 +9,13 @@ use std::collections::HashSet;
 
 use serde::Serialize;
 use serde_json::Value;
+
+use super::notes::{as_f64, schema_of, NoteMeta};
 use yrs::{Any, Doc, Map, MapRef, Number, Out, ReadTxn, Transact};
 
 /// `sys.schemaVersion` if it is an integer ≥ 0, otherwise `None`.
 pub fn schema_version(doc: &Doc) -> Option<i64> {
-    let txn = doc.transact();
-    match txn.get_map("sys")?.get(&txn, "schemaVersion")? {
-        Out::Any(Any::Number(n)) => match n {
-            Number::Int(i) => Some(i),
-            Number::Float(f) if f.fract() == 0.0 && f.abs() <= Number::F64_MAX_SAFE_INTEGER => {
-                Some(f as i64)
-            }
-            Number::Float(_) => None,
-        },
-        _ => None,
-    }
-    .filter(|v| *v >= 0)
+    schema_of(&doc.transact())
 }
 
 /// The debug JSON's `documentSummary`; fields serialize in spec order.
@@ -48,46 +39,11 @@ pub struct DocumentSummary {
     pub schema_version: Value,
 }
 
-/// The fields of one `meta` entry the summary needs.
-struct FileMeta {
-    path: String,
-    tombstoned: bool,
-}
-
-impl FileMeta {
-    /// Reads a v2 plain object or a v3 nested map; entries without a string
-    /// `path` are not file metadata.
-    fn read<T: ReadTxn>(txn: &T, value: &Out) -> Option<FileMeta> {
-        let field = |key: &str| -> Option<Any> {
-            match value {
-                Out::Any(Any::Map(map)) => map.get(key).cloned(),
-                Out::YMap(map) => match map.get(txn, key)? {
-                    Out::Any(any) => Some(any),
-                    _ => None,
-                },
-                _ => None,
-            }
-        };
-        let Some(Any::String(path)) = field("path") else { return None };
-        let deleted = matches!(field("deleted"), Some(Any::Bool(true)));
-        let deleted_at =
-            matches!(field("deletedAt"), Some(Any::Number(n)) if as_f64(n).is_finite());
-        Some(FileMeta { path: path.to_string(), tombstoned: deleted || deleted_at })
-    }
-}
-
 /// The path `meta` gives the note `file_id` (v2 plain object or v3 nested
 /// map), if it has one.
 pub fn note_path<T: ReadTxn>(txn: &T, file_id: &str) -> Option<String> {
     let meta = txn.get_map("meta")?;
-    Some(FileMeta::read(txn, &meta.get(txn, file_id)?)?.path)
-}
-
-fn as_f64(n: Number) -> f64 {
-    match n {
-        Number::Int(i) => i as f64,
-        Number::Float(f) => f,
-    }
+    Some(NoteMeta::read(txn, &meta.get(txn, file_id)?)?.path)
 }
 
 /// What an active path's `pathToId` entry leads to.
@@ -140,7 +96,7 @@ impl DocumentSummary {
 
         let mut active_paths = HashSet::new();
         let entries =
-            meta.iter().flat_map(|m| m.iter(&txn).filter_map(|(_, v)| FileMeta::read(&txn, &v)));
+            meta.iter().flat_map(|m| m.iter(&txn).filter_map(|(_, v)| NoteMeta::read(&txn, &v)));
         for file in entries {
             if file.tombstoned {
                 summary.tombstoned_path_count += 1;

@@ -30,6 +30,9 @@ pub const MAX_BLOBS_EXIST_BODY_BYTES: u64 = 256 * 1024;
 /// `POST snapshots`, `snapshots/maybe`, `snapshots/prune`: `{device?}` or
 /// `{pruneLegacy?, confirmLegacyPrune?}`.
 pub const MAX_SNAPSHOT_BODY_BYTES: u64 = 16 * 1024;
+/// `POST snapshots/<id>/restore`: `{paths, dryRun, device?}`, at most 100
+/// paths of up to 1 KiB each (`snapshot::browse`), with room for escapes.
+pub const MAX_RESTORE_BODY_BYTES: u64 = 256 * 1024;
 /// `POST debug/repair-migration`: `{confirm?}`.
 pub const MAX_ADMIN_BODY_BYTES: u64 = 16 * 1024;
 /// Empty pieces a body stream may yield before it is refused: every other
@@ -55,6 +58,7 @@ pub fn vault_body_limit(action: &VaultAction) -> Option<u64> {
         BlobsExist => Some(MAX_BLOBS_EXIST_BODY_BYTES),
         CreateSnapshot | MaybeSnapshot | PruneSnapshots => Some(MAX_SNAPSHOT_BODY_BYTES),
         DebugRepairMigration => Some(MAX_ADMIN_BODY_BYTES),
+        RestoreSnapshot { .. } => Some(MAX_RESTORE_BODY_BYTES),
         IssueTicket
         | DebugRecent
         | Devices
@@ -64,7 +68,9 @@ pub fn vault_body_limit(action: &VaultAction) -> Option<u64> {
         | GetBlob { .. }
         | ListSnapshots
         | SnapshotStatus
-        | GetSnapshot { .. } => None,
+        | GetSnapshot { .. }
+        | SnapshotFiles { .. }
+        | SnapshotFile { .. } => None,
     }
 }
 

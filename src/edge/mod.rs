@@ -36,6 +36,7 @@ pub mod js;
 pub mod pages;
 pub mod repo_url;
 pub mod router;
+pub mod snapshot_notes;
 pub mod snapshots;
 pub mod ticket;
 pub mod ticket_key;

@@ -75,6 +75,12 @@ pub enum VaultAction {
     /// `GET snapshots/<id>`; the handler 404s ids that are not snapshot ids
     /// (including `maybe` and `prune`) after auth, as the TypeScript server did.
     GetSnapshot { snapshot_id: String },
+    /// `GET snapshots/<id>/files`: the snapshot's notes against the live vault.
+    SnapshotFiles { snapshot_id: String },
+    /// `GET snapshots/<id>/files/<path…>`: one note's text (raw segments).
+    SnapshotFile { snapshot_id: String, path: Vec<String> },
+    /// `POST snapshots/<id>/restore`
+    RestoreSnapshot { snapshot_id: String },
 }
 
 impl VaultAction {
@@ -91,7 +97,10 @@ impl VaultAction {
             | MaybeSnapshot
             | PruneSnapshots
             | SnapshotStatus
-            | GetSnapshot { .. } => "vault_snapshots",
+            | GetSnapshot { .. }
+            | SnapshotFiles { .. }
+            | SnapshotFile { .. }
+            | RestoreSnapshot { .. } => "vault_snapshots",
         }
     }
 }
@@ -184,6 +193,12 @@ fn vault_action(method: &str, resource: &str, sub: &[&str]) -> Option<VaultActio
         ("snapshots", "POST", ["prune"]) => PruneSnapshots,
         ("snapshots", "GET", ["status"]) => SnapshotStatus,
         ("snapshots", "GET", [id]) => GetSnapshot { snapshot_id: (*id).to_owned() },
+        ("snapshots", "GET", [id, "files"]) => SnapshotFiles { snapshot_id: (*id).to_owned() },
+        ("snapshots", "GET", [id, "files", path @ ..]) => SnapshotFile {
+            snapshot_id: (*id).to_owned(),
+            path: path.iter().map(|s| (*s).to_owned()).collect(),
+        },
+        ("snapshots", "POST", [id, "restore"]) => RestoreSnapshot { snapshot_id: (*id).to_owned() },
         _ => return None,
     };
     Some(action)

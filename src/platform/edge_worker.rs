@@ -3,13 +3,15 @@
 
 use crate::edge::admission::{self, SocketRequest};
 use crate::edge::auth::{legacy_ws_token_disabled, Denial, SocketAuth, SocketCredentials};
-use crate::edge::body::{MAX_ADMIN_BODY_BYTES, MAX_SNAPSHOT_BODY_BYTES};
+use crate::edge::body::{MAX_ADMIN_BODY_BYTES, MAX_RESTORE_BODY_BYTES, MAX_SNAPSHOT_BODY_BYTES};
 use crate::edge::capabilities::Capabilities;
 use crate::edge::http::{EdgeError, Reply};
 use crate::edge::router::{classify, Route, VaultAction};
+use crate::edge::snapshot_notes::{check_snapshot_id, note_path_of, notes_body};
 use crate::edge::snapshots::prune_request;
 use crate::edge::ticket::ttl_from_env;
 use crate::internal_routes::{InternalRoute, RoomRoute, CLIENT_SCHEMA_HEADER, ROOM_HEADER};
+use crate::snapshot::browse::{parse_restore_request, RestoreOrder};
 use crate::snapshot::vault::unavailable_json;
 use js_sys::Uint8Array;
 use worker::*;
@@ -154,6 +156,9 @@ async fn vault_route(
         VaultAction::GetSnapshot { snapshot_id } => {
             return r2_routes::get_snapshot(env, vault_id, &snapshot_id).await
         }
+        VaultAction::SnapshotFiles { .. }
+        | VaultAction::SnapshotFile { .. }
+        | VaultAction::RestoreSnapshot { .. } => snapshot_notes(&req, env, vault_id, action).await,
         // Creating a snapshot needs the live document: the vault's object
         // does it. Without a bucket a manual snapshot is answered here.
         VaultAction::CreateSnapshot if !r2_bound(env) => Ok(Reply::json(200, unavailable_json())),
@@ -181,6 +186,53 @@ async fn vault_route(
         },
     };
     reply.map(Answer::from)
+}
+
+/// The snapshot note routes: the snapshot ID, the note path and the
+/// restore body are checked here, so a request that cannot be served
+/// never wakes the vault's object; the object reads the snapshot.
+async fn snapshot_notes(
+    req: &Request,
+    env: &Env,
+    vault_id: &str,
+    action: VaultAction,
+) -> Result<Reply> {
+    if !r2_bound(env) {
+        return Ok(EdgeError::SnapshotsUnavailable.reply());
+    }
+    let (route, body) = match action {
+        VaultAction::SnapshotFiles { snapshot_id } => {
+            if let Err(reply) = check_snapshot_id(&snapshot_id) {
+                return Ok(reply);
+            }
+            (RoomRoute::SnapshotFiles, notes_body(&snapshot_id, None))
+        }
+        VaultAction::SnapshotFile { snapshot_id, path } => {
+            let path = check_snapshot_id(&snapshot_id).and_then(|()| note_path_of(&path));
+            match path {
+                Ok(path) => (RoomRoute::SnapshotFile, notes_body(&snapshot_id, Some(&path))),
+                Err(reply) => return Ok(reply),
+            }
+        }
+        VaultAction::RestoreSnapshot { snapshot_id } => {
+            if let Err(reply) = check_snapshot_id(&snapshot_id) {
+                return Ok(reply);
+            }
+            let body = match read_body(req, MAX_RESTORE_BODY_BYTES).await? {
+                Ok(body) => body,
+                Err(e) => return Ok(e.reply()),
+            };
+            let request = match parse_restore_request(&body) {
+                Ok(request) => request,
+                Err(e) => return Ok(e.reply()),
+            };
+            let order = RestoreOrder { snapshot_id, request };
+            let body = serde_json::to_vec(&order).map_err(|e| Error::RustError(e.to_string()))?;
+            (RoomRoute::SnapshotRestore, body)
+        }
+        _ => return Ok(Reply::error(404, "not found")),
+    };
+    room_relay(env, vault_id, route, Some(body)).await
 }
 
 /// The socket route (spec 5.6): auth and the client schema here; the room's

@@ -22,6 +22,7 @@ mod r2_routes;
 mod reply;
 mod room_host;
 mod room_routes;
+mod room_snapshot_notes;
 mod room_snapshots;
 mod runtime;
 mod vault_do;

@@ -7,9 +7,12 @@
 
 use js_sys::{Array, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
-use worker::{Bucket as R2, Env, HttpMetadata};
+use worker::{Bucket as R2, Env, HttpMetadata, Range};
 
-use crate::bucket::{Bucket, BucketError, ListPage, PayloadSink};
+use crate::bucket::{too_large, Bucket, BucketError, ListPage, PayloadSink};
+
+/// The largest offset a range read may name (JavaScript's safe integers).
+const MAX_SAFE_RANGE: u64 = (1 << 53) - 1;
 
 /// The binding's name in `wrangler.toml`.
 pub const BUCKET_BINDING: &str = "YAOS_BUCKET";
@@ -110,6 +113,40 @@ impl Bucket for R2Bucket {
         let Some(object) = self.0.get(key).execute().await.map_err(err)? else { return Ok(None) };
         match object.body() {
             Some(body) => Ok(Some(body.text().await.map_err(err)?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn get_range(
+        &self,
+        key: &str,
+        offset: u64,
+        length: u64,
+    ) -> Result<Option<Vec<u8>>, BucketError> {
+        // worker's range asserts JavaScript-safe integers: checked here.
+        if offset.checked_add(length).is_none_or(|end| end > MAX_SAFE_RANGE) {
+            return Err(err(format!("range {offset}+{length} of {key} is out of bounds")));
+        }
+        let range = Range::OffsetWithLength { offset, length };
+        let request = self.0.get(key).range(range).execute();
+        let Some(object) = request.await.map_err(err)? else { return Ok(None) };
+        match object.body() {
+            Some(body) => Ok(Some(body.bytes().await.map_err(err)?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn get_bytes(&self, key: &str, max: u64) -> Result<Option<Vec<u8>>, BucketError> {
+        match self.0.head(key).await.map_err(err)? {
+            None => return Ok(None),
+            Some(o) if o.size() > max => return Err(too_large(key, o.size(), max)),
+            Some(_) => {}
+        }
+        // Read only up to `max`, should the object have grown since the head.
+        let request = self.0.get(key).range(Range::Prefix { length: max }).execute();
+        let Some(object) = request.await.map_err(err)? else { return Ok(None) };
+        match object.body() {
+            Some(body) => Ok(Some(body.bytes().await.map_err(err)?)),
             None => Ok(None),
         }
     }

@@ -16,12 +16,13 @@ use worker::*;
 
 use crate::diagnostics::trace::TraceLog;
 use crate::diagnostics::trace_store::TraceStore;
+use crate::doc_model::restore::{Planned, Restoring, FILE_ID_BYTES};
 use crate::persist::{CommitWindow, Governor, COMMIT_WINDOW_VAR, DAILY_ROW_BUDGET_VAR};
 use crate::room::compaction_schedule::{compaction_alarm, Urgency};
 use crate::room::limits::RoomLimits;
 use crate::room::protocol::HeldAwareness;
 use crate::room::room_meta::{RoomMeta, ROOM_META_KEY};
-use crate::room::vault_room::{Outbox, Sender, VaultRoom};
+use crate::room::vault_room::{Outbox, RestoreRefused, Sender, VaultRoom};
 use crate::store::kv::{KvStore, KvValue};
 use crate::store::usage::{Meter, StoredDay, USAGE_KEY};
 
@@ -436,6 +437,36 @@ impl RoomHost {
         self.sync_room_meta().await;
         self.store_usage(false).await;
         Ok(())
+    }
+
+    /// A snapshot restore (`room_snapshot_notes`): the room writes it and
+    /// sends it to every socket; a failed write is retried by the group
+    /// commit's timer as for any edit, a due compaction scheduled.
+    pub async fn restore(
+        self: &Rc<Self>,
+        notes: &[Restoring<'_>],
+        device: Option<&str>,
+    ) -> Result<Result<Vec<Planned>, RestoreRefused>> {
+        let result = self
+            .with_room(|room| {
+                let mut out = Sockets { host: self, sender: None };
+                room.restore(notes, device, &mut random_bytes::<FILE_ID_BYTES>, &mut out)
+            })
+            .await?;
+        let (result, flush) = match result {
+            Ok(turn) => (Ok(turn.done), Some(turn.flush)),
+            Err((refused, turn)) => (Err(refused), turn.map(|t| t.flush)),
+        };
+        if let Some(flush) = flush {
+            if flush.compaction_due {
+                self.schedule_compaction().await;
+            }
+            if let Some(at) = flush.flush_at {
+                self.schedule_flush(at);
+            }
+        }
+        self.store_usage(false).await;
+        Ok(result)
     }
 
     /// A socket closed: its awareness states go, and the others are told.

@@ -21,6 +21,7 @@ use crate::store::kv::KvStore;
 use super::admin;
 use super::reply::{reject_socket, to_response};
 use super::room_host::{Attachment, RoomHost};
+use super::room_snapshot_notes;
 use super::room_snapshots;
 use super::runtime::{env_string, random_bytes, wasm_memory_bytes};
 use crate::hex::lower_hex;
@@ -107,6 +108,15 @@ async fn route(host: &Rc<RoomHost>, mut req: Request) -> Result<Response> {
         }
         RoomRoute::SnapshotPrune => {
             json_reply(200, room_snapshots::prune(host, &req.bytes().await?).await?)
+        }
+        RoomRoute::SnapshotFiles => {
+            to_response(room_snapshot_notes::files(host, &req.bytes().await?).await?)
+        }
+        RoomRoute::SnapshotFile => {
+            to_response(room_snapshot_notes::file(host, &req.bytes().await?).await?)
+        }
+        RoomRoute::SnapshotRestore => {
+            to_response(room_snapshot_notes::restore(host, &req.bytes().await?).await?)
         }
     }
 }

@@ -19,7 +19,7 @@ use super::room_host::RoomHost;
 use super::runtime::{now_ms, random_bytes};
 
 /// Lends the room's loaded document to the snapshot code.
-struct LiveDoc<'a>(&'a RoomHost);
+pub(super) struct LiveDoc<'a>(pub(super) &'a RoomHost);
 
 impl DocAccess for LiveDoc<'_> {
     fn with_doc<R>(&self, f: impl FnOnce(&yrs::Doc) -> R) -> Option<R> {
@@ -27,7 +27,7 @@ impl DocAccess for LiveDoc<'_> {
     }
 }
 
-fn stamp() -> Stamp {
+pub(super) fn stamp() -> Stamp {
     Stamp { now_ms: now_ms(), random: random_bytes::<4>() }
 }
 

@@ -20,7 +20,9 @@ use yrs::sync::protocol::{
 use yrs::sync::{Awareness, AwarenessUpdate, Clock, Message, SyncMessage};
 use yrs::updates::decoder::{Decode, DecoderV1};
 use yrs::updates::encoder::{Encode, Encoder, EncoderV1};
-use yrs::{ClientID, Doc, ReadTxn, StateVector, Transact, TransactionAcqError, Update};
+use yrs::{
+    ClientID, Doc, ReadTxn, StateVector, Transact, TransactionAcqError, TransactionMut, Update,
+};
 
 use super::limits::{FrameKind, FullSyncBudget, LimitExceeded};
 use crate::encode;
@@ -451,6 +453,20 @@ impl Room {
         self.bound_awareness_records();
         applied.ok()?;
         Some(Message::Awareness(update).encode_v1())
+    }
+
+    /// A change the server itself makes (a restore): `edit` runs in one
+    /// transaction of the document. Returns its value and the frames that
+    /// carry the change to every connection; the update is also queued for
+    /// [`Room::take_doc_updates`], like a client's.
+    pub fn local_edit<R>(
+        &mut self,
+        edit: impl FnOnce(&mut TransactionMut<'_>) -> R,
+    ) -> (R, Vec<Arc<Vec<u8>>>) {
+        let start = lock(&self.emitted).len();
+        let value = edit(&mut self.doc().transact_mut());
+        let frames = lock(&self.emitted)[start..].to_vec();
+        (value, frames)
     }
 
     /// Takes the v1 updates the document emitted since the last call, for the

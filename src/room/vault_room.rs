@@ -177,6 +177,9 @@ pub fn room_policy(snapshot_bytes: u64) -> Policy {
 }
 
 mod devices;
+mod restore;
+
+pub use restore::{RestoreRefused, RestoreTurn};
 
 pub struct VaultRoom<E: SqlExec> {
     room: Room,

@@ -8,9 +8,12 @@
 //! - [`retention`]: which snapshots to keep, a pure function.
 //! - [`vault`]: one vault's snapshots over a [`crate::bucket::Bucket`].
 
+pub mod browse;
 pub mod id;
 pub mod index;
 pub mod manual_gate;
+pub mod notes_pack;
 pub mod payload;
 pub mod retention;
 pub mod vault;
+pub mod vault_notes;

@@ -13,6 +13,7 @@ use yrs::Doc;
 
 use super::id::{day_from_snapshot_id, new_snapshot_id, utc_day};
 use super::index::{DocFacts, NewIndex, Reason, SnapshotIndex};
+use super::notes_pack::{write_pack, MANIFEST_FILE, PACK_CONTENT_TYPE, PACK_FILE};
 use super::payload::{full_update_hash, write_payload};
 use super::retention::{select_retention, RetentionPolicy, DEFAULT_RETENTION};
 use crate::bucket::{list_all, Bucket, BucketError};
@@ -174,11 +175,15 @@ pub struct SnapshotKeys {
     pub day: String,
     pub index: String,
     pub payload: String,
+    /// The notes manifest and pack (`notes_pack`), written with the
+    /// snapshot or later from its payload.
+    pub manifest: String,
+    pub pack: String,
 }
 
 /// A vault's snapshots in a bucket.
 pub struct VaultSnapshots<'a, B: Bucket> {
-    bucket: &'a B,
+    pub(super) bucket: &'a B,
     vault_id: &'a str,
 }
 
@@ -207,7 +212,7 @@ fn own_snapshot_file(relative: &str) -> Option<&'static str> {
     if !is_day || id.is_empty() {
         return None;
     }
-    [INDEX_FILE, PAYLOAD_FILE].into_iter().find(|f| *f == file)
+    [INDEX_FILE, PAYLOAD_FILE, MANIFEST_FILE, PACK_FILE].into_iter().find(|f| *f == file)
 }
 
 impl<'a, B: Bucket> VaultSnapshots<'a, B> {
@@ -229,6 +234,8 @@ impl<'a, B: Bucket> VaultSnapshots<'a, B> {
         SnapshotKeys {
             index: format!("{dir}/{INDEX_FILE}"),
             payload: format!("{dir}/{PAYLOAD_FILE}"),
+            manifest: format!("{dir}/{MANIFEST_FILE}"),
+            pack: format!("{dir}/{PACK_FILE}"),
             day: day.to_owned(),
         }
     }
@@ -281,11 +288,14 @@ impl<'a, B: Bucket> VaultSnapshots<'a, B> {
     ) -> Result<SnapshotIndex, SnapshotError> {
         let id = new_snapshot_id(stamp.now_ms, stamp.random);
         let day = utc_day(stamp.now_ms);
-        let mut payload = self.bucket.payload();
-        // One synchronous borrow of the document: facts and payload agree.
-        let (facts, stats) = doc
+        let (mut payload, mut pack) = (self.bucket.payload(), self.bucket.payload());
+        // One synchronous borrow of the document: facts, payload and notes
+        // agree.
+        let (facts, stats, manifest) = doc
             .with_doc(|doc| {
-                Ok::<_, std::io::Error>((DocFacts::of(doc), write_payload(doc, &mut payload)?))
+                let stats = write_payload(doc, &mut payload)?;
+                let manifest = write_pack(doc, &mut pack)?;
+                Ok::<_, std::io::Error>((DocFacts::of(doc), stats, manifest))
             })
             .ok_or(SnapshotError::NotLoaded)??;
         let index = NewIndex {
@@ -308,12 +318,17 @@ impl<'a, B: Bucket> VaultSnapshots<'a, B> {
         let index = SnapshotIndex::from_new(&index);
         let json = index.to_json().to_string();
         let keys = self.keys_in(&day, &id);
-        let (a, b) = futures::join!(
+        let manifest = serde_json::to_string(&manifest).map_err(std::io::Error::from)?;
+        let (a, b, c, d) = futures::join!(
             self.bucket.put_payload(&keys.payload, payload, PAYLOAD_CONTENT_TYPE),
             self.bucket.put_json(&keys.index, json.clone()),
+            self.bucket.put_payload(&keys.pack, pack, PACK_CONTENT_TYPE),
+            self.bucket.put_json(&keys.manifest, manifest),
         );
         a?;
         b?;
+        c?;
+        d?;
         self.bucket.put_json(&self.latest_key(), json).await?;
         Ok(index)
     }
@@ -442,7 +457,7 @@ impl<'a, B: Bucket> VaultSnapshots<'a, B> {
     }
 
     /// Lists every snapshot, selects what `policy` prunes at `now_ms`, and
-    /// deletes both objects of each pruned snapshot in one call. The keys
+    /// deletes the objects of each pruned snapshot in one call. The keys
     /// deleted are the listed ones, so an old index without `day` is pruned
     /// where it really is.
     pub async fn apply_retention(
@@ -470,7 +485,13 @@ impl<'a, B: Bucket> VaultSnapshots<'a, B> {
         for i in selection.prune {
             let (index_key, index) = &listing.snapshots[i];
             let dir = index_key.trim_end_matches(INDEX_FILE);
-            let keys = vec![format!("{dir}{PAYLOAD_FILE}"), index_key.clone()];
+            // Deleting a missing object is no error: the notes may not exist.
+            let keys = vec![
+                format!("{dir}{PAYLOAD_FILE}"),
+                format!("{dir}{MANIFEST_FILE}"),
+                format!("{dir}{PACK_FILE}"),
+                index_key.clone(),
+            ];
             match self.bucket.delete(keys).await {
                 Ok(()) => outcome.pruned += 1,
                 Err(e) => {
