@@ -1085,3 +1085,34 @@ fn a_large_vault_s_compaction_waits_for_the_room_to_fall_idle_unless_the_journal
     }
     assert_eq!(room.compaction_wait(1), None);
 }
+
+fn restore_note(
+    h: &mut Harness,
+    text: &str,
+) -> Result<Vec<yaos_server::doc_model::restore::Planned>, String> {
+    use yaos_server::doc_model::restore::Restoring;
+    let mut out = h.out();
+    let notes = [Restoring { path: "back.md", text }];
+    h.room
+        .restore(&notes, Some("status page"), &mut || [7; 12], &mut out)
+        .map(|turn| turn.done)
+        .map_err(|(refused, _)| refused.to_string())
+}
+
+#[test]
+fn a_restore_is_sent_then_written_then_acknowledged_and_answered_only_when_durable() {
+    let mut h = Harness::fresh();
+    let done = restore_note(&mut h, "the old text").unwrap();
+    assert_eq!(done[0].action, yaos_server::doc_model::restore::Action::Create);
+    let log = h.take_log();
+    assert_eq!(log.first().map(String::as_str), Some("broadcast update"), "{log:?}");
+    assert!(log.iter().any(|l| l == "sql INSERT INTO journal"), "{log:?}");
+    assert_eq!(log.last(), Some(&format!("broadcast {}", h.echo())), "acknowledged once written");
+    // Storage failing: the devices get the change, nobody an echo, and the
+    // caller an error instead of a success.
+    h.sql().break_statements("INSERT INTO journal");
+    h.sql().break_statements("snapshot_chunks");
+    let failed = restore_note(&mut h, "another text");
+    assert!(failed.as_ref().is_err_and(|e| e.contains("not stored yet")), "{failed:?}");
+    assert_eq!(h.take_log(), ["broadcast update"]);
+}

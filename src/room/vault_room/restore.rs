@@ -67,7 +67,10 @@ impl<E: SqlExec> VaultRoom<E> {
             self.send_echo_to_all(out);
         }
         let flush_at = self.commit.wrote(now, durable);
-        let error = (!durable).then(|| format!("{outcome:?}"));
+        let error = (!durable).then(|| {
+            let health = self.coordinator.health();
+            health.last_save_error.unwrap_or_else(|| outcome.result_name().to_owned())
+        });
         let save = Some(outcome);
         let turn = RestoreTurn {
             done,
