@@ -17,7 +17,14 @@
 // - freshSync: restart, then a client with an empty document syncs;
 // - returningSync: restart, then a client already holding the vault syncs;
 // - compaction: in the same activation, one edit, then `debug/compact`;
-// - snapshot: restart, then a manual snapshot (`POST snapshots`) to R2;
+// - snapshot: restart, then a manual snapshot (`POST snapshots`) to R2
+//   (payload, index, and the notes pack and manifest);
+// - browse: restart, then that snapshot's notes against the live vault
+//   (`GET snapshots/<id>/files`) and one note's text;
+// - restore: after a client (unmeasured, a server of its own) deleted
+//   --restore/2 notes and overwrote as many, restart, then
+//   `POST snapshots/<id>/restore` of those notes (a manual snapshot first,
+//   then one durable edit);
 // - migration: the legacy-writer fixture lays the vault out in the deployed
 //   key-value layout, then the server starts and a fresh client syncs.
 import { parseArgs } from "node:util";
@@ -27,7 +34,8 @@ import { loadavg } from "node:os";
 import { startServer, tempDir, ROOT } from "../e2e/harness.mjs";
 import { Y, connectClient, addNote, until, coveringEcho } from "../e2e/clients.mjs";
 import { RssSampler } from "./metrics.mjs";
-import { seedInBatches } from "./content.mjs";
+import { seedInBatches, notePath } from "./content.mjs";
+import { deleteNote, overwriteNote } from "../e2e/plugin_notes.mjs";
 
 const { values: opts } = parseArgs({ options: {
   sizes: { type: "string", default: "5000,10000,15000,20000,25000,30000" },
@@ -35,6 +43,7 @@ const { values: opts } = parseArgs({ options: {
   "note-bytes": { type: "string", default: "2048" },
   "limit-mb": { type: "string", default: "120" },
   "skip-migration": { type: "boolean", default: false },
+  restore: { type: "string", default: "100" },
 } });
 const SIZES = opts.sizes.split(",").map(Number);
 const BATCH = Number(opts.batch);
@@ -49,8 +58,8 @@ const started = performance.now();
 const log = (...args) => console.error(`[ceiling ${((performance.now() - started) / 1000).toFixed(0)}s]`, ...args);
 process.setMaxListeners(100);
 
-async function api(server, method, path) {
-  const res = await fetch(`${server.url}/vault/${VAULT}/${path}`, { method, headers: { Authorization: `Bearer ${TOKEN}` }, body: method === "POST" ? "{}" : undefined });
+async function api(server, method, path, body = "{}") {
+  const res = await fetch(`${server.url}/vault/${VAULT}/${path}`, { method, headers: { Authorization: `Bearer ${TOKEN}` }, body: method === "POST" ? body : undefined });
   const text = await res.text();
   if (res.status !== 200) throw new Error(`${method} ${path}: ${res.status} ${text.slice(0, 300)}`);
   return JSON.parse(text);
@@ -127,11 +136,43 @@ async function measure(notes) {
       const result = await api(server, "POST", "debug/compact");
       return { compactMs: Math.round(performance.now() - t0), result: result.status ?? result.outcome ?? null };
     });
+    let snapshotId = null;
     row.phases.snapshot = await phase("snapshot", dir, async (server) => {
       const t0 = performance.now();
       const snap = await api(server, "POST", "snapshots");
-      return { snapshotMs: Math.round(performance.now() - t0), snapshotId: snap.snapshotId ?? null };
+      snapshotId = snap.snapshotId ?? null;
+      return { snapshotMs: Math.round(performance.now() - t0), snapshotId };
     });
+    if (snapshotId) {
+      row.phases.browse = await phase("browse", dir, async (server) => {
+        const t0 = performance.now();
+        const files = await api(server, "GET", `snapshots/${snapshotId}/files`);
+        const browseMs = Math.round(performance.now() - t0);
+        if (files.notes.length !== notes) throw new Error(`browsed ${files.notes.length} notes, expected ${notes}`);
+        const t1 = performance.now();
+        const res = await fetch(`${server.url}/vault/${VAULT}/snapshots/${snapshotId}/files/${notePath(1)}`, { headers: { Authorization: `Bearer ${TOKEN}` } });
+        await res.text();
+        return { browseMs, noteMs: Math.round(performance.now() - t1), unchanged: files.comparison.unchanged };
+      });
+      // Unmeasured: a client deletes half of the notes to restore and overwrites the rest.
+      const paths = Array.from({ length: Math.min(Number(opts.restore), notes) }, (_, i) => notePath(i));
+      const editor = await startServer({ persistDir: dir, vars: VARS });
+      try {
+        const { c } = await syncs(editor, holding());
+        c.doc.transact(() => paths.forEach((p, i) => (i % 2 ? overwriteNote(c.doc, p, "overwritten\n") : deleteNote(c.doc, p))));
+        await coveringEcho(c, wait);
+        c.close();
+      } finally {
+        await editor.stop();
+      }
+      row.phases.restore = await phase("restore", dir, async (server) => {
+        const t0 = performance.now();
+        const done = await api(server, "POST", `snapshots/${snapshotId}/restore`, JSON.stringify({ paths, device: "ceiling" }));
+        const actions = {};
+        for (const r of done.restored) actions[r.action] = (actions[r.action] ?? 0) + 1;
+        return { restoreMs: Math.round(performance.now() - t0), actions };
+      });
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -37,6 +37,9 @@ const ROUTES = [
   ["POST", "snapshots/prune", "{}"],
   ["GET", "snapshots/status"],
   ["GET", "snapshots/20261203T000000Z-00000000"],
+  ["GET", "snapshots/mx7kvou4-d852266a/files"],
+  ["GET", "snapshots/mx7kvou4-d852266a/files/Notes/a.md"],
+  ["POST", "snapshots/mx7kvou4-d852266a/restore", JSON.stringify({ paths: ["Notes/a.md"] })],
 ];
 
 test("every vault route refuses a missing token, a wrong one and another vault's ticket, and touches nothing", async () => {
