@@ -20,12 +20,15 @@
     message.dataset.state = isError ? "error" : "ok";
   }
 
-  function request(method, path) {
+  // `body` (POST only) goes as JSON; a POST without one sends `{}`.
+  function request(method, path, body) {
+    const headers = { Authorization: `Bearer ${tokenInput.value}` };
+    if (method === "POST") headers["Content-Type"] = "application/json";
     return fetch(path, {
       method,
-      headers: { Authorization: `Bearer ${tokenInput.value}` },
+      headers,
       cache: "no-store",
-      body: method === "POST" ? "{}" : undefined,
+      body: method === "POST" ? JSON.stringify(body || {}) : undefined,
     });
   }
 
@@ -246,17 +249,384 @@
       cell(row, snap.reason);
       cell(row, `${show(snap.markdownFileCount)} notes, ${show(snap.blobFileCount)} attachments${snap.pinned ? ", pinned" : ""}`);
       cell(row, mb(snap.crdtSizeBytes));
-      const link = document.createElement("button");
-      link.type = "button";
-      link.className = "ghost";
-      link.textContent = "Download";
-      link.addEventListener("click", () => download(snap.snapshotId));
+      row.dataset.snapshotId = snap.snapshotId;
       const actions = document.createElement("td");
-      actions.append(link);
+      actions.append(
+        button("Browse", "ghost browse", () => browseSnapshot(snap.snapshotId)),
+        " ",
+        button("Download", "ghost", () => download(snap.snapshotId)),
+      );
       row.append(actions);
       rows.append(row);
     }
     $("snapshot-message").textContent = res.ok ? `${list.length} snapshot(s)` : `Listing failed (${res.status}).`;
+  }
+
+  // Browsing a snapshot: its notes against the vault now, a note's text as
+  // of the snapshot, and restoring selected notes after a dry run shows what
+  // would change. Paths and texts are the vault's: always text, never markup.
+  const MAX_ROWS = 500; // rows drawn at once: a 25,000-note snapshot stays responsive
+  const MAX_RESTORE = 100; // paths one restore request may name
+  const MAX_FOLDERS = 1000; // folder filter options
+  const DEVICE = "status page";
+  const browse = { vault: null, id: null, entries: [], selected: new Set(), seq: 0, viewSeq: 0, plan: null, busy: false };
+  // A note's state now, in words, and its tone.
+  const STATES = {
+    changed: ["changed since", "warn"],
+    deleted: ["deleted now", "bad"],
+    absent: ["absent now", "bad"],
+    added: ["added since (not in this snapshot)", "muted"],
+    unchanged: ["unchanged", "muted"],
+  };
+  // What a restore does to a note, in words.
+  const ACTIONS = {
+    revive: "brought back (deleted now)",
+    create: "created (not in the vault now)",
+    replace: "text replaced by the snapshot's",
+    unchanged: "no change (already the snapshot's text)",
+  };
+
+  function button(text, className, onClick) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = className;
+    b.textContent = text;
+    b.addEventListener("click", onClick);
+    return b;
+  }
+
+  // Bytes to the byte below 10 kB (so a small edit shows), then kB / MB.
+  function size(bytes) {
+    if (bytes === null || bytes === undefined) return "—";
+    return bytes < 10_000 ? `${bytes} B` : mb(bytes);
+  }
+
+  const snapshotPath = (id) => `${vaultPath()}/snapshots/${encodeURIComponent(id)}`;
+  // Each path segment percent-encoded, the slashes kept.
+  const notePath = (id, path) => `${snapshotPath(id)}/files/${path.split("/").map(encodeURIComponent).join("/")}`;
+
+  // An error answer in words: the server's own sentence when it sends one.
+  async function failure(res, what) {
+    const body = await res.json().catch(() => ({}));
+    // A restore that failed after its snapshot of the vault as it was.
+    const saved = body && body.preRestoreSnapshotId ? ` The vault as it was before is saved as snapshot ${body.preRestoreSnapshotId}.` : "";
+    if (body && typeof body.message === "string" && body.message) return `${what}: ${body.message}${saved}`;
+    if (res.status === 401) return `${what}: the token was not accepted (401 unauthorized).`;
+    if (res.status === 503) return `${what}: snapshots are not available on this server right now (503).`;
+    return `${what}: the server answered ${res.status}${body && body.error ? ` (${body.error})` : ""}.`;
+  }
+
+  function browseSay(text, isError) {
+    const el = $("browse-message");
+    el.textContent = text;
+    el.classList.toggle("error", Boolean(isError));
+    el.dataset.state = isError ? "error" : "ok";
+  }
+
+  // The outcome of the last restore: `tone` is "good", "error" or none.
+  function result(text, tone) {
+    const el = $("restore-result");
+    el.textContent = text;
+    el.className = tone || "";
+    el.dataset.state = tone || "";
+  }
+
+  function closeNote() {
+    browse.viewSeq++;
+    $("note-view").hidden = true;
+    $("note-view-text").textContent = "";
+  }
+
+  function closeBrowse() {
+    browse.seq++;
+    browse.vault = null;
+    browse.id = null;
+    browse.entries = [];
+    browse.selected.clear();
+    $("browse-section").hidden = true;
+    closeNote();
+    result("");
+  }
+
+  // The snapshot's notes and the vault's added ones, sorted by path.
+  function entriesOf(data) {
+    const entries = [];
+    for (const n of data.notes || []) {
+      const state = n.now === "active" ? (n.changed ? "changed" : "unchanged") : n.now === "deleted" ? "deleted" : "absent";
+      entries.push({ path: String(n.path), bytes: n.bytes, state, restorable: true });
+    }
+    for (const path of (data.comparison && data.comparison.added) || []) {
+      entries.push({ path: String(path), bytes: null, state: "added", restorable: false });
+    }
+    for (const e of entries) e.lower = e.path.toLowerCase();
+    return entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  }
+
+  function counts(comparison) {
+    const c = comparison || {};
+    const n = (v) => (Array.isArray(v) ? v.length : typeof v === "number" ? v : null);
+    $("count-changed").textContent = show(n(c.changed));
+    $("count-deleted").textContent = show(n(c.deleted));
+    $("count-added").textContent = show(n(c.added));
+    $("count-unchanged").textContent = show(n(c.unchanged));
+  }
+
+  // Every folder a listed path is in (nested ones too), with its note count.
+  function fillFolders() {
+    const select = $("browse-folder");
+    const current = select.value;
+    const folders = new Map();
+    for (const e of browse.entries) {
+      for (let i = e.path.indexOf("/"); i !== -1; i = e.path.indexOf("/", i + 1)) {
+        const folder = e.path.slice(0, i + 1);
+        folders.set(folder, (folders.get(folder) || 0) + 1);
+      }
+    }
+    // Thousands of options make a slow select: then only the upper levels
+    // (the path filter reaches deeper).
+    let listed = [...folders.keys()];
+    for (let depth = 3; listed.length > MAX_FOLDERS && depth > 0; depth--) {
+      listed = listed.filter((f) => f.split("/").length - 1 <= depth);
+    }
+    const options = document.createDocumentFragment();
+    const all = document.createElement("option");
+    all.value = "";
+    all.textContent = "All folders";
+    options.append(all);
+    for (const folder of listed.sort()) {
+      const option = document.createElement("option");
+      option.value = folder;
+      option.textContent = `${folder} (${folders.get(folder)})`;
+      options.append(option);
+    }
+    select.replaceChildren(options);
+    select.value = listed.includes(current) ? current : "";
+  }
+
+  function visibleEntries() {
+    const folder = $("browse-folder").value;
+    const needle = $("browse-search").value.trim().toLowerCase();
+    const diffOnly = $("browse-diff-only").checked;
+    return browse.entries.filter((e) => (!folder || e.path.startsWith(folder))
+      && (!needle || e.lower.includes(needle))
+      && (!diffOnly || e.state !== "unchanged"));
+  }
+
+  function noteRow(e) {
+    const row = document.createElement("tr");
+    row.dataset.path = e.path;
+    row.dataset.state = e.state;
+    const pick = document.createElement("td");
+    if (e.restorable) {
+      const box = document.createElement("input");
+      box.type = "checkbox";
+      box.checked = browse.selected.has(e.path);
+      box.setAttribute("aria-label", `Select ${e.path}`);
+      box.addEventListener("change", () => {
+        if (box.checked) browse.selected.add(e.path);
+        else browse.selected.delete(e.path);
+        selectionChanged();
+      });
+      pick.append(box);
+    }
+    row.append(pick);
+    cell(row, e.path);
+    cell(row, size(e.bytes));
+    const [words, tone] = STATES[e.state];
+    cell(row, words).className = tone;
+    const actions = document.createElement("td");
+    if (e.restorable) actions.append(button("View", "ghost small view", () => viewNote(e.path)));
+    row.append(actions);
+    return row;
+  }
+
+  // The filtered list, at most MAX_ROWS rows of it.
+  function renderNotes() {
+    const shown = visibleEntries();
+    const rows = document.createDocumentFragment();
+    for (const e of shown.slice(0, MAX_ROWS)) rows.append(noteRow(e));
+    $("browse-notes").tBodies[0].replaceChildren(rows);
+    const more = shown.length - MAX_ROWS;
+    $("browse-more").hidden = more <= 0;
+    $("browse-more").textContent = more > 0 ? `${more} more — narrow the filter (a folder or part of the path) to see them.` : "";
+    const differing = $("browse-diff-only").checked ? " that differ from now" : "";
+    $("browse-shown").textContent = browse.entries.length === 0 ? ""
+      : shown.length === 0 ? `No notes${differing} match the filter.`
+        : `${shown.length} note(s)${differing} match${more > 0 ? `, the first ${MAX_ROWS} shown` : ""}.`;
+    selectionChanged();
+  }
+
+  function selectionChanged() {
+    const n = browse.selected.size;
+    const boxes = [...$("browse-notes").tBodies[0].querySelectorAll("input[type=checkbox]")];
+    const ticked = boxes.filter((b) => b.checked).length;
+    const all = $("browse-all");
+    all.disabled = boxes.length === 0;
+    all.checked = boxes.length > 0 && ticked === boxes.length;
+    all.indeterminate = ticked > 0 && ticked < boxes.length;
+    const unseen = n - ticked;
+    let text = n === 0 ? "Select notes to restore them." : `${n} selected${unseen > 0 ? ` (${unseen} not shown by the filter)` : ""}.`;
+    if (n > MAX_RESTORE) text += ` At most ${MAX_RESTORE} can be restored at once: unselect some.`;
+    $("browse-selected").textContent = text;
+    $("restore-selected").disabled = browse.busy || n === 0 || n > MAX_RESTORE;
+    $("browse-clear").disabled = n === 0;
+  }
+
+  function busy(on) {
+    browse.busy = on;
+    selectionChanged();
+  }
+
+  async function browseSnapshot(snapshotId, keepResult) {
+    const seq = ++browse.seq;
+    if (browse.id !== snapshotId) {
+      browse.selected.clear();
+      closeNote();
+    }
+    if (!keepResult) result("");
+    browse.vault = vaultInput.value.trim();
+    browse.id = snapshotId;
+    $("browse-section").hidden = false;
+    $("browse-id").textContent = snapshotId;
+    browseSay("Loading the snapshot's notes…");
+    if (!keepResult) $("browse-section").scrollIntoView({ block: "start" });
+    let data = null;
+    let error = null;
+    try {
+      const res = await request("GET", `${snapshotPath(snapshotId)}/files`);
+      if (res.ok) data = await res.json();
+      else error = await failure(res, "Could not open this snapshot");
+    } catch {
+      error = "Could not open this snapshot: the server could not be reached or its answer was not readable.";
+    }
+    if (seq !== browse.seq) return; // another snapshot was opened (or the panel closed) meanwhile
+    browse.entries = data ? entriesOf(data) : [];
+    const restorable = new Set(browse.entries.filter((e) => e.restorable).map((e) => e.path));
+    for (const path of [...browse.selected]) if (!restorable.has(path)) browse.selected.delete(path);
+    counts(data && data.comparison);
+    fillFolders();
+    renderNotes();
+    if (error) browseSay(error, true);
+    else browseSay(`${restorable.size} note(s) in this snapshot.`);
+  }
+
+  async function viewNote(path) {
+    const seq = ++browse.viewSeq;
+    const id = browse.id;
+    const meta = $("note-view-meta");
+    const text = $("note-view-text");
+    $("note-view").hidden = false;
+    $("note-view-path").textContent = path;
+    meta.textContent = "Loading…";
+    meta.className = "muted";
+    text.textContent = "";
+    text.hidden = true;
+    let body = null;
+    let error = null;
+    try {
+      const res = await request("GET", notePath(id, path));
+      if (res.ok) body = await res.text();
+      else error = await failure(res, "Could not read this note");
+    } catch {
+      error = "Could not read this note: the server could not be reached.";
+    }
+    if (seq !== browse.viewSeq) return;
+    if (error) {
+      meta.textContent = error;
+      meta.className = "bad";
+    } else {
+      meta.textContent = `as in snapshot ${id}, ${size(new TextEncoder().encode(body).length)}`;
+      text.textContent = body;
+      text.hidden = false;
+    }
+    $("note-view").scrollIntoView({ block: "nearest" });
+  }
+
+  function tally(restored) {
+    const n = { revive: 0, create: 0, replace: 0, unchanged: 0 };
+    for (const r of restored) n[r.action] = (n[r.action] || 0) + 1;
+    const parts = [];
+    if (n.revive) parts.push(`${n.revive} brought back`);
+    if (n.replace) parts.push(`${n.replace} replaced`);
+    if (n.create) parts.push(`${n.create} created`);
+    return { changing: restored.length - n.unchanged, unchanged: n.unchanged, words: parts.join(", ") };
+  }
+
+  // The dry run's answer, in the confirmation dialog.
+  function showPlan(id, restored) {
+    const t = tally(restored);
+    $("restore-summary").textContent = t.changing === 0
+      ? `All ${restored.length} selected note(s) already have their text in snapshot ${id}: nothing to restore.`
+      : `${t.changing} of the ${restored.length} selected note(s) change to their text in snapshot ${id} (${t.words})${t.unchanged ? `; ${t.unchanged} already match it and stay as they are` : ""}. The vault as it is now is saved as a snapshot first, so this can be undone; devices receive the restored notes when they sync.`;
+    const rows = document.createDocumentFragment();
+    for (const r of restored) {
+      const row = document.createElement("tr");
+      row.dataset.path = r.path;
+      row.dataset.action = r.action;
+      cell(row, r.path);
+      cell(row, ACTIONS[r.action] || r.action).className = r.action === "unchanged" ? "muted" : r.action === "replace" ? "warn" : "good";
+      cell(row, `${size(r.bytesBefore)} → ${size(r.bytesAfter)}`);
+      rows.append(row);
+    }
+    $("restore-plan").tBodies[0].replaceChildren(rows);
+    const confirm = $("restore-confirm");
+    confirm.disabled = t.changing === 0;
+    confirm.textContent = t.changing === 0 ? "Nothing to restore" : `Restore ${t.changing} note(s)`;
+    $("restore-dialog").showModal();
+  }
+
+  async function planRestore() {
+    const paths = [...browse.selected].sort();
+    const id = browse.id;
+    if (!id || paths.length === 0 || paths.length > MAX_RESTORE) return;
+    busy(true);
+    browseSay("Checking what the restore would change…");
+    try {
+      const res = await request("POST", `${snapshotPath(id)}/restore`, { paths, dryRun: true, device: DEVICE });
+      if (!res.ok) {
+        browseSay(await failure(res, "Could not check the restore"), true);
+        return;
+      }
+      const plan = await res.json();
+      browse.plan = { id, paths };
+      browseSay("");
+      showPlan(id, plan.restored || []);
+    } catch {
+      browseSay("Could not check the restore: the server could not be reached or its answer was not readable.", true);
+    } finally {
+      busy(false);
+    }
+  }
+
+  async function runRestore() {
+    const plan = browse.plan;
+    browse.plan = null;
+    $("restore-dialog").close();
+    if (!plan) return;
+    busy(true);
+    result(`Restoring ${plan.paths.length} note(s)…`);
+    let out = null;
+    try {
+      const res = await request("POST", `${snapshotPath(plan.id)}/restore`, { paths: plan.paths, dryRun: false, device: DEVICE });
+      if (res.ok) out = await res.json();
+      else result(await failure(res, "The restore failed"), "error");
+    } catch {
+      result("The restore's answer did not arrive: it may or may not have happened. Browse the snapshot again to see.", "error");
+    } finally {
+      busy(false);
+    }
+    $("restore-result").scrollIntoView({ block: "nearest" });
+    if (!out) return;
+    const t = tally(out.restored || []);
+    const saved = out.preRestoreSnapshotId
+      ? ` The vault as it was just before is saved as snapshot ${out.preRestoreSnapshotId}: browse it to undo.` : "";
+    result(t.changing === 0
+      ? "Nothing needed restoring: the notes already had the snapshot's text."
+      : `Restored ${t.changing} note(s) from snapshot ${plan.id} (${t.words}).${saved}`, "good");
+    browse.selected.clear();
+    await loadSnapshots();
+    if (browse.id === plan.id) await browseSnapshot(plan.id, true);
+    $("restore-result").scrollIntoView({ block: "nearest" });
   }
 
   async function load() {
@@ -267,6 +637,7 @@
     }
     sessionStorage.setItem(TOKEN_KEY, tokenInput.value);
     sessionStorage.setItem(VAULT_KEY, vault);
+    if (browse.vault !== vault) closeBrowse();
     say("Loading…");
     let res;
     try {
@@ -320,5 +691,31 @@
       button.disabled = false;
     }
   });
+  $("browse-folder").addEventListener("change", renderNotes);
+  $("browse-search").addEventListener("input", renderNotes);
+  $("browse-diff-only").addEventListener("change", renderNotes);
+  $("browse-all").addEventListener("change", () => {
+    const on = $("browse-all").checked;
+    for (const box of $("browse-notes").tBodies[0].querySelectorAll("input[type=checkbox]")) {
+      box.checked = on;
+      const path = box.closest("tr").dataset.path;
+      if (on) browse.selected.add(path);
+      else browse.selected.delete(path);
+    }
+    selectionChanged();
+  });
+  $("browse-clear").addEventListener("click", () => {
+    browse.selected.clear();
+    renderNotes();
+  });
+  $("browse-close").addEventListener("click", closeBrowse);
+  $("note-view-close").addEventListener("click", closeNote);
+  $("restore-selected").addEventListener("click", planRestore);
+  $("restore-confirm").addEventListener("click", runRestore);
+  $("restore-cancel").addEventListener("click", () => {
+    browse.plan = null;
+    $("restore-dialog").close();
+  });
+  $("restore-dialog").addEventListener("cancel", () => { browse.plan = null; });
   if (vaultInput.value && tokenInput.value) load();
 })();
