@@ -59,14 +59,14 @@ fn vault(schema: i64, notes: &[(&str, &str, bool)]) -> Doc {
 }
 
 fn manifest_of(doc: &Doc) -> (NotesManifest, Vec<u8>) {
-    let mut pack = Vec::new();
-    let manifest = write_pack(doc, &mut pack).unwrap();
-    (manifest, pack)
+    let (mut pack, mut manifest) = (Vec::new(), Vec::new());
+    write_pack(doc, &mut pack, &mut manifest).unwrap();
+    (NotesManifest::parse(manifest).unwrap(), pack)
 }
 
 fn text_at(doc: &Doc, path: &str) -> Option<String> {
     let txn = doc.transact();
-    let id = PathIndex::of(&txn).active.get(path)?.clone();
+    let id = PathIndex::of(&txn).active.get(path)?.to_string();
     match txn.get_map("idToText")?.get(&txn, &id)? {
         Out::YText(text) => Some(text.get_string(&txn)),
         _ => None,
@@ -99,16 +99,15 @@ fn the_pack_lists_active_notes_only_and_gives_each_text_back() {
             &[("b.md", "bee", false), ("a/x.md", "ex ✓", false), ("d.md", "gone", true)],
         );
         let (manifest, pack) = manifest_of(&doc);
-        let paths: Vec<&str> = manifest.notes.iter().map(|n| n.path.as_str()).collect();
+        let paths: Vec<String> = manifest.notes().map(|n| n.path.into_owned()).collect();
         assert_eq!(paths, ["a/x.md", "b.md"], "schema {schema}");
-        assert_eq!(manifest.schema_version, Some(schema));
-        for (note, text) in manifest.notes.iter().zip(["ex ✓", "bee"]) {
+        assert_eq!(manifest.schema_version(), Some(schema));
+        for (note, text) in manifest.notes().zip(["ex ✓", "bee"]) {
             let range = &pack[note.offset as usize..(note.offset + note.length) as usize];
-            assert_eq!(read_note(note, range).unwrap(), text);
+            assert_eq!(read_note(&note, range).unwrap(), text);
             assert_eq!(note.bytes, text.len() as u64);
         }
-        let json = serde_json::to_string(&manifest).unwrap();
-        assert_eq!(NotesManifest::parse(&json).unwrap(), manifest);
+        assert_eq!(manifest.find("b.md").map(|n| n.bytes), Some(3));
     }
 }
 
@@ -116,20 +115,28 @@ fn the_pack_lists_active_notes_only_and_gives_each_text_back() {
 fn a_damaged_pack_or_manifest_is_an_error_not_a_panic() {
     let doc = vault(3, &[("a.md", "some text that compresses, some text", false)]);
     let (manifest, pack) = manifest_of(&doc);
-    let note = &manifest.notes[0];
+    let note = manifest.notes().next().unwrap();
     let mut flipped = pack.clone();
     flipped[1] ^= 0xff;
-    assert!(matches!(read_note(note, &flipped), Err(PackError::Note(_))));
-    assert!(matches!(read_note(note, &pack[..2]), Err(PackError::Note(_))));
+    assert!(matches!(read_note(&note, &flipped), Err(PackError::Note(_))));
+    assert!(matches!(read_note(&note, &pack[..2]), Err(PackError::Note(_))));
     let mut lying = note.clone();
     lying.bytes = 3;
     assert!(
         matches!(read_note(&lying, &pack), Err(PackError::Note(_))),
         "inflation stops at the size"
     );
-    for bad in ["", "{}", "[1]", r#"{"format":9,"schemaVersion":null,"notes":[]}"#] {
-        assert!(NotesManifest::parse(bad).is_err(), "{bad}");
+    let header = r#"{"format":1,"schemaVersion":3,"notes":1}"#;
+    for bad in [
+        String::new(),
+        "{}".to_owned(),
+        r#"{"format":9,"schemaVersion":null,"notes":0}"#.to_owned(),
+        format!("{header}\n[\"a.md\",1]"),
+        format!("{header}\nnot json"),
+    ] {
+        assert!(NotesManifest::parse(bad.clone().into_bytes()).is_err(), "{bad}");
     }
+    assert!(NotesManifest::parse(vec![0xff, 0xfe]).is_err(), "not UTF-8");
 }
 
 #[test]
@@ -166,7 +173,7 @@ fn browsing_compares_with_the_live_vault_in_flat_and_nested_schemas() {
         let txn = live.transact();
         let browsed = browse(&txn, "snap", &manifest);
         let now: Vec<(&str, Now, bool)> =
-            browsed.notes.iter().map(|n| (n.path, n.now, n.changed)).collect();
+            browsed.notes.iter().map(|n| (n.path.as_ref(), n.now, n.changed)).collect();
         assert_eq!(
             now,
             [
@@ -177,10 +184,15 @@ fn browsing_compares_with_the_live_vault_in_flat_and_nested_schemas() {
             ],
             "schema {schema}"
         );
-        assert_eq!(browsed.comparison.added, ["added.md"]);
-        assert_eq!(browsed.comparison.deleted, ["del.md", "ren.md"]);
-        assert_eq!(browsed.comparison.changed, ["edit.md"]);
-        assert_eq!(browsed.comparison.unchanged, 1);
+        let json = serde_json::to_value(&browsed).unwrap();
+        assert_eq!(
+            json["comparison"],
+            serde_json::json!({"added": ["added.md"], "deleted": ["del.md", "ren.md"], "changed": ["edit.md"], "unchanged": 1})
+        );
+        assert_eq!(
+            json["notes"][1],
+            serde_json::json!({"path": "edit.md", "bytes": 3, "now": "active", "changed": true})
+        );
     }
 }
 
@@ -202,7 +214,7 @@ fn a_deleted_note_comes_back_as_the_plugin_creates_one_and_a_replica_sees_it() {
             let txn = doc.transact();
             let meta = txn.get_map("meta").unwrap();
             assert!(meta.get(&txn, "id0").is_none(), "the tombstone is removed");
-            let id = PathIndex::of(&txn).active["gone.md"].clone();
+            let id = PathIndex::of(&txn).active["gone.md"].to_string();
             assert_eq!(id.len(), 16, "12 random bytes in base64url");
             let entry = meta.get(&txn, &id).unwrap();
             let fields: HashMap<String, Any> = match (&entry, schema >= 3) {
@@ -251,7 +263,7 @@ fn an_overwritten_note_gets_its_text_back_in_place_and_meta_is_untouched() {
     assert_eq!(done[0].action, Action::Replace);
     assert_eq!(text_at(&live, "n.md").as_deref(), Some("héllo wörld, the end"));
     let txn = live.transact();
-    assert_eq!(PathIndex::of(&txn).active["n.md"], "id0", "the same note, edited in place");
+    assert_eq!(&*PathIndex::of(&txn).active["n.md"], "id0", "the same note, edited in place");
     assert_eq!(txn.get_map("meta").unwrap().to_json(&txn), meta_before);
     drop(txn);
     let again = restore_into(&live, &[Restoring { path: "n.md", text: "héllo wörld, the end" }]);

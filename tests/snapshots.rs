@@ -73,7 +73,7 @@ fn a_snapshot_writes_payload_and_index_before_the_pointer() {
     let writes = bucket.writes.borrow().clone();
     assert_eq!(writes.len(), 5);
     assert_eq!(writes[4], "put v1/v/snapshots/latest-index.json", "pointer last");
-    for file in ["crdt.bin.gz", "index.json", "notes.json", "notes.pack"] {
+    for file in ["crdt.bin.gz", "index.json", "notes.jsonl", "notes.pack"] {
         assert!(writes[..4].contains(&format!("put {dir}/{file}")), "{file}");
     }
     let payload = bucket.object(&format!("{dir}/crdt.bin.gz")).unwrap();

@@ -23,11 +23,11 @@ fuzz_target!(|input: (u8, Vec<u8>)| {
     match mode % 4 {
         0 => {
             let (json, pack) = bytes.split_at(bytes.len() / 2);
-            let Ok(manifest) = NotesManifest::parse(&String::from_utf8_lossy(json)) else { return };
-            for note in &manifest.notes {
+            let Ok(manifest) = NotesManifest::parse(json.to_vec()) else { return };
+            for note in manifest.notes() {
                 let start = (note.offset as usize).min(pack.len());
                 let end = start.saturating_add(note.length as usize).min(pack.len());
-                if let Ok(text) = read_note(note, &pack[start..end]) {
+                if let Ok(text) = read_note(&note, &pack[start..end]) {
                     assert_eq!(text.len() as u64, note.bytes);
                     assert_eq!(text_hash(&text), note.hash);
                 }

@@ -8,6 +8,7 @@
 //! ID). Snapshot browsing and restoring read the document through this.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use yrs::{Any, GetString, Map, Number, Out, ReadTxn};
 
@@ -33,10 +34,11 @@ pub fn schema_of<T: ReadTxn>(txn: &T) -> Option<i64> {
     .filter(|v| *v >= 0)
 }
 
-/// The fields of one `meta` entry the server reads.
+/// The fields of one `meta` entry the server reads. The path shares the
+/// document's own string: a 25,000-note index copies none of them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NoteMeta {
-    pub path: String,
+    pub path: Arc<str>,
     pub tombstoned: bool,
     pub mtime: Option<f64>,
 }
@@ -64,11 +66,7 @@ impl NoteMeta {
         };
         let deleted = matches!(field("deleted"), Some(Any::Bool(true)));
         let deleted_at = finite(field("deletedAt")).is_some();
-        Some(NoteMeta {
-            path: path.to_string(),
-            tombstoned: deleted || deleted_at,
-            mtime: finite(field("mtime")),
-        })
+        Some(NoteMeta { path, tombstoned: deleted || deleted_at, mtime: finite(field("mtime")) })
     }
 }
 
@@ -79,31 +77,31 @@ pub(crate) fn as_f64(n: Number) -> f64 {
     }
 }
 
-/// Which note each path is, from one pass over `meta`.
+/// Which note each path is, from one pass over `meta`; sorted by path.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct PathIndex {
     /// Active path → the file ID that holds it.
-    pub active: BTreeMap<String, String>,
+    pub active: BTreeMap<Arc<str>, Arc<str>>,
     /// Path with no active entry → the IDs of its tombstones.
-    pub tombstoned: BTreeMap<String, Vec<String>>,
+    pub tombstoned: BTreeMap<Arc<str>, Vec<Arc<str>>>,
 }
 
 impl PathIndex {
     /// The plugin's `ensurePathIndexes`, plus the tombstone IDs per path
     /// (its `getMarkdownTombstoneIds`).
     pub fn of<T: ReadTxn>(txn: &T) -> PathIndex {
-        let mut winners: BTreeMap<String, (f64, String)> = BTreeMap::new();
-        let mut tombstoned: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut winners: BTreeMap<Arc<str>, (f64, Arc<str>)> = BTreeMap::new();
+        let mut tombstoned: BTreeMap<Arc<str>, Vec<Arc<str>>> = BTreeMap::new();
         if let Some(meta) = txn.get_map("meta") {
             for (id, value) in meta.iter(txn) {
                 let Some(note) = NoteMeta::read(txn, &value).filter(|n| !n.path.is_empty()) else {
                     continue;
                 };
                 if note.tombstoned {
-                    tombstoned.entry(note.path).or_default().push(id.to_owned());
+                    tombstoned.entry(note.path).or_default().push(id.into());
                     continue;
                 }
-                let candidate = (note.mtime.unwrap_or(0.0), id.to_owned());
+                let candidate = (note.mtime.unwrap_or(0.0), Arc::<str>::from(id));
                 let slot = winners.entry(note.path).or_insert_with(|| candidate.clone());
                 let later = candidate.0 > slot.0 || (candidate.0 == slot.0 && candidate.1 > slot.1);
                 if later {
@@ -111,11 +109,17 @@ impl PathIndex {
                 }
             }
         }
-        let active: BTreeMap<String, String> =
+        let active: BTreeMap<Arc<str>, Arc<str>> =
             winners.into_iter().map(|(path, (_, id))| (path, id)).collect();
         tombstoned.retain(|path, _| !active.contains_key(path));
         PathIndex { active, tombstoned }
     }
+}
+
+/// Whether `idToText` holds a text for note `id` (without reading it).
+pub fn has_text<T: ReadTxn>(txn: &T, id: &str) -> bool {
+    let text = txn.get_map("idToText").and_then(|texts| texts.get(txn, id));
+    matches!(text, Some(Out::YText(_)))
 }
 
 /// The text of note `id`, if `idToText` holds one.
@@ -158,10 +162,10 @@ mod tests {
             meta.insert(&mut txn, "g", MapPrelim::from([("path", Any::from(""))]));
         }
         let index = PathIndex::of(&doc.transact());
-        assert_eq!(index.active.get("x.md").map(String::as_str), Some("c"));
-        assert_eq!(index.active.get("n.md").map(String::as_str), Some("f"));
+        assert_eq!(index.active.get("x.md").map(|id| &**id), Some("c"));
+        assert_eq!(index.active.get("n.md").map(|id| &**id), Some("f"));
         assert_eq!(index.active.len(), 2, "an empty path is no note");
         assert_eq!(index.tombstoned.len(), 1, "x.md has an active entry: not tombstoned");
-        assert_eq!(index.tombstoned["gone.md"], vec!["e".to_owned()]);
+        assert_eq!(index.tombstoned["gone.md"], vec![Arc::<str>::from("e")]);
     }
 }

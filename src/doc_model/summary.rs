@@ -43,7 +43,7 @@ pub struct DocumentSummary {
 /// map), if it has one.
 pub fn note_path<T: ReadTxn>(txn: &T, file_id: &str) -> Option<String> {
     let meta = txn.get_map("meta")?;
-    Some(NoteMeta::read(txn, &meta.get(txn, file_id)?)?.path)
+    Some(NoteMeta::read(txn, &meta.get(txn, file_id)?)?.path.to_string())
 }
 
 /// What an active path's `pathToId` entry leads to.

@@ -3,7 +3,9 @@
 //! deleted, absent) and whether its text changed since; the notes added
 //! since; and the checks a requested path and a restore body pass.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use serde::Serialize;
 use thiserror::Error;
@@ -35,7 +37,7 @@ pub enum Now {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BrowsedNote<'a> {
-    pub path: &'a str,
+    pub path: Cow<'a, str>,
     pub bytes: u64,
     pub now: Now,
     /// The live text differs from the snapshot's (active notes only).
@@ -43,28 +45,58 @@ pub struct BrowsedNote<'a> {
 }
 
 #[derive(Debug, Default, Serialize)]
-pub struct Comparison<'a> {
+pub struct Comparison {
     /// Active now, not in the snapshot.
-    pub added: Vec<String>,
+    pub added: Vec<Arc<str>>,
     /// In the snapshot, not active now.
-    pub deleted: Vec<&'a str>,
+    pub deleted: Vec<usize>,
     /// In both, with another text now.
-    pub changed: Vec<&'a str>,
+    pub changed: Vec<usize>,
     pub unchanged: usize,
 }
 
 /// `GET …/snapshots/<id>/files`.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug)]
 pub struct Browse<'a> {
     pub snapshot_id: &'a str,
     pub schema_version: Option<i64>,
     pub notes: Vec<BrowsedNote<'a>>,
-    pub comparison: Comparison<'a>,
+    /// `deleted` and `changed` index `notes` (a path is not copied twice);
+    /// serialized as paths.
+    pub comparison: Comparison,
+}
+
+impl Serialize for Browse<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        #[derive(Serialize)]
+        struct Paths<'b> {
+            added: &'b [Arc<str>],
+            deleted: Vec<&'b str>,
+            changed: Vec<&'b str>,
+            unchanged: usize,
+        }
+        let paths = |at: &'_ [usize]| -> Vec<&str> {
+            at.iter().map(|i| self.notes[*i].path.as_ref()).collect()
+        };
+        let comparison = Paths {
+            added: &self.comparison.added,
+            deleted: paths(&self.comparison.deleted),
+            changed: paths(&self.comparison.changed),
+            unchanged: self.comparison.unchanged,
+        };
+        let mut map = serializer.serialize_map(Some(4))?;
+        map.serialize_entry("snapshotId", self.snapshot_id)?;
+        map.serialize_entry("schemaVersion", &self.schema_version)?;
+        map.serialize_entry("notes", &self.notes)?;
+        map.serialize_entry("comparison", &comparison)?;
+        map.end()
+    }
 }
 
 /// The snapshot's notes against the live document `txn` reads. Holds one
-/// live note's text at a time.
+/// live note's text at a time; paths are borrowed from the manifest and the
+/// document, not copied.
 pub fn browse<'a, T: ReadTxn>(
     txn: &T,
     snapshot_id: &'a str,
@@ -72,29 +104,27 @@ pub fn browse<'a, T: ReadTxn>(
 ) -> Browse<'a> {
     let live = PathIndex::of(txn);
     let mut comparison = Comparison::default();
-    let notes = manifest
-        .notes
-        .iter()
-        .map(|note| {
-            let now = match live.active.get(&note.path) {
-                Some(_) => Now::Active,
-                None if live.tombstoned.contains_key(&note.path) => Now::Deleted,
-                None => Now::Absent,
-            };
-            let changed = live.active.get(&note.path).is_some_and(|id| {
-                note_text(txn, id).is_none_or(|text| text_hash(&text) != note.hash)
-            });
-            match (now, changed) {
-                (Now::Active, true) => comparison.changed.push(note.path.as_str()),
-                (Now::Active, false) => comparison.unchanged += 1,
-                _ => comparison.deleted.push(note.path.as_str()),
-            }
-            BrowsedNote { path: &note.path, bytes: note.bytes, now, changed }
-        })
-        .collect();
+    let mut notes = Vec::new();
+    for note in manifest.notes() {
+        let id = live.active.get(note.path.as_ref());
+        let now = match id {
+            Some(_) => Now::Active,
+            None if live.tombstoned.contains_key(note.path.as_ref()) => Now::Deleted,
+            None => Now::Absent,
+        };
+        let changed = id
+            .is_some_and(|id| note_text(txn, id).is_none_or(|text| text_hash(&text) != note.hash));
+        match (now, changed) {
+            (Now::Active, true) => comparison.changed.push(notes.len()),
+            (Now::Active, false) => comparison.unchanged += 1,
+            _ => comparison.deleted.push(notes.len()),
+        }
+        notes.push(BrowsedNote { path: note.path, bytes: note.bytes, now, changed });
+    }
+    let in_snapshot: HashSet<&str> = notes.iter().map(|n| n.path.as_ref()).collect();
     comparison.added =
-        live.active.into_keys().filter(|path| manifest.find(path).is_none()).collect();
-    Browse { snapshot_id, schema_version: manifest.schema_version, notes, comparison }
+        live.active.into_keys().filter(|path| !in_snapshot.contains(path.as_ref())).collect();
+    Browse { snapshot_id, schema_version: manifest.schema_version(), notes, comparison }
 }
 
 /// A request the snapshot routes refuse.

@@ -13,7 +13,9 @@ use yrs::Doc;
 
 use super::id::{day_from_snapshot_id, new_snapshot_id, utc_day};
 use super::index::{DocFacts, NewIndex, Reason, SnapshotIndex};
-use super::notes_pack::{write_pack, MANIFEST_FILE, PACK_CONTENT_TYPE, PACK_FILE};
+use super::notes_pack::{
+    write_pack, MANIFEST_CONTENT_TYPE, MANIFEST_FILE, PACK_CONTENT_TYPE, PACK_FILE,
+};
 use super::payload::{full_update_hash, write_payload};
 use super::retention::{select_retention, RetentionPolicy, DEFAULT_RETENTION};
 use crate::bucket::{list_all, Bucket, BucketError};
@@ -288,14 +290,15 @@ impl<'a, B: Bucket> VaultSnapshots<'a, B> {
     ) -> Result<SnapshotIndex, SnapshotError> {
         let id = new_snapshot_id(stamp.now_ms, stamp.random);
         let day = utc_day(stamp.now_ms);
-        let (mut payload, mut pack) = (self.bucket.payload(), self.bucket.payload());
+        let mut payload = self.bucket.payload();
+        let (mut pack, mut manifest) = (self.bucket.payload(), self.bucket.payload());
         // One synchronous borrow of the document: facts, payload and notes
         // agree.
-        let (facts, stats, manifest) = doc
+        let (facts, stats) = doc
             .with_doc(|doc| {
                 let stats = write_payload(doc, &mut payload)?;
-                let manifest = write_pack(doc, &mut pack)?;
-                Ok::<_, std::io::Error>((DocFacts::of(doc), stats, manifest))
+                write_pack(doc, &mut pack, &mut manifest)?;
+                Ok::<_, std::io::Error>((DocFacts::of(doc), stats))
             })
             .ok_or(SnapshotError::NotLoaded)??;
         let index = NewIndex {
@@ -318,12 +321,11 @@ impl<'a, B: Bucket> VaultSnapshots<'a, B> {
         let index = SnapshotIndex::from_new(&index);
         let json = index.to_json().to_string();
         let keys = self.keys_in(&day, &id);
-        let manifest = serde_json::to_string(&manifest).map_err(std::io::Error::from)?;
         let (a, b, c, d) = futures::join!(
             self.bucket.put_payload(&keys.payload, payload, PAYLOAD_CONTENT_TYPE),
             self.bucket.put_json(&keys.index, json.clone()),
             self.bucket.put_payload(&keys.pack, pack, PACK_CONTENT_TYPE),
-            self.bucket.put_json(&keys.manifest, manifest),
+            self.bucket.put_payload(&keys.manifest, manifest, MANIFEST_CONTENT_TYPE),
         );
         a?;
         b?;

@@ -7,7 +7,7 @@ use thiserror::Error;
 use super::browse::{RequestError, MAX_RESTORE_TEXT_BYTES};
 use super::notes_pack::{
     decode_payload, read_note, write_pack, NotesManifest, PackError, PackedNote,
-    MAX_MANIFEST_BYTES, MAX_UNPACKED_PAYLOAD_BYTES, PACK_CONTENT_TYPE,
+    MANIFEST_CONTENT_TYPE, MAX_MANIFEST_BYTES, MAX_UNPACKED_PAYLOAD_BYTES, PACK_CONTENT_TYPE,
 };
 use super::vault::{SnapshotKeys, VaultSnapshots};
 use crate::bucket::{Bucket, BucketError};
@@ -36,20 +36,25 @@ impl<B: Bucket> VaultSnapshots<'_, B> {
     /// from its payload, if that is at most [`MAX_UNPACKED_PAYLOAD_BYTES`].
     pub async fn manifest(&self, id: &str) -> Result<NotesManifest, NotesError> {
         let keys = self.existing_keys(id)?;
-        let bucket = self.bucket;
-        match bucket.head(&keys.manifest).await? {
-            Some(bytes) if bytes > MAX_MANIFEST_BYTES => {
-                Err(PackError::ManifestTooLarge { bytes, limit: MAX_MANIFEST_BYTES })?
+        let stored = match self.bucket.head(&keys.manifest).await? {
+            Some(stored) => stored,
+            None => {
+                self.pack_from_payload(id, &keys).await?;
+                self.bucket.head(&keys.manifest).await?.unwrap_or_default()
             }
-            Some(_) => {
-                if let Some(bytes) = bucket.get_bytes(&keys.manifest, MAX_MANIFEST_BYTES).await? {
-                    let text =
-                        String::from_utf8(bytes).map_err(|e| PackError::Manifest(e.to_string()))?;
-                    return Ok(NotesManifest::parse(&text)?);
-                }
-            }
-            None => {}
+        };
+        if stored > MAX_MANIFEST_BYTES {
+            Err(PackError::ManifestTooLarge { bytes: stored, limit: MAX_MANIFEST_BYTES })?
         }
+        let bytes = self.bucket.get_bytes(&keys.manifest, MAX_MANIFEST_BYTES).await?;
+        let bytes = bytes.ok_or_else(|| PackError::Manifest("it is missing".into()))?;
+        Ok(NotesManifest::parse(bytes)?)
+    }
+
+    /// Writes the pack and manifest of a snapshot that has only its payload
+    /// (made before packs, or by the TypeScript server).
+    async fn pack_from_payload(&self, id: &str, keys: &SnapshotKeys) -> Result<(), NotesError> {
+        let bucket = self.bucket;
         let Some(size) = bucket.head(&keys.payload).await? else {
             return Err(NotesError::SnapshotNotFound(id.to_owned()));
         };
@@ -63,20 +68,18 @@ impl<B: Bucket> VaultSnapshots<'_, B> {
             .ok_or_else(|| NotesError::SnapshotNotFound(id.to_owned()))?;
         let doc = decode_payload(&gzipped)?;
         drop(gzipped);
-        let mut pack = bucket.payload();
-        let manifest =
-            write_pack(&doc, &mut pack).map_err(|e| PackError::Payload(e.to_string()))?;
+        let (mut pack, mut manifest) = (bucket.payload(), bucket.payload());
+        write_pack(&doc, &mut pack, &mut manifest)
+            .map_err(|e| PackError::Payload(e.to_string()))?;
         drop(doc);
-        let json =
-            serde_json::to_string(&manifest).map_err(|e| PackError::Manifest(e.to_string()))?;
         // The pack before the manifest that points into it.
         bucket.put_payload(&keys.pack, pack, PACK_CONTENT_TYPE).await?;
-        bucket.put_json(&keys.manifest, json).await?;
-        Ok(manifest)
+        bucket.put_payload(&keys.manifest, manifest, MANIFEST_CONTENT_TYPE).await?;
+        Ok(())
     }
 
     /// The text of `note` in snapshot `id`.
-    pub async fn note_text(&self, id: &str, note: &PackedNote) -> Result<String, NotesError> {
+    pub async fn note_text(&self, id: &str, note: &PackedNote<'_>) -> Result<String, NotesError> {
         let keys = self.existing_keys(id)?;
         let range = self.bucket.get_range(&keys.pack, note.offset, note.length).await?;
         let range = range.ok_or_else(|| PackError::Note("the notes pack is missing".into()))?;
@@ -91,19 +94,19 @@ impl<B: Bucket> VaultSnapshots<'_, B> {
         manifest: &NotesManifest,
         paths: &[String],
     ) -> Result<Vec<String>, NotesError> {
-        let notes: Vec<Option<&PackedNote>> = paths.iter().map(|p| manifest.find(p)).collect();
+        let notes: Vec<Option<PackedNote<'_>>> = paths.iter().map(|p| manifest.find(p)).collect();
         let missing: Vec<String> =
             paths.iter().zip(&notes).filter(|(_, n)| n.is_none()).map(|(p, _)| p.clone()).collect();
         if !missing.is_empty() {
             return Err(NotesError::NotInSnapshot(missing));
         }
-        let notes: Vec<&PackedNote> = notes.into_iter().flatten().collect();
+        let notes: Vec<PackedNote<'_>> = notes.into_iter().flatten().collect();
         let bytes = notes.iter().map(|n| n.bytes).fold(0u64, u64::saturating_add);
         if bytes > MAX_RESTORE_TEXT_BYTES {
             return Err(RequestError::TooMuchText { bytes }.into());
         }
         let mut texts = Vec::with_capacity(notes.len());
-        for note in notes {
+        for note in &notes {
             texts.push(self.note_text(id, note).await?);
         }
         Ok(texts)

@@ -316,6 +316,12 @@ test("objects in the TypeScript layout are listed, downloaded and superseded", a
   const { doc, day } = await download("ts-vault", seeded.ts.id);
   assert.ok(sameContent(doc, seeded.tsDoc));
   assert.equal(day, seeded.ts.day);
+  // Browsable though it has no notes pack: one is made from its payload.
+  const files = await call("GET", "ts-vault", `snapshots/${seeded.ts.id}/files`);
+  assert.equal(files.status, 200, files.bytes.toString());
+  assert.deepEqual(files.json.notes, [{ path: "old/note.md", bytes: 32, now: "absent", changed: false }]);
+  const note = await fetch(`${server.url}/vault/ts-vault/snapshots/${seeded.ts.id}/files/old/note.md`, { headers: { Authorization: `Bearer ${TOKEN}` } });
+  assert.equal(await note.text(), "written by the TypeScript server");
   const status = await call("GET", "ts-vault", "snapshots/status");
   assert.equal(status.json.latestSnapshotId, seeded.ts.id);
   // A pointer with only stateVectorHash cannot prove "unchanged": a daily is taken.
