@@ -18,7 +18,7 @@ use yaos_server::bucket::memory::MemoryBucket;
 use yaos_server::doc_model::notes::PathIndex;
 use yaos_server::doc_model::restore::{self, Action, Restoring, Writer};
 use yaos_server::snapshot::browse::{
-    browse, check_note_path, parse_restore_request, Now, RequestError, MAX_RESTORE_PATHS,
+    browse, check_note_path, parse_restore_request, RequestError, MAX_RESTORE_PATHS,
 };
 use yaos_server::snapshot::notes_pack::{read_note, write_pack, NotesManifest, PackError};
 use yaos_server::snapshot::payload::write_payload;
@@ -166,32 +166,40 @@ fn browsing_compares_with_the_live_vault_in_flat_and_nested_schemas() {
             ]);
             meta.insert(&mut txn, "id2", Any::from(tombstone));
             meta.remove(&mut txn, "id3");
-            let added = HashMap::from([("path".to_owned(), Any::from("added.md"))]);
-            meta.insert(&mut txn, "id9", Any::from(added));
-            texts.insert(&mut txn, "id9", TextPrelim::new("a"));
+            for (id, path) in [("id8", "zz.md"), ("id9", "added.md")] {
+                let added = HashMap::from([("path".to_owned(), Any::from(path))]);
+                meta.insert(&mut txn, id, Any::from(added));
+                texts.insert(&mut txn, id, TextPrelim::new("a"));
+            }
         }
         let txn = live.transact();
-        let browsed = browse(&txn, "snap", &manifest);
-        let now: Vec<(&str, Now, bool)> =
-            browsed.notes.iter().map(|n| (n.path.as_ref(), n.now, n.changed)).collect();
+        let json: serde_json::Value =
+            serde_json::from_slice(&browse(&txn, "snap", &manifest)).unwrap();
+        let now: Vec<(&str, &str, bool)> = json["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| {
+                let (path, now) = (n["path"].as_str().unwrap(), n["now"].as_str().unwrap());
+                (path, now, n["changed"].as_bool().unwrap())
+            })
+            .collect();
         assert_eq!(
             now,
             [
-                ("del.md", Now::Deleted, false),
-                ("edit.md", Now::Active, true),
-                ("keep.md", Now::Active, false),
-                ("ren.md", Now::Absent, false),
+                ("del.md", "deleted", false),
+                ("edit.md", "active", true),
+                ("keep.md", "active", false),
+                ("ren.md", "absent", false),
             ],
             "schema {schema}"
         );
-        let json = serde_json::to_value(&browsed).unwrap();
+        assert_eq!(json["notes"][1]["bytes"], 3);
+        assert_eq!(json["snapshotId"], "snap");
+        assert_eq!(json["schemaVersion"], schema);
         assert_eq!(
             json["comparison"],
-            serde_json::json!({"added": ["added.md"], "deleted": ["del.md", "ren.md"], "changed": ["edit.md"], "unchanged": 1})
-        );
-        assert_eq!(
-            json["notes"][1],
-            serde_json::json!({"path": "edit.md", "bytes": 3, "now": "active", "changed": true})
+            serde_json::json!({"added": ["added.md", "zz.md"], "deleted": ["del.md", "ren.md"], "changed": ["edit.md"], "unchanged": 1})
         );
     }
 }

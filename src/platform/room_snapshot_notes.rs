@@ -59,10 +59,7 @@ pub async fn files(host: &Rc<RoomHost>, body: &[u8]) -> Result<Reply> {
         Ok(manifest) => manifest,
         Err(e) => return Ok(e.reply()),
     };
-    let json = host
-        .with_room(|room| serde_json::to_vec(&browse(&room.doc().transact(), id, &manifest)))
-        .await?
-        .map_err(internal)?;
+    let json = host.with_room(|room| browse(&room.doc().transact(), id, &manifest)).await?;
     Ok(Reply::bytes(200, "application/json", json))
 }
 

@@ -5,7 +5,6 @@
 
 use std::borrow::Cow;
 use std::collections::HashSet;
-use std::sync::Arc;
 
 use serde::Serialize;
 use thiserror::Error;
@@ -36,95 +35,79 @@ pub enum Now {
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct BrowsedNote<'a> {
-    pub path: Cow<'a, str>,
-    pub bytes: u64,
-    pub now: Now,
+struct BrowsedNote<'a> {
+    path: &'a str,
+    bytes: u64,
+    now: Now,
     /// The live text differs from the snapshot's (active notes only).
-    pub changed: bool,
+    changed: bool,
 }
 
-#[derive(Debug, Default, Serialize)]
-pub struct Comparison {
+#[derive(Debug, Serialize)]
+struct Comparison<'a> {
     /// Active now, not in the snapshot.
-    pub added: Vec<Arc<str>>,
+    added: Vec<&'a str>,
     /// In the snapshot, not active now.
-    pub deleted: Vec<usize>,
+    deleted: Vec<Cow<'a, str>>,
     /// In both, with another text now.
-    pub changed: Vec<usize>,
-    pub unchanged: usize,
+    changed: Vec<Cow<'a, str>>,
+    unchanged: usize,
 }
 
-/// `GET …/snapshots/<id>/files`.
-#[derive(Debug)]
-pub struct Browse<'a> {
-    pub snapshot_id: &'a str,
-    pub schema_version: Option<i64>,
-    pub notes: Vec<BrowsedNote<'a>>,
-    /// `deleted` and `changed` index `notes` (a path is not copied twice);
-    /// serialized as paths.
-    pub comparison: Comparison,
-}
-
-impl Serialize for Browse<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        #[derive(Serialize)]
-        struct Paths<'b> {
-            added: &'b [Arc<str>],
-            deleted: Vec<&'b str>,
-            changed: Vec<&'b str>,
-            unchanged: usize,
-        }
-        let paths = |at: &'_ [usize]| -> Vec<&str> {
-            at.iter().map(|i| self.notes[*i].path.as_ref()).collect()
-        };
-        let comparison = Paths {
-            added: &self.comparison.added,
-            deleted: paths(&self.comparison.deleted),
-            changed: paths(&self.comparison.changed),
-            unchanged: self.comparison.unchanged,
-        };
-        let mut map = serializer.serialize_map(Some(4))?;
-        map.serialize_entry("snapshotId", self.snapshot_id)?;
-        map.serialize_entry("schemaVersion", &self.schema_version)?;
-        map.serialize_entry("notes", &self.notes)?;
-        map.serialize_entry("comparison", &comparison)?;
-        map.end()
-    }
-}
-
-/// The snapshot's notes against the live document `txn` reads. Holds one
-/// live note's text at a time; paths are borrowed from the manifest and the
-/// document, not copied.
-pub fn browse<'a, T: ReadTxn>(
-    txn: &T,
-    snapshot_id: &'a str,
-    manifest: &'a NotesManifest,
-) -> Browse<'a> {
+/// `GET …/snapshots/<id>/files`: the snapshot's notes against the live
+/// document `txn` reads, as the JSON answer
+/// `{snapshotId, schemaVersion, notes: [{path, bytes, now, changed}],
+/// comparison: {added, deleted, changed, unchanged}}`.
+///
+/// Written note by note into a buffer sized from the manifest, holding one
+/// live note's text at a time and no per-note structure: at 25,000 notes
+/// the manifest, the live path index and this answer are what it holds
+/// (engineering/benchmarks.md).
+pub fn browse<T: ReadTxn>(txn: &T, snapshot_id: &str, manifest: &NotesManifest) -> Vec<u8> {
     let live = PathIndex::of(txn);
-    let mut comparison = Comparison::default();
-    let mut notes = Vec::new();
-    for note in manifest.notes() {
-        let id = live.active.get(note.path.as_ref());
+    let mut out = Vec::with_capacity(manifest.answer_capacity());
+    let head =
+        serde_json::json!({"snapshotId": snapshot_id, "schemaVersion": manifest.schema_version()});
+    let head = head.to_string();
+    out.extend_from_slice(&head.as_bytes()[..head.len() - 1]);
+    out.extend_from_slice(br#","notes":["#);
+    let mut comparison =
+        Comparison { added: Vec::new(), deleted: Vec::new(), changed: Vec::new(), unchanged: 0 };
+    // The live paths in order, walked with the manifest's (both sorted by
+    // path) to find the ones the snapshot lacks.
+    let mut live_paths = live.active.keys().peekable();
+    for (i, note) in manifest.notes().enumerate() {
+        let path = note.path;
+        while let Some(live_path) = live_paths.next_if(|p| p.as_ref() < path.as_ref()) {
+            comparison.added.push(live_path);
+        }
+        live_paths.next_if(|p| p.as_ref() == path.as_ref());
+        let id = live.active.get(path.as_ref());
         let now = match id {
             Some(_) => Now::Active,
-            None if live.tombstoned.contains_key(note.path.as_ref()) => Now::Deleted,
+            None if live.tombstoned.contains_key(path.as_ref()) => Now::Deleted,
             None => Now::Absent,
         };
         let changed = id
             .is_some_and(|id| note_text(txn, id).is_none_or(|text| text_hash(&text) != note.hash));
-        match (now, changed) {
-            (Now::Active, true) => comparison.changed.push(notes.len()),
-            (Now::Active, false) => comparison.unchanged += 1,
-            _ => comparison.deleted.push(notes.len()),
+        if i > 0 {
+            out.push(b',');
         }
-        notes.push(BrowsedNote { path: note.path, bytes: note.bytes, now, changed });
+        let browsed = BrowsedNote { path: &path, bytes: note.bytes, now, changed };
+        // Writing to a Vec fails only if serializing does; these fields
+        // always serialize.
+        let _ = serde_json::to_writer(&mut out, &browsed);
+        match (now, changed) {
+            (Now::Active, true) => comparison.changed.push(path),
+            (Now::Active, false) => comparison.unchanged += 1,
+            _ => comparison.deleted.push(path),
+        }
     }
-    let in_snapshot: HashSet<&str> = notes.iter().map(|n| n.path.as_ref()).collect();
-    comparison.added =
-        live.active.into_keys().filter(|path| !in_snapshot.contains(path.as_ref())).collect();
-    Browse { snapshot_id, schema_version: manifest.schema_version(), notes, comparison }
+    comparison.added.extend(live_paths.map(|p| p.as_ref()));
+    out.extend_from_slice(br#"],"comparison":"#);
+    let _ = serde_json::to_writer(&mut out, &comparison);
+    out.push(b'}');
+    out
 }
 
 /// A request the snapshot routes refuse.

@@ -1,7 +1,7 @@
 //! A snapshot's notes, readable one at a time: `notes.pack` holds each
 //! active note's text deflated on its own, and `notes.jsonl` (the manifest)
-//! names each note's path, size, byte range in the pack, text hash and file
-//! ID, one JSON line per note after a header line, sorted by path. Both are
+//! names each note's path, size, byte range in the pack and text hash, one
+//! JSON line per note after a header line, sorted by path. Both are
 //! written as a stream and the manifest is read line by line, so neither
 //! side holds a per-note structure for the whole vault. Browsing a snapshot then reads the manifest, and opening or
 //! restoring a note reads its range, without decoding the snapshot's Yjs
@@ -71,8 +71,8 @@ pub struct PackedNote<'a> {
     pub hash: &'a str,
 }
 
-/// A line as stored: `[path, bytes, offset, length, hash, id]`.
-type Line<'a> = (Cow<'a, str>, u64, u64, u64, &'a str, &'a str);
+/// A line as stored: `[path, bytes, offset, length, hash]`.
+type Line<'a> = (Cow<'a, str>, u64, u64, u64, &'a str);
 
 /// Reading a snapshot's notes failed.
 #[derive(Debug, Error)]
@@ -140,14 +140,9 @@ pub fn write_pack<S: PayloadSink>(doc: &Doc, pack: &mut S, manifest: &mut S) -> 
         let deflated = encoder.finish()?;
         let offset = pack.len();
         pack.write(&deflated);
-        let line: Line<'_> = (
-            Cow::Borrowed(path),
-            text.len() as u64,
-            offset,
-            deflated.len() as u64,
-            &text_hash(&text),
-            id,
-        );
+        let hash = text_hash(&text);
+        let line: Line<'_> =
+            (Cow::Borrowed(path), text.len() as u64, offset, deflated.len() as u64, &hash);
         lines.line(&line)?;
     }
     lines.finish();
@@ -188,10 +183,17 @@ impl NotesManifest {
     pub fn notes(&self) -> impl Iterator<Item = PackedNote<'_>> {
         // Every line parsed in `parse`.
         self.text.lines().skip(1).filter_map(|line| {
-            let (path, bytes, offset, length, hash, _id) =
+            let (path, bytes, offset, length, hash) =
                 serde_json::from_str::<Line<'_>>(line).ok()?;
             Some(PackedNote { path, bytes, offset, length, hash })
         })
+    }
+
+    /// The browse answer's size, about: each note's path and fields, and
+    /// room for the comparison's lists.
+    pub fn answer_capacity(&self) -> usize {
+        const PER_NOTE: usize = 56;
+        self.notes().map(|n| n.path.len() + PER_NOTE).sum::<usize>() + 4096
     }
 
     pub fn find(&self, path: &str) -> Option<PackedNote<'_>> {
