@@ -292,9 +292,12 @@ fn main() {
     // payload; both go to JavaScript memory on the platform, so here they
     // are only counted.
     let (packed, phase) = measure("notes_pack", idle, |_| {
-        write_pack(server.doc(), &mut CountingSink(0), &mut CountingSink(0)).expect("pack")
+        let (mut pack, mut manifest) = (CountingSink(0), CountingSink(0));
+        let count = write_pack(server.doc(), &mut pack, &mut manifest).expect("pack");
+        (count, pack.0, manifest.0)
     });
-    assert_eq!(packed, notes, "every note packed");
+    assert_eq!(packed.0, notes, "every note packed");
+    let (notes_pack_bytes, notes_manifest_bytes) = (packed.1, packed.2);
     phases.push(phase);
 
     // (d3) Browsing that snapshot against the live vault: the manifest's
@@ -362,6 +365,8 @@ fn main() {
     report.insert("loaded_doc_bytes".into(), json!(loaded_doc_bytes));
     report.insert("snapshot_gzip_level".into(), json!(gzip_level));
     report.insert("snapshot_gzip_bytes".into(), json!(snapshot_gzip_bytes));
+    report.insert("notes_pack_bytes".into(), json!(notes_pack_bytes));
+    report.insert("notes_manifest_bytes".into(), json!(notes_manifest_bytes));
     report.insert("browse_answer_bytes".into(), json!(answer_bytes));
     report.insert("loaded_doc_x_update".into(), json!(ratio(loaded_doc_bytes)));
     for phase in &phases {

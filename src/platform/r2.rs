@@ -102,6 +102,18 @@ pub async fn put_js(
     Ok(())
 }
 
+impl R2Bucket {
+    /// The bytes of `range` of an object, or `None` when it does not exist.
+    async fn bytes_in(&self, key: &str, range: Range) -> Result<Option<Vec<u8>>, BucketError> {
+        let request = self.0.get(key).range(range).execute();
+        let Some(object) = request.await.map_err(err)? else { return Ok(None) };
+        match object.body() {
+            Some(body) => Ok(Some(body.bytes().await.map_err(err)?)),
+            None => Ok(None),
+        }
+    }
+}
+
 impl Bucket for R2Bucket {
     type Payload = JsPayload;
 
@@ -128,12 +140,7 @@ impl Bucket for R2Bucket {
             return Err(err(format!("range {offset}+{length} of {key} is out of bounds")));
         }
         let range = Range::OffsetWithLength { offset, length };
-        let request = self.0.get(key).range(range).execute();
-        let Some(object) = request.await.map_err(err)? else { return Ok(None) };
-        match object.body() {
-            Some(body) => Ok(Some(body.bytes().await.map_err(err)?)),
-            None => Ok(None),
-        }
+        self.bytes_in(key, range).await
     }
 
     async fn get_bytes(&self, key: &str, max: u64) -> Result<Option<Vec<u8>>, BucketError> {
@@ -143,12 +150,7 @@ impl Bucket for R2Bucket {
             Some(_) => {}
         }
         // Read only up to `max`, should the object have grown since the head.
-        let request = self.0.get(key).range(Range::Prefix { length: max }).execute();
-        let Some(object) = request.await.map_err(err)? else { return Ok(None) };
-        match object.body() {
-            Some(body) => Ok(Some(body.bytes().await.map_err(err)?)),
-            None => Ok(None),
-        }
+        self.bytes_in(key, Range::Prefix { length: max }).await
     }
 
     async fn put_json(&self, key: &str, json: String) -> Result<(), BucketError> {

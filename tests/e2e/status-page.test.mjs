@@ -7,48 +7,29 @@
 // tests/e2e/artifacts/.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
-import { startServer, tempDir, ROOT } from "./harness.mjs";
+import { startServer } from "./harness.mjs";
+import { launchChromium, ARTIFACTS } from "./chromium.mjs";
 import WebSocket from "ws";
 import { connectClient, addNote, echoCount, until } from "./clients.mjs";
 import { debugJson } from "./http.mjs";
 
-const CHROMIUM = "/usr/bin/chromium";
-const ARTIFACTS = join(ROOT, "tests", "e2e", "artifacts");
-const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 const TOKEN = "e2e-status-token-0123456789abcdef0123";
 const VAULT = "status-vault";
 const HOSTILE = `<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>`;
 
-let server, browser, profile, client;
-const consoleErrors = [];
-const pageErrors = [];
+let server, browser, chrome, client, pageErrors, consoleErrors;
 
 before(async () => {
-  mkdirSync(ARTIFACTS, { recursive: true });
-  profile = tempDir("yaos-chromium-status-");
-  [server, browser] = await Promise.all([
-    startServer({ vars: { SYNC_TOKEN: TOKEN } }),
-    chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1280, height: 900 }, timeout: 60000 }),
-  ]);
-  browser.setDefaultTimeout(15000);
-  browser.on("page", (page) => {
-    page.on("pageerror", (err) => pageErrors.push(err.message));
-    page.on("console", (msg) => {
-      if (msg.type() === "error" && !msg.location().url.endsWith("/favicon.ico") && !/Failed to load resource/.test(msg.text())) consoleErrors.push(msg.text());
-    });
-  });
+  [server, chrome] = await Promise.all([startServer({ vars: { SYNC_TOKEN: TOKEN } }), launchChromium("yaos-chromium-status-")]);
+  ({ browser, pageErrors, consoleErrors } = chrome);
 });
 
 after(async () => {
   client?.close();
-  await browser?.close();
+  await chrome?.close();
   await server?.stop();
-  if (profile) rmSync(profile, { recursive: true, force: true });
 });
-
 
 /** The text of the <dd> after the <dt> labelled `label` in list `id`. */
 function value(page, id, label) {

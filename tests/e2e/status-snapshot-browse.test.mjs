@@ -10,17 +10,12 @@
 // go to tests/e2e/artifacts/.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
-import { tempDir, ROOT } from "./harness.mjs";
+import { launchChromium, ARTIFACTS } from "./chromium.mjs";
 import { addNote, coveringEcho, docUntil } from "./clients.mjs";
 import { activeNotes, deleteNote, overwriteNote } from "./plugin_notes.mjs";
 import { tracked } from "./tracked.mjs";
 
-const CHROMIUM = "/usr/bin/chromium";
-const ARTIFACTS = join(ROOT, "tests", "e2e", "artifacts");
-const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 const TOKEN = "e2e-browse-token-0123456789abcdef0123";
 const VAULT = "browse-vault";
 const auth = { Authorization: `Bearer ${TOKEN}` };
@@ -37,26 +32,15 @@ const DAY_REWRITTEN = "Dear diary, rewritten after the snapshot and longer than 
 const bytes = (text) => `${Buffer.byteLength(text)} B`;
 
 const { start, connect } = tracked({ token: TOKEN, vault: VAULT });
-let browser, profile;
-const consoleErrors = [];
-const pageErrors = [];
+let browser, chrome, pageErrors, consoleErrors;
 
 before(async () => {
-  mkdirSync(ARTIFACTS, { recursive: true });
-  profile = tempDir("yaos-chromium-browse-");
-  browser = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1280, height: 900 }, timeout: 60000 });
-  browser.setDefaultTimeout(15000);
-  browser.on("page", (page) => {
-    page.on("pageerror", (err) => pageErrors.push(err.message));
-    page.on("console", (msg) => {
-      if (msg.type() === "error" && !msg.location().url.endsWith("/favicon.ico") && !/Failed to load resource/.test(msg.text())) consoleErrors.push(msg.text());
-    });
-  });
+  chrome = await launchChromium("yaos-chromium-browse-");
+  ({ browser, pageErrors, consoleErrors } = chrome);
 });
 
 after(async () => {
-  await browser?.close();
-  if (profile) rmSync(profile, { recursive: true, force: true });
+  await chrome?.close();
 });
 
 /** The text of the active note at `path` by the plugin's rule, or undefined. */
