@@ -240,6 +240,10 @@ impl RoomHost {
             console_warn!("daily row budget setting: {warning}");
         }
         room.set_governor(governor);
+        if let Some(outcome) = room.compact_at_activation() {
+            console_log!("compaction at activation: {outcome:?}");
+        }
+        // Still due only if that rewrite failed: the alarm retries it.
         let compaction_due = room.compaction_due();
         // Woken with sockets still open: no-op on a fresh activation.
         room.wake(&mut Sockets { host: &self, sender: None });

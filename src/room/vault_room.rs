@@ -432,7 +432,11 @@ impl<E: SqlExec> VaultRoom<E> {
         }
         if effects.update_bearing {
             self.ledger.pushed(sender.socket, now);
-            self.last_edit_at = Some(now);
+            // Only a change is an edit: a fresh client's empty SyncStep2
+            // must not put off an idle-time compaction.
+            if effects.doc_changed {
+                self.last_edit_at = Some(now);
+            }
             self.observed.frames += 1;
             self.observed.bytes += frame_len as u64;
             self.observed.doc_changed |= effects.doc_changed;
@@ -667,6 +671,18 @@ impl<E: SqlExec> VaultRoom<E> {
     pub fn compaction_wait(&self, open_sockets: usize) -> Option<u64> {
         let now = (self.clock)();
         idle_wait(now, self.compaction_urgency(), self.last_edit_at, open_sockets)
+    }
+
+    /// At activation, before any frame is served: a compaction left due (a
+    /// crash or a restart came before its idle-time alarm) runs now. The
+    /// load's buffers were just freed, so the rewrite costs what a
+    /// compaction right after a load costs; left for later, a fresh client
+    /// gets the old snapshot plus a journal-sized diff, and the vault-sized
+    /// rewrite can land in the middle of its sync on a fragmented heap (a
+    /// 25,000-note vault reached 127 to 216 MB; engineering/benchmarks.md).
+    /// Frames already wait for the load, so typing waits no longer.
+    pub fn compact_at_activation(&mut self) -> Option<Compaction> {
+        self.compaction_due().then(|| self.compact_if_due())
     }
 
     /// The deferred compaction: the same rewrite, atomicity and circuit
